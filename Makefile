@@ -1,0 +1,159 @@
+# Haink - one non-recursive Makefile.
+#
+#   make            build build/bin/haink-api and build/bin/haink-worker
+#   make test       every stage (unit, integration, end-to-end, deploy checks)
+#   make demo       the whole system locally, offline mode without API keys
+#   make bench      the benchmark tables
+#   make SANITIZE=address,undefined test   the same under ASan/UBSan (build/san)
+#
+# Objects go under $(B); every .c gets a -MMD dependency file; a flags stamp
+# rebuilds everything when CFLAGS/LDFLAGS change.
+
+CC ?= cc
+SANITIZE ?=
+# B: the build directory (override to keep parallel builds apart: make B=build/mine)
+ifeq ($(SANITIZE),)
+B ?= build
+else
+B ?= build/san
+endif
+
+HIREDIS_SSL := $(shell pkg-config --exists hiredis_ssl 2>/dev/null && echo 1)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wwrite-strings -Wvla -Wno-unused-parameter
+OPT ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -Icommon -Iapi -Iworker -I/usr/include/x86_64-linux-gnu/openblas-pthread
+CFLAGS ?=
+CFLAGS += -std=c11 $(OPT) $(WARN) -pthread -fno-strict-aliasing
+ifneq ($(HIREDIS_SSL),)
+CPPFLAGS += -DHAINK_HAVE_HIREDIS_SSL
+SSL_LIBS := -lhiredis_ssl
+endif
+ifneq ($(SANITIZE),)
+CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+LIBS := -lcivetweb $(SSL_LIBS) -lhiredis -ljansson -lcurl -lssl -lcrypto \
+	-lcmark-gfm-extensions -lcmark-gfm -lopenblas -lpthread -lm -ldl
+
+COMMON_SRC := $(wildcard common/*.c)
+API_SRC := $(filter-out api/main.c,$(wildcard api/*.c))
+WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
+UNIT_SRC := $(wildcard tests/unit/*.c)
+HARNESS_SRC := tests/harness/test.c tests/harness/redis_fixture.c
+ITEST_SRC := $(wildcard tests/integration/*.c)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+LIBCOMMON := $(B)/lib/libcommon.a
+API_BIN := $(B)/bin/haink-api
+WORKER_BIN := $(B)/bin/haink-worker
+UNIT_BIN := $(B)/bin/unit-tests
+ITEST_BIN := $(B)/bin/integration-tests
+TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/bin/%,$(TOOL_SRC))
+BENCH_BINS := $(patsubst bench/%.c,$(B)/bin/%,$(BENCH_SRC))
+
+ALL_SRC := $(COMMON_SRC) $(API_SRC) api/main.c $(WORKER_SRC) worker/main.c $(UNIT_SRC) \
+	$(HARNESS_SRC) $(ITEST_SRC) $(TOOL_SRC) $(BENCH_SRC)
+
+.PHONY: all deps test unit integration e2e check-deploy demo demo-stop bench clean \
+	format format-check install valgrind FORCE
+.DEFAULT_GOAL := all
+
+all: deps $(API_BIN) $(WORKER_BIN) $(TOOL_BINS)
+
+# Installs the Debian packages the build and tests need, only when missing.
+deps:
+	@sh tests/tools/deps.sh
+
+# The flags stamp: rewritten only when the flags differ, so objects rebuild then.
+$(B)/.flags: FORCE
+	@mkdir -p $(B)
+	@echo '$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(LIBS)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+$(B)/obj/%.o: %.c $(B)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBCOMMON): $(call obj,$(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(API_BIN): $(call obj,api/main.c $(API_SRC)) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -pthread -o $@ $(call obj,api/main.c $(API_SRC)) $(LIBCOMMON) $(LIBS)
+
+$(WORKER_BIN): $(call obj,worker/main.c $(WORKER_SRC)) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -pthread -o $@ $(call obj,worker/main.c $(WORKER_SRC)) $(LIBCOMMON) $(LIBS)
+
+$(UNIT_BIN): $(call obj,$(UNIT_SRC) $(HARNESS_SRC) $(API_SRC) $(WORKER_SRC)) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIBS)
+
+$(ITEST_BIN): $(call obj,$(ITEST_SRC) $(HARNESS_SRC) $(API_SRC) $(WORKER_SRC)) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIBS)
+
+$(B)/bin/%: $(B)/obj/tests/tools/%.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIBS)
+
+$(B)/bin/%: $(B)/obj/bench/%.o $(call obj,$(API_SRC) $(WORKER_SRC)) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIBS)
+
+# --- tests ----------------------------------------------------------------
+# Each stage ends with a line "N passed, N failed"; tests/tools/stages.sh runs
+# them all and ends with the aggregated line.
+STAGE_ENV := BUILD_DIR=$(B) SANITIZE=$(SANITIZE)
+
+test: all $(UNIT_BIN) $(ITEST_BIN)
+	@$(STAGE_ENV) bash tests/tools/stages.sh unit redis integration e2e check-deploy
+
+unit: all $(UNIT_BIN)
+	@$(STAGE_ENV) bash tests/tools/stages.sh unit
+
+integration: all $(ITEST_BIN)
+	@$(STAGE_ENV) bash tests/tools/stages.sh redis integration
+
+e2e: all
+	@$(STAGE_ENV) bash tests/tools/stages.sh e2e
+
+check-deploy: deps
+	@$(STAGE_ENV) bash tests/tools/stages.sh check-deploy
+
+# The unit suite under valgrind: any leak or error fails.
+valgrind: all $(UNIT_BIN)
+	valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+		--show-leak-kinds=definite,indirect -q $(UNIT_BIN)
+
+demo: all
+	@sh tests/tools/demo.sh start
+
+demo-stop:
+	@sh tests/tools/demo.sh stop
+
+bench: all $(BENCH_BINS)
+	@BUILD_DIR=$(B) sh bench/run.sh
+
+PREFIX ?= /usr/local
+install: $(API_BIN) $(WORKER_BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(API_BIN) $(WORKER_BIN) $(DESTDIR)$(PREFIX)/bin/
+
+FORMAT_SRC = $(filter-out %/banned.h,$(wildcard common/*.[ch] api/*.[ch] worker/*.[ch] tests/unit/*.c tests/harness/*.[ch] tests/integration/*.c tests/tools/*.c bench/*.c))
+format:
+	clang-format -i $(FORMAT_SRC)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "format ok"
+
+clean:
+	rm -rf build
+
+-include $(patsubst %.c,$(B)/obj/%.d,$(ALL_SRC))

@@ -1,0 +1,66 @@
+#include "common.h"
+#include "form.h"
+
+#include <stdlib.h>
+
+static int hexv(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+char *form_decode(const char *s, size_t n)
+{
+	char *out = xmalloc(n + 1), *o = out;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '+') {
+			*o++ = ' ';
+		} else if (s[i] == '%') {
+			int hi, lo;
+			if (i + 2 >= n) {
+				free(out);
+				return NULL;
+			}
+			hi = hexv(s[i + 1]);
+			lo = hexv(s[i + 2]);
+			if (hi < 0 || lo < 0) {
+				free(out);
+				return NULL;
+			}
+			*o++ = (char)(hi << 4 | lo);
+			i += 2;
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+char *form_get(const char *body, size_t len, const char *key, int *bad)
+{
+	size_t klen = strlen(key);
+	const char *p = body, *end = body + len;
+
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *fend = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(fend - p));
+		const char *kend = eq ? eq : fend;
+
+		if ((size_t)(kend - p) == klen && !memcmp(p, key, klen)) {
+			char *v = eq ? form_decode(eq + 1, (size_t)(fend - eq - 1)) : xstrdup("");
+			if (!v && bad)
+				*bad = 1;
+			return v;
+		}
+		p = fend + 1;
+	}
+	return NULL;
+}

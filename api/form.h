@@ -1,0 +1,20 @@
+/*
+ * form.h - application/x-www-form-urlencoded bodies (slash commands and
+ * interactive payloads). Thread-safe (pure functions).
+ */
+#ifndef HAINK_FORM_H
+#define HAINK_FORM_H
+
+#include <stddef.h>
+
+/*
+ * Returns the decoded value of the first field named key in body[0..len)
+ * as an owned string (free with free()); NULL when absent. *bad is set to 1
+ * when the body is not valid form encoding (bad %-escape), else left alone.
+ */
+char *form_get(const char *body, size_t len, const char *key, int *bad);
+
+/* Percent-decodes s[0..n) with '+' as space. Returns owned, or NULL on a bad escape. */
+char *form_decode(const char *s, size_t n);
+
+#endif

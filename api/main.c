@@ -1,0 +1,160 @@
+/*
+ * haink-api: verifies Slack requests and queues them on the Redis stream.
+ *
+ *   haink-api                 serve (configuration from the environment)
+ *   haink-api --healthcheck   GET this host's /healthz on PORT; exit 0 when 200
+ *   haink-api sign [FILE]     print Slack signature headers for FILE (or stdin)
+ *                             with SLACK_SIGNING_SECRET, for curl and the demo
+ *   haink-api --print-config  print the effective configuration (secrets redacted)
+ */
+#include "common.h"
+#include "server.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: haink-api [--healthcheck | --print-config | sign [FILE]]\n");
+	return 2;
+}
+
+static int load_config(struct config *cfg, int role)
+{
+	struct buf problems = BUF_INIT;
+
+	if (config_load(cfg, role, NULL, NULL, &problems) < 0) {
+		fprintf(stderr, "haink-api: invalid configuration:\n%s", problems.s);
+		buf_release(&problems);
+		return -1;
+	}
+	buf_release(&problems);
+	return 0;
+}
+
+static int cmd_sign(const char *path)
+{
+	FILE *f = path && strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	const char *secret = getenv("SLACK_SIGNING_SECRET");
+	struct buf body = BUF_INIT;
+	char chunk[4096], ts[24], sig[SLACK_SIGN_LEN + 1];
+	size_t n;
+
+	if (!secret || !*secret) {
+		fprintf(stderr, "haink-api sign: set SLACK_SIGNING_SECRET\n");
+		return 2;
+	}
+	if (!f) {
+		fprintf(stderr, "haink-api sign: cannot open '%s': %s\n", path, strerror(errno));
+		return 1;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_add(&body, chunk, n);
+	if (f != stdin)
+		fclose(f);
+	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
+	if (slack_sign_compute(secret, ts, body.s, body.len, sig) < 0) {
+		buf_release(&body);
+		return 1;
+	}
+	printf("X-Slack-Request-Timestamp: %s\nX-Slack-Signature: %s\n", ts, sig);
+	buf_release(&body);
+	return 0;
+}
+
+static int cmd_healthcheck(void)
+{
+	const char *port = getenv("PORT");
+	struct http_client *c;
+	struct http_transport t;
+	struct http_request req = {"GET", NULL, NULL, NULL, 0, 2000};
+	struct http_response resp;
+	struct err e = {0};
+	char url[64];
+	int ok;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%s/healthz", port && *port ? port : "8080");
+	req.url = url;
+	http_global_init();
+	c = http_client_new();
+	if (!c)
+		return 1;
+	t = http_client_transport(c);
+	http_response_init(&resp);
+	ok = t.perform(t.ctx, &req, &resp, &e) == 0 && resp.status == 200;
+	if (!ok)
+		fprintf(stderr, "haink-api: unhealthy: %s\n", e.msg[0] ? e.msg : "bad status");
+	http_response_release(&resp);
+	http_client_free(c);
+	return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	struct agents agents;
+	struct api_server *srv;
+	struct err e = {0};
+	sigset_t set;
+	int sig = 0;
+
+	if (argc > 1) {
+		if (!strcmp(argv[1], "--healthcheck"))
+			return cmd_healthcheck();
+		if (!strcmp(argv[1], "sign"))
+			return cmd_sign(argc > 2 ? argv[2] : NULL);
+		if (!strcmp(argv[1], "--print-config")) {
+			struct buf out = BUF_INIT;
+			if (load_config(&cfg, CONFIG_API) < 0)
+				return 2;
+			config_dump(&cfg, &out);
+			fputs(out.s, stdout);
+			buf_release(&out);
+			config_release(&cfg);
+			return 0;
+		}
+		return usage();
+	}
+	if (load_config(&cfg, CONFIG_API) < 0)
+		return 2;
+	log_setup("api", (enum log_level)cfg.log_level, cfg.log_format == 0);
+	if (agents_load(&agents, cfg.agents_file, &e) < 0) {
+		fprintf(stderr, "haink-api: %s\n", e.msg);
+		agents_release(&agents);
+		config_release(&cfg);
+		return 2;
+	}
+	http_global_init();
+	/* block the stop signals in every thread; main waits for them below */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	srv = api_server_start(&cfg, &agents, &e);
+	if (!srv) {
+		log_kv(LOG_ERROR, "cannot start", "error", e.msg, NULL);
+		fprintf(stderr, "haink-api: %s\n", e.msg);
+		agents_release(&agents);
+		config_release(&cfg);
+		return 1;
+	}
+	{
+		char port[16], threads[16];
+		snprintf(port, sizeof(port), "%d", cfg.port);
+		snprintf(threads, sizeof(threads), "%d", cfg.api_threads);
+		log_kv(LOG_INFO, "listening", "port", port, "threads", threads, "docket",
+		       cfg.docket_name, NULL);
+	}
+	sigwait(&set, &sig);
+	log_kv(LOG_INFO, "stopping: finishing in-flight requests", "signal",
+	       sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+	api_server_stop(srv);
+	log_kv(LOG_INFO, "stopped", NULL);
+	agents_release(&agents);
+	config_release(&cfg);
+	return 0;
+}

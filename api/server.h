@@ -1,0 +1,24 @@
+/*
+ * server.h - haink-api's HTTP server (civetweb) and its routes.
+ *
+ * Routes (ARCHITECTURE.md section 3): POST /slack/events, /slack/interactive,
+ * /slack/commands; GET /healthz, /readyz, /metrics. Every response carries
+ * X-Request-Id; every request is counted, timed and logged as one JSON line.
+ * Each civetweb worker thread owns one lazily opened Redis connection that
+ * reconnects after errors. cfg and agents are borrowed, read-only, and must
+ * outlive the server.
+ */
+#ifndef HAINK_SERVER_H
+#define HAINK_SERVER_H
+
+#include "common.h"
+
+struct api_server;
+
+/* Starts listening on cfg->port with cfg->api_threads threads. Returns NULL with err on failure. */
+struct api_server *api_server_start(const struct config *cfg, const struct agents *agents,
+				    struct err *err);
+/* Stops accepting, lets in-flight requests finish, joins the threads, frees s. Accepts NULL. */
+void api_server_stop(struct api_server *s);
+
+#endif

@@ -1,0 +1,321 @@
+#include "common.h"
+#include "form.h"
+#include "slack_in.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <stdlib.h>
+
+void slack_in_init(struct slack_in *in)
+{
+	memset(in, 0, sizeof(*in));
+	task_init(&in->task);
+}
+
+void slack_in_release(struct slack_in *in)
+{
+	free(in->challenge);
+	task_release(&in->task);
+	slack_in_init(in);
+}
+
+static const char *jstr(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static json_t *parse_json(const char *body, size_t len, struct err *err)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(body, len, 0, &jerr);
+
+	if (!root) {
+		err_set(err, ERR_PARSE, "body is not valid JSON at line %d: %s", jerr.line, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		err_set(err, ERR_PARSE, "body is not a JSON object");
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+/*
+ * Removes a leading "<@U…>" mention (and the spaces after it) and trims the
+ * text. Returns an owned string, possibly empty.
+ */
+static char *strip_mention(const char *text)
+{
+	const char *p = text, *end;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (!strncmp(p, "<@", 2)) {
+		const char *gt = strchr(p, '>');
+		if (gt)
+			p = gt + 1;
+	}
+	while (isspace((unsigned char)*p))
+		p++;
+	end = p + strlen(p);
+	while (end > p && isspace((unsigned char)end[-1]))
+		end--;
+	return xstrndup(p, (size_t)(end - p));
+}
+
+static const char *own_user_id(json_t *root)
+{
+	json_t *auths = json_object_get(root, "authorizations");
+	json_t *first = json_is_array(auths) ? json_array_get(auths, 0) : NULL;
+
+	return first ? jstr(first, "user_id") : NULL;
+}
+
+static int ignore(struct slack_in *in, const char *reason)
+{
+	in->kind = SLACK_IN_IGNORE;
+	in->reason = reason;
+	return 0;
+}
+
+static void route(struct task *t, const struct agents *agents)
+{
+	const struct agent *ag = agents ? agents_route(agents, t->channel) : NULL;
+
+	t->agent = xstrdup(ag ? ag->id : AGENTS_DEFAULT_ID);
+}
+
+int slack_in_event(const char *body, size_t len, const struct agents *agents,
+		   struct slack_in *in, struct err *err)
+{
+	json_t *root = parse_json(body, len, err), *ev;
+	const char *type, *etype, *subtype, *event_id, *text, *user, *own, *channel_type;
+	struct task *t = &in->task;
+	char *clean = NULL;
+	int rc = -1;
+
+	if (!root)
+		return -1;
+	type = jstr(root, "type");
+	if (!type) {
+		err_set(err, ERR_INVALID, "body has no \"type\" field");
+		goto out;
+	}
+	if (!strcmp(type, "url_verification")) {
+		const char *ch = jstr(root, "challenge");
+		if (!ch) {
+			err_set(err, ERR_INVALID, "url_verification without challenge");
+			goto out;
+		}
+		in->kind = SLACK_IN_CHALLENGE;
+		in->challenge = xstrdup(ch);
+		rc = 0;
+		goto out;
+	}
+	if (!strcmp(type, "app_rate_limited")) {
+		rc = ignore(in, "app_rate_limited");
+		goto out;
+	}
+	if (strcmp(type, "event_callback")) {
+		rc = ignore(in, "unsupported callback type");
+		goto out;
+	}
+	event_id = jstr(root, "event_id");
+	ev = json_object_get(root, "event");
+	if (!event_id || !*event_id || !json_is_object(ev)) {
+		err_set(err, ERR_INVALID, "event_callback without event_id or event");
+		goto out;
+	}
+	etype = jstr(ev, "type");
+	subtype = jstr(ev, "subtype");
+	user = jstr(ev, "user");
+	own = own_user_id(root);
+	channel_type = jstr(ev, "channel_type");
+	if (!etype) {
+		err_set(err, ERR_INVALID, "event without type");
+		goto out;
+	}
+	if (strcmp(etype, "app_mention") && strcmp(etype, "message")) {
+		rc = ignore(in, "unsupported event type");
+		goto out;
+	}
+	if (!strcmp(etype, "message") && (!channel_type || strcmp(channel_type, "im"))) {
+		rc = ignore(in, "message outside a direct message");
+		goto out;
+	}
+	if (json_object_get(ev, "bot_id") || json_object_get(ev, "bot_profile") ||
+	    (subtype && !strcmp(subtype, "bot_message"))) {
+		rc = ignore(in, "bot message");
+		goto out;
+	}
+	if (subtype && (!strcmp(subtype, "message_changed") || !strcmp(subtype, "message_deleted"))) {
+		rc = ignore(in, "edited or deleted message");
+		goto out;
+	}
+	if (subtype && strcmp(subtype, "file_share") && strcmp(subtype, "thread_broadcast")) {
+		rc = ignore(in, "message subtype");
+		goto out;
+	}
+	if (!user) {
+		rc = ignore(in, "event without user");
+		goto out;
+	}
+	if (own && !strcmp(own, user)) {
+		rc = ignore(in, "own message");
+		goto out;
+	}
+	text = jstr(ev, "text");
+	clean = strip_mention(text ? text : "");
+	if (!*clean) {
+		rc = ignore(in, "empty text");
+		goto out;
+	}
+	if (!jstr(ev, "channel") || !jstr(ev, "ts")) {
+		err_set(err, ERR_INVALID, "event without channel or ts");
+		goto out;
+	}
+	in->kind = SLACK_IN_TASK;
+	t->type = TASK_QUESTION;
+	t->id = xstrdup(event_id);
+	t->team = dup_or_null(jstr(root, "team_id"));
+	if (!t->team)
+		t->team = dup_or_null(jstr(ev, "team"));
+	if (!t->team)
+		t->team = xstrdup("");
+	t->channel = xstrdup(jstr(ev, "channel"));
+	t->user = xstrdup(user);
+	t->text = clean;
+	clean = NULL;
+	t->ts = xstrdup(jstr(ev, "ts"));
+	t->thread_ts = xstrdup(jstr(ev, "thread_ts") ? jstr(ev, "thread_ts") : t->ts);
+	t->channel_type = xstrdup(channel_type ? channel_type : "channel");
+	t->source = xstrdup("slack");
+	route(t, agents);
+	rc = 0;
+out:
+	free(clean);
+	json_decref(root);
+	return rc;
+}
+
+int slack_in_interactive(const char *body, size_t len, const struct agents *agents,
+			 struct slack_in *in, struct err *err)
+{
+	int bad = 0, rc = -1;
+	char *payload = form_get(body, len, "payload", &bad);
+	json_t *root = NULL, *actions, *action, *obj;
+	const char *type, *action_id, *value, *action_ts, *msg_ts = NULL, *thread_ts = NULL;
+	struct task *t = &in->task;
+
+	if (bad || !payload) {
+		err_set(err, ERR_PARSE, bad ? "form body has a bad %%-escape" : "form body has no payload field");
+		goto out;
+	}
+	root = parse_json(payload, strlen(payload), err);
+	if (!root)
+		goto out;
+	type = jstr(root, "type");
+	if (!type || strcmp(type, "block_actions")) {
+		rc = ignore(in, "unsupported interaction type");
+		goto out;
+	}
+	actions = json_object_get(root, "actions");
+	action = json_is_array(actions) ? json_array_get(actions, 0) : NULL;
+	action_id = action ? jstr(action, "action_id") : NULL;
+	if (!action_id ||
+	    (strcmp(action_id, "feedback_helpful") && strcmp(action_id, "feedback_not_helpful"))) {
+		rc = ignore(in, "unknown action");
+		goto out;
+	}
+	value = jstr(action, "value");
+	action_ts = jstr(action, "action_ts");
+	if (!value || !*value || !action_ts) {
+		err_set(err, ERR_INVALID, "feedback action without value or action_ts");
+		goto out;
+	}
+	obj = json_object_get(root, "message");
+	if (json_is_object(obj)) {
+		msg_ts = jstr(obj, "ts");
+		thread_ts = jstr(obj, "thread_ts");
+	}
+	obj = json_object_get(root, "container");
+	if (!msg_ts && json_is_object(obj))
+		msg_ts = jstr(obj, "message_ts");
+	in->kind = SLACK_IN_TASK;
+	t->type = TASK_FEEDBACK;
+	t->id = xasprintf("fb:%s", action_ts);
+	obj = json_object_get(root, "team");
+	t->team = xstrdup(json_is_object(obj) && jstr(obj, "id") ? jstr(obj, "id") : "");
+	obj = json_object_get(root, "channel");
+	t->channel = xstrdup(json_is_object(obj) && jstr(obj, "id") ? jstr(obj, "id") : "");
+	obj = json_object_get(root, "user");
+	t->user = xstrdup(json_is_object(obj) && jstr(obj, "id") ? jstr(obj, "id") : "");
+	t->ts = xstrdup(msg_ts ? msg_ts : "");
+	t->thread_ts = xstrdup(thread_ts ? thread_ts : (msg_ts ? msg_ts : ""));
+	t->answer_id = xstrdup(value);
+	t->feedback = xstrdup(strcmp(action_id, "feedback_helpful") ? "not_helpful" : "helpful");
+	t->source = xstrdup("slack");
+	route(t, agents);
+	rc = 0;
+out:
+	json_decref(root);
+	free(payload);
+	return rc;
+}
+
+int slack_in_command(const char *body, size_t len, const struct agents *agents,
+		     struct slack_in *in, struct err *err)
+{
+	static const char *const names[] = {"command", "text", "team_id", "channel_id",
+					    "user_id", "trigger_id", "channel_name"};
+	char *v[7] = {0};
+	int bad = 0, rc = -1;
+	struct task *t = &in->task;
+	char *clean = NULL;
+
+	for (int i = 0; i < 7; i++)
+		v[i] = form_get(body, len, names[i], &bad);
+	if (bad) {
+		err_set(err, ERR_PARSE, "form body has a bad %%-escape");
+		goto out;
+	}
+	if (!v[0] || !v[5] || !v[3] || !v[4]) {
+		err_set(err, ERR_INVALID, "slash command without command, trigger_id, channel_id or user_id");
+		goto out;
+	}
+	if (strcmp(v[0], "/ask")) {
+		rc = ignore(in, "unknown command");
+		goto out;
+	}
+	clean = strip_mention(v[1] ? v[1] : "");
+	if (!*clean) {
+		rc = ignore(in, "empty text");
+		goto out;
+	}
+	in->kind = SLACK_IN_TASK;
+	t->type = TASK_QUESTION;
+	t->id = xasprintf("cmd:%s", v[5]);
+	t->team = xstrdup(v[2] ? v[2] : "");
+	t->channel = xstrdup(v[3]);
+	t->user = xstrdup(v[4]);
+	t->text = clean;
+	clean = NULL;
+	t->ts = xstrdup("");
+	t->thread_ts = xstrdup("");
+	t->channel_type = xstrdup(v[6] && !strcmp(v[6], "directmessage") ? "im" : "channel");
+	t->source = xstrdup("slack");
+	route(t, agents);
+	rc = 0;
+out:
+	free(clean);
+	for (int i = 0; i < 7; i++)
+		free(v[i]);
+	return rc;
+}

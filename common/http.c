@@ -1,0 +1,179 @@
+#include "common.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct http_client {
+	CURL *curl;
+};
+
+void http_global_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void http_response_init(struct http_response *r)
+{
+	r->status = 0;
+	r->retry_after_s = -1;
+	buf_init(&r->body);
+}
+
+void http_response_release(struct http_response *r)
+{
+	buf_release(&r->body);
+	r->status = 0;
+	r->retry_after_s = -1;
+}
+
+struct http_client *http_client_new(void)
+{
+	struct http_client *c = xcalloc(1, sizeof(*c));
+
+	c->curl = curl_easy_init();
+	if (!c->curl) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void http_client_free(struct http_client *c)
+{
+	if (!c)
+		return;
+	curl_easy_cleanup(c->curl);
+	free(c);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct buf *b = ud;
+
+	buf_add(b, data, size * nmemb);
+	return size * nmemb;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct http_response *r = ud;
+	size_t n = size * nmemb;
+	static const char name[] = "retry-after:";
+
+	if (n > sizeof(name) - 1 && !strncasecmp(data, name, sizeof(name) - 1)) {
+		const char *p = data + sizeof(name) - 1;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (isdigit((unsigned char)*p))
+			r->retry_after_s = strtol(p, NULL, 10);
+	}
+	/* a new status line (redirect, 100-continue) resets what we saw */
+	if (n >= 5 && !strncmp(data, "HTTP/", 5))
+		r->retry_after_s = -1;
+	return n;
+}
+
+static int curl_perform(void *ctx, const struct http_request *req, struct http_response *resp,
+			struct err *err)
+{
+	struct http_client *c = ctx;
+	struct curl_slist *hdrs = NULL;
+	CURLcode rc;
+	int ret = -1;
+
+	curl_easy_reset(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_URL, req->url);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 30000L);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &resp->body);
+	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, resp);
+	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "haink/1.0");
+	curl_easy_setopt(c->curl, CURLOPT_ACCEPT_ENCODING, "");
+	if (req->headers)
+		for (const char *const *h = req->headers; *h; h++)
+			hdrs = curl_slist_append(hdrs, *h);
+	/* no "Expect: 100-continue" round trip for large POSTs */
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
+	if (!strcmp(req->method, "POST")) {
+		curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)(req->body ? req->body_len : 0));
+	} else if (strcmp(req->method, "GET")) {
+		curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, req->method);
+	}
+	buf_reset(&resp->body);
+	resp->retry_after_s = -1;
+	rc = curl_easy_perform(c->curl);
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+		ret = 0;
+	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
+		err_set(err, ERR_TIMEOUT, "request to %s timed out", req->url);
+	} else {
+		err_set(err, ERR_IO, "request to %s failed: %s", req->url, curl_easy_strerror(rc));
+	}
+	curl_slist_free_all(hdrs);
+	return ret;
+}
+
+struct http_transport http_client_transport(struct http_client *c)
+{
+	struct http_transport t = {curl_perform, c};
+	return t;
+}
+
+int http_status_check(const struct http_response *resp, const char *what, struct err *err)
+{
+	long s = resp->status;
+
+	if (s >= 200 && s < 300)
+		return 0;
+	if (s == 429) {
+		err_set(err, ERR_RATE_LIMITED, "%s rate limited (429)", what);
+		if (err)
+			err->retry_after_ms = resp->retry_after_s > 0 ? resp->retry_after_s * 1000 : 0;
+	} else if (s >= 500 || s == 408) {
+		err_set(err, ERR_UPSTREAM, "%s failed with HTTP %ld", what, s);
+	} else if (s == 401 || s == 403) {
+		err_set(err, ERR_AUTH, "%s rejected the credentials (HTTP %ld)", what, s);
+	} else {
+		err_set(err, ERR_INVALID, "%s rejected the request (HTTP %ld)", what, s);
+	}
+	return -1;
+}
+
+int http_perform_retry(struct http_transport *t, const struct http_request *req,
+		       struct http_response *resp, const struct http_retry *policy,
+		       const char *what, struct err *err)
+{
+	long delay = policy->base_delay_ms > 0 ? policy->base_delay_ms : 200;
+	struct err e;
+
+	for (int attempt = 1;; attempt++) {
+		long wait;
+
+		err_clear(&e);
+		if (t->perform(t->ctx, req, resp, &e) == 0 && http_status_check(resp, what, &e) == 0)
+			return 0;
+		if (!err_retryable(e.code) || attempt >= policy->max_tries)
+			break;
+		wait = e.code == ERR_RATE_LIMITED && e.retry_after_ms > 0 ? e.retry_after_ms : delay;
+		if (policy->max_delay_ms > 0 && wait > policy->max_delay_ms)
+			wait = policy->max_delay_ms;
+		if (policy->deadline_ms && clock_mono_ms() + wait >= policy->deadline_ms)
+			break;
+		log_kv(LOG_WARN, "retrying upstream request", "service", what, "error", e.msg, NULL);
+		clock_sleep_ms(wait);
+		delay *= 2;
+	}
+	if (err)
+		*err = e;
+	return -1;
+}

@@ -1,0 +1,120 @@
+#include "common.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *keys_tasks(const char *docket)
+{
+	return xasprintf("docket:{%s}:tasks", docket);
+}
+
+char *keys_seen(const char *docket, const char *event_id)
+{
+	return xasprintf("docket:{%s}:seen:%s", docket, event_id);
+}
+
+char *keys_scheduled(const char *docket)
+{
+	return xasprintf("docket:{%s}:scheduled", docket);
+}
+
+char *keys_dead(const char *docket)
+{
+	return xasprintf("docket:{%s}:dead", docket);
+}
+
+char *keys_task_state(const char *docket, const char *task_id)
+{
+	return xasprintf("task:{%s}:%s", docket, task_id);
+}
+
+char *keys_answer(const char *answer_id)
+{
+	return xasprintf("answer:%s", answer_id);
+}
+
+char *keys_rag_doc(const char *source_id, int n)
+{
+	return xasprintf(KEYS_RAG_PREFIX "%s:%d", source_id, n);
+}
+
+char *keys_rag_source_pattern(const char *source_id)
+{
+	return xasprintf(KEYS_RAG_PREFIX "%s:*", source_id);
+}
+
+const char *keys_kb_meta(void)
+{
+	return "kb:meta";
+}
+
+const char *keys_kb_sources(void)
+{
+	return "kb:sources";
+}
+
+char *keys_embedding(const char *model, const char *text, size_t text_len)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	char out[sizeof("embedding:") + 2 * SHA256_DIGEST_LENGTH];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t off = strlen("embedding:");
+
+	if (!ctx)
+		abort();
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	EVP_DigestUpdate(ctx, model, strlen(model) + 1); /* the model name and its NUL */
+	EVP_DigestUpdate(ctx, text, text_len);
+	EVP_DigestFinal_ex(ctx, md, NULL);
+	EVP_MD_CTX_free(ctx);
+	memcpy(out, "embedding:", off);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+		out[off + 2 * i] = hex[md[i] >> 4];
+		out[off + 2 * i + 1] = hex[md[i] & 15];
+	}
+	out[off + 2 * SHA256_DIGEST_LENGTH] = '\0';
+	return xstrdup(out);
+}
+
+char *keys_chat(const char *team, const char *channel, const char *thread_ts)
+{
+	return xasprintf("chat:%s:%s:%s", team, channel, thread_ts);
+}
+
+char *keys_memory(const char *app, const char *agent, const char *user, const char *id)
+{
+	return xasprintf(KEYS_MEMORY_PREFIX "%s:%s:%s:%s", app, agent, user, id);
+}
+
+char *keys_memory_scope(const char *app, const char *agent, const char *user)
+{
+	return xasprintf(KEYS_MEMORY_PREFIX "%s:%s:%s", app, agent, user);
+}
+
+char *keys_rl_web(const char *team, const char *channel, const char *thread_ts)
+{
+	return xasprintf("rate_limit:web:%s:%s:%s", team, channel, thread_ts);
+}
+
+char *keys_rl_thread(const char *team, const char *channel, const char *thread_ts)
+{
+	return xasprintf("rate_limit:thread:%s:%s:%s", team, channel, thread_ts);
+}
+
+char *keys_rl_user(const char *team, const char *user)
+{
+	return xasprintf("rate_limit:user:%s:%s", team, user);
+}
+
+char *keys_metrics_day(const char *date)
+{
+	return xasprintf("metrics:%s", date);
+}
+
+char *keys_ui_session(const char *session)
+{
+	return xasprintf("ui:%s", session);
+}

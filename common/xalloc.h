@@ -1,0 +1,25 @@
+/*
+ * xalloc.h - allocation that never returns NULL.
+ *
+ * Every function aborts the process with a message on out-of-memory, so callers
+ * never test the result. Thread-safe (thin wrappers over malloc).
+ */
+#ifndef HAINK_XALLOC_H
+#define HAINK_XALLOC_H
+
+#include <stddef.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+/* Returns an owned copy of s (NULL gives NULL); free with free(). */
+char *xstrdup(const char *s);
+/* Returns an owned copy of the first n bytes of s, NUL-terminated; free with free(). */
+char *xstrndup(const char *s, size_t n);
+/* Returns an owned printf-formatted string; free with free(). */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Grows an array *p of *cap elements of size sz to hold at least need elements. */
+void xgrow(void **p, size_t *cap, size_t need, size_t sz);
+
+#endif

@@ -1,0 +1,363 @@
+#!/usr/bin/env node
+'use strict';
+// Fake Slack Web API for Haink tests. The app is pointed at it with
+// SLACK_API_URL=http://127.0.0.1:PORT/api. See README.md in this folder.
+
+const { startFake, sleep, isInt } = require('./lib/common');
+
+const TEAM_ID = 'T0FAKE';
+const BOT_ID = 'B0FAKE';
+const BOT_USER = 'U0BOT';
+const APP_ID = 'A0FAKE';
+const MAX_MESSAGES = 200000;
+const MAX_HISTORY = 50;
+
+// ts values are unique and strictly increasing for the life of the process
+// (not reset by /_fake/reset, so a stale ts from an earlier test never aliases).
+let tsCounter = 0;
+function nextTs() {
+  tsCounter += 100;
+  const secs = 1700000000 + Math.floor(tsCounter / 1000000);
+  return `${secs}.${String(tsCounter % 1000000).padStart(6, '0')}`;
+}
+
+// key "channel\0ts" -> message record; Map keeps insertion (= ts) order.
+let messages = new Map();
+function msgKey(channel, ts) {
+  return `${channel}\u0000${ts}`;
+}
+
+function publicMessage(m) {
+  const o = {
+    channel: m.channel,
+    ts: m.ts,
+    thread_ts: m.thread_ts,
+    text: m.text,
+    blocks: m.blocks,
+    update_count: m.update_count,
+    history: m.history,
+  };
+  if (m.attachments !== undefined) o.attachments = m.attachments;
+  return o;
+}
+
+function slackMessage(m) {
+  const o = { type: 'message', user: BOT_USER, bot_id: BOT_ID, app_id: APP_ID, team: TEAM_ID, text: m.text, ts: m.ts };
+  if (m.blocks !== null) o.blocks = m.blocks;
+  if (m.attachments !== undefined) o.attachments = m.attachments;
+  if (m.thread_ts !== null) o.thread_ts = m.thread_ts;
+  return o;
+}
+
+// --- block validation (a useful subset of Slack's real limits) -------------------
+
+function textObjErrors(t, ptr, maxLen, plainOnly) {
+  const errs = [];
+  if (!t || typeof t !== 'object') return [`must be a text object [json-pointer:${ptr}]`];
+  if (t.type !== 'plain_text' && (plainOnly || t.type !== 'mrkdwn')) {
+    errs.push(`must be ${plainOnly ? 'plain_text' : 'plain_text or mrkdwn'} [json-pointer:${ptr}/type]`);
+  }
+  if (typeof t.text !== 'string' || t.text.length === 0) {
+    errs.push(`must be more than 0 characters [json-pointer:${ptr}/text]`);
+  } else if (t.text.length > maxLen) {
+    errs.push(`must be less than ${maxLen + 1} characters [json-pointer:${ptr}/text]`);
+  }
+  return errs;
+}
+
+function blockErrors(blocks) {
+  if (!Array.isArray(blocks)) return ['must be an array [json-pointer:/blocks]'];
+  const errs = [];
+  if (blocks.length > 50) errs.push('no more than 50 items allowed [json-pointer:/blocks]');
+  blocks.forEach((b, i) => {
+    const p = `/blocks/${i}`;
+    if (!b || typeof b !== 'object' || typeof b.type !== 'string') {
+      errs.push(`missing required field: type [json-pointer:${p}]`);
+      return;
+    }
+    if (b.block_id !== undefined && (typeof b.block_id !== 'string' || b.block_id.length > 255)) {
+      errs.push(`invalid block_id [json-pointer:${p}/block_id]`);
+    }
+    switch (b.type) {
+      case 'section':
+        if (b.text === undefined && b.fields === undefined) {
+          errs.push(`must provide text or fields [json-pointer:${p}]`);
+        }
+        if (b.text !== undefined) errs.push(...textObjErrors(b.text, `${p}/text`, 3000, false));
+        if (b.fields !== undefined) {
+          if (!Array.isArray(b.fields) || b.fields.length > 10) {
+            errs.push(`fields must be an array of at most 10 items [json-pointer:${p}/fields]`);
+          } else {
+            b.fields.forEach((f, j) => errs.push(...textObjErrors(f, `${p}/fields/${j}`, 2000, false)));
+          }
+        }
+        break;
+      case 'header':
+        errs.push(...textObjErrors(b.text, `${p}/text`, 150, true));
+        break;
+      case 'context':
+        if (!Array.isArray(b.elements) || b.elements.length < 1 || b.elements.length > 10) {
+          errs.push(`elements must have 1..10 items [json-pointer:${p}/elements]`);
+        }
+        break;
+      case 'actions':
+        if (!Array.isArray(b.elements) || b.elements.length < 1 || b.elements.length > 25) {
+          errs.push(`elements must have 1..25 items [json-pointer:${p}/elements]`);
+          break;
+        }
+        b.elements.forEach((e, j) => {
+          const ep = `${p}/elements/${j}`;
+          if (!e || typeof e !== 'object' || typeof e.type !== 'string') {
+            errs.push(`missing required field: type [json-pointer:${ep}]`);
+            return;
+          }
+          if (e.type === 'button') {
+            errs.push(...textObjErrors(e.text, `${ep}/text`, 75, true));
+            if (e.action_id !== undefined && (typeof e.action_id !== 'string' || e.action_id.length > 255)) {
+              errs.push(`invalid action_id [json-pointer:${ep}/action_id]`);
+            }
+            if (e.value !== undefined && (typeof e.value !== 'string' || e.value.length > 2000)) {
+              errs.push(`value must be a string of at most 2000 characters [json-pointer:${ep}/value]`);
+            }
+          }
+        });
+        break;
+      default:
+        break; // divider, image, rich_text, ... accepted as is
+    }
+  });
+  return errs;
+}
+
+// Returns { blocks } or { error: <slack reply object> }.
+function readBlocks(raw, cfg) {
+  if (raw === undefined || raw === null || raw === '') return { blocks: undefined };
+  let blocks = raw;
+  if (typeof raw === 'string') {
+    try {
+      blocks = JSON.parse(raw);
+    } catch (e) {
+      return { error: { ok: false, error: 'invalid_blocks_format' } };
+    }
+  }
+  if (!Array.isArray(blocks)) return { error: { ok: false, error: 'invalid_blocks_format' } };
+  if (cfg.validate_blocks) {
+    const errs = blockErrors(blocks);
+    if (errs.length) {
+      return {
+        error: {
+          ok: false,
+          error: 'invalid_blocks',
+          errors: errs,
+          response_metadata: { messages: errs.map((e) => `[ERROR] ${e}`) },
+        },
+      };
+    }
+  }
+  return { blocks };
+}
+
+function readAttachments(raw) {
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  if (typeof raw === 'string') {
+    try {
+      return JSON.parse(raw);
+    } catch (e) {
+      return raw;
+    }
+  }
+  return raw;
+}
+
+function str(v) {
+  if (v === undefined || v === null) return '';
+  return typeof v === 'string' ? v : String(v);
+}
+
+// --- methods ------------------------------------------------------------------------
+
+function storeMessage(m) {
+  messages.set(msgKey(m.channel, m.ts), m);
+  if (messages.size > MAX_MESSAGES) {
+    const oldest = messages.keys().next().value;
+    messages.delete(oldest);
+  }
+}
+
+const methods = {
+  'auth.test': () => ({
+    ok: true,
+    url: 'https://fake.slack.com/',
+    team: 'Fake',
+    user: 'haink',
+    team_id: TEAM_ID,
+    user_id: BOT_USER,
+    bot_id: BOT_ID,
+    is_enterprise_install: false,
+  }),
+
+  'chat.postMessage': (p, cfg) => {
+    const channel = str(p.channel);
+    if (!channel) return { ok: false, error: 'channel_not_found' };
+    const b = readBlocks(p.blocks, cfg);
+    if (b.error) return b.error;
+    const attachments = readAttachments(p.attachments);
+    const text = str(p.text);
+    if (!text && (!b.blocks || b.blocks.length === 0) && attachments === undefined) {
+      return { ok: false, error: 'no_text' };
+    }
+    if (text.length > 40000) return { ok: false, error: 'msg_too_long' };
+    const ts = nextTs();
+    const threadTs = p.thread_ts !== undefined && p.thread_ts !== null && p.thread_ts !== ''
+      ? str(p.thread_ts) : null;
+    const m = {
+      channel,
+      ts,
+      thread_ts: threadTs,
+      text,
+      blocks: b.blocks || null,
+      attachments,
+      update_count: 0,
+      history: [text],
+    };
+    storeMessage(m);
+    return { ok: true, channel, ts, message: slackMessage(m) };
+  },
+
+  'chat.update': (p, cfg) => {
+    const channel = str(p.channel);
+    const ts = str(p.ts);
+    const m = channel && ts ? messages.get(msgKey(channel, ts)) : undefined;
+    if (!m) return { ok: false, error: 'message_not_found' };
+    const b = readBlocks(p.blocks, cfg);
+    if (b.error) return b.error;
+    const attachments = readAttachments(p.attachments);
+    const hasText = p.text !== undefined && p.text !== null;
+    if (!hasText && b.blocks === undefined && attachments === undefined) {
+      return { ok: false, error: 'no_text' };
+    }
+    const text = hasText ? str(p.text) : m.text;
+    if (text.length > 40000) return { ok: false, error: 'msg_too_long' };
+    m.text = text;
+    // Slack: blocks omitted + text given -> blocks removed; [] removes them too.
+    if (b.blocks !== undefined) m.blocks = b.blocks.length ? b.blocks : null;
+    else if (hasText) m.blocks = null;
+    if (attachments !== undefined) m.attachments = attachments;
+    m.update_count++;
+    m.history.push(text);
+    if (m.history.length > MAX_HISTORY) m.history.shift();
+    const out = { ok: true, channel, ts, text: m.text, message: slackMessage(m) };
+    delete out.message.ts;
+    return out;
+  },
+
+  'chat.postEphemeral': (p, cfg) => {
+    const channel = str(p.channel);
+    if (!channel) return { ok: false, error: 'channel_not_found' };
+    if (!str(p.user)) return { ok: false, error: 'user_not_in_channel' };
+    const b = readBlocks(p.blocks, cfg);
+    if (b.error) return b.error;
+    if (!str(p.text) && (!b.blocks || b.blocks.length === 0) && p.attachments === undefined) {
+      return { ok: false, error: 'no_text' };
+    }
+    return { ok: true, message_ts: nextTs() };
+  },
+
+  'chat.delete': (p) => {
+    const channel = str(p.channel);
+    const ts = str(p.ts);
+    const key = msgKey(channel, ts);
+    if (!channel || !ts || !messages.has(key)) return { ok: false, error: 'message_not_found' };
+    messages.delete(key);
+    return { ok: true, channel, ts };
+  },
+};
+
+// --- server ---------------------------------------------------------------------------
+
+const DEFAULT_CONFIG = {
+  latency_ms: 0,
+  ok_false_error: 'ratelimited',
+  ok_false_count: 0,
+  ok_false_method: null,
+  validate_blocks: true,
+};
+
+function applyConfig(cfg, patch) {
+  for (const [k, v] of Object.entries(patch)) {
+    switch (k) {
+      case 'latency_ms':
+        if (typeof v !== 'number' || !(v >= 0)) return 'latency_ms must be a number >= 0';
+        break;
+      case 'ok_false_error':
+        if (typeof v !== 'string' || !v) return 'ok_false_error must be a non-empty string';
+        break;
+      case 'ok_false_count':
+        if (!isInt(v) || v < -1) return 'ok_false_count must be an integer >= -1 (-1 = forever)';
+        break;
+      case 'ok_false_method':
+        if (v !== null && typeof v !== 'string') return 'ok_false_method must be a method name or null';
+        break;
+      case 'validate_blocks':
+        if (typeof v !== 'boolean') return 'validate_blocks must be a boolean';
+        break;
+      default:
+        return `unknown config option ${k}`;
+    }
+  }
+  Object.assign(cfg, patch);
+  return null;
+}
+
+startFake({
+  name: 'fake_slack',
+  defaultConfig: DEFAULT_CONFIG,
+  applyConfig,
+  faultBody: (status) => ({ ok: false, error: status === 429 ? 'ratelimited' : 'internal_error' }),
+  faultHeaders: (status) => (status === 429 ? { 'Retry-After': '1' } : {}),
+  reset: (cfg) => {
+    messages = new Map();
+    cfg.ok_false_count = 0; // one-shot state always cleared
+  },
+  control: {
+    'GET /_fake/messages': (ctx) => {
+      const q = ctx.query;
+      const out = [];
+      for (const m of messages.values()) {
+        if (q.channel && m.channel !== q.channel) continue;
+        if (q.thread_ts && m.thread_ts !== q.thread_ts && m.ts !== q.thread_ts) continue;
+        out.push(publicMessage(m));
+      }
+      ctx.send(200, out);
+    },
+  },
+  async handle(ctx) {
+    const cfg = ctx.config;
+    const m = /^\/api\/([A-Za-z0-9_.]+)$/.exec(ctx.path);
+    if (!m) return ctx.send(404, { ok: false, error: 'unknown_method' });
+    const method = m[1];
+
+    if (ctx.parsed.error) return ctx.send(400, { ok: false, error: 'invalid_json' });
+    let params = ctx.parsed.value;
+    if (ctx.parsed.kind === 'json' && (params === null || typeof params !== 'object' || Array.isArray(params))) {
+      return ctx.send(400, { ok: false, error: 'invalid_json' });
+    }
+    params = Object.assign({}, ctx.query, params || {});
+
+    const auth = ctx.headers.authorization;
+    const am = typeof auth === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
+    if (!am) return ctx.send(200, { ok: false, error: 'not_authed' });
+    if (!am[1].startsWith('xoxb-')) return ctx.send(200, { ok: false, error: 'invalid_auth' });
+
+    if (cfg.latency_ms > 0) await sleep(cfg.latency_ms);
+
+    const fn = methods[method];
+    if (!fn) return ctx.send(404, { ok: false, error: 'unknown_method' });
+
+    if (cfg.ok_false_count !== 0 && (!cfg.ok_false_method || cfg.ok_false_method === method)) {
+      if (cfg.ok_false_count > 0) cfg.ok_false_count--;
+      return ctx.send(200, { ok: false, error: cfg.ok_false_error });
+    }
+    return ctx.send(200, fn(params, cfg));
+  },
+});

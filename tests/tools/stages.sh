@@ -1,0 +1,43 @@
+#!/bin/bash
+# Runs test stages and ends with one aggregated "N passed, N failed" line.
+# Each stage prints its own summary line of that form last. A stage that exits
+# non-zero while reporting no failure (a crash, a sanitizer report at exit)
+# counts one extra failure, so nothing fails silently.
+#   stages.sh unit redis integration e2e check-deploy
+# unit: C unit suites; redis: C suites against a throwaway redis-server;
+# integration: the real binaries (Python driver); e2e: binaries with the fakes.
+set -u -o pipefail
+B=${BUILD_DIR:-build}
+export BUILD_DIR=$B
+total_pass=0
+total_fail=0
+for stage in "$@"; do
+	case $stage in
+	unit) cmd=("$B/bin/unit-tests") ;;
+	redis) cmd=("$B/bin/integration-tests") ;;
+	integration) cmd=(python3 tests/run.py tests/integration) ;;
+	e2e) cmd=(python3 tests/run.py tests/e2e) ;;
+	check-deploy) cmd=(bash tests/deploy/check_deploy.sh) ;;
+	*) echo "stages: unknown stage $stage" >&2; exit 2 ;;
+	esac
+	echo "== $stage"
+	out=$(mktemp)
+	"${cmd[@]}" 2>&1 | tee "$out"
+	rc=$?
+	line=$(grep -E '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1 | sed -E 's/^[A-Za-z-]+: //')
+	rm -f "$out"
+	p=0
+	f=0
+	if [ -n "$line" ]; then
+		p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+		f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+	fi
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "stage $stage exited with status $rc without reporting a failure"
+		f=1
+	fi
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+done
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]

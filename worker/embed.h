@@ -1,0 +1,42 @@
+/*
+ * embed.h - text embeddings behind one interface, through the Redis cache.
+ *
+ * Providers: OpenAI-compatible POST {OPENAI_BASE_URL}/embeddings (batched,
+ * retried on 429/5xx honouring Retry-After) when LLM_PROVIDER=openai, and the
+ * local deterministic feature-hashing embedder when offline. Vectors are
+ * EMBEDDING_DIM floats, L2-normalised. Every text is first looked up in the
+ * cache (embedding:<sha256(model NUL text)>, raw FLOAT32 little-endian, TTL
+ * EMBED_CACHE_TTL_S) in one round trip for the whole batch; misses are
+ * embedded and written back. Thread-safe with one wctx per thread.
+ */
+#ifndef HAINK_EMBED_H
+#define HAINK_EMBED_H
+
+#include <stddef.h>
+
+struct wctx;
+struct err;
+
+struct embed_stats {
+	size_t cache_hits;
+	size_t cache_misses;
+	size_t requests; /* HTTP requests made to the embeddings endpoint */
+};
+
+/*
+ * Embeds n texts into out (n * EMBEDDING_DIM floats, caller-allocated).
+ * stats may be NULL (otherwise counts are added). Returns 0, or -1 with
+ * err (ERR_AUTH / ERR_INVALID permanent; ERR_UPSTREAM, ERR_RATE_LIMITED,
+ * ERR_TIMEOUT, ERR_IO transient; ERR_PARSE when the reply is malformed or a
+ * vector has the wrong dimension).
+ */
+int embed_texts(struct wctx *w, const char *const *texts, size_t n, float *out,
+		struct embed_stats *stats, struct err *err);
+
+/* The offline embedder alone (no cache, no I/O): deterministic, L2-normalised. */
+void embed_offline(const char *text, size_t len, float *out, int dim);
+
+/* Cosine similarity of two L2-normalised vectors (their dot product). */
+float embed_dot(const float *a, const float *b, int dim);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * haink-worker: consumes the task stream and answers questions; also the
+ * operators' admin verbs. See worker/cli.h and `haink-worker help`.
+ */
+#include "common.h"
+#include "cli.h"
+#include "wctx.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct verb {
+	const char *name;
+	int (*fn)(int, char **, struct worker_env *);
+	const char *usage;
+};
+
+static const struct verb verbs[] = {
+	{"run", cli_run, "run                                   consume tasks (default)"},
+	{"ingest", cli_ingest, "ingest PATH... [--source-url URL] [--reindex]"},
+	{"ask", cli_ask, "ask \"question\" [--user U] [--agent A]"},
+	{"kb", cli_kb, "kb stats | search \"query\" [-k N] | drop"},
+	{"dlq", cli_dlq, "dlq list | replay ID | purge"},
+	{"memory", cli_memory, "memory list --user U [--agent A] | forget --user U [--agent A]"},
+	{"chat", cli_chat, "chat show THREAD | clear THREAD"},
+	{"stats", cli_stats, "stats [--days N]"},
+	{"doctor", cli_doctor, "doctor"},
+	{"healthcheck", cli_healthcheck, "healthcheck                           GET /healthz on METRICS_PORT"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: haink-worker VERB [ARGS]\n\nverbs:\n");
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(f, "  %s\n", verbs[i].usage);
+	fprintf(f, "  print-config                          show the configuration (secrets redacted)\n");
+}
+
+int main(int argc, char **argv)
+{
+	static struct worker_env env;
+	struct config cfg;
+	struct agents agents;
+	struct buf problems = BUF_INIT;
+	struct err e = {0};
+	const char *name = argc > 1 ? argv[1] : "run";
+	const struct verb *v = NULL;
+	int rc;
+
+	if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(verbs[i].name, name))
+			v = &verbs[i];
+	if (!v && strcmp(name, "print-config")) {
+		fprintf(stderr, "haink-worker: unknown verb '%s'\n", name);
+		usage(stderr);
+		return 2;
+	}
+	if (config_load(&cfg, CONFIG_WORKER, NULL, NULL, &problems) < 0) {
+		fprintf(stderr, "haink-worker: invalid configuration:\n%s", problems.s);
+		buf_release(&problems);
+		config_release(&cfg);
+		return 2;
+	}
+	buf_release(&problems);
+	if (!v) {
+		config_dump(&cfg, &problems);
+		fputs(problems.s, stdout);
+		buf_release(&problems);
+		config_release(&cfg);
+		return 0;
+	}
+	log_setup("worker", (enum log_level)cfg.log_level, cfg.log_format == 0);
+	if (agents_load(&agents, cfg.agents_file, &e) < 0) {
+		fprintf(stderr, "haink-worker: %s\n", e.msg);
+		agents_release(&agents);
+		config_release(&cfg);
+		return 2;
+	}
+	http_global_init();
+	signal(SIGPIPE, SIG_IGN);
+	env.cfg = &cfg;
+	env.agents = &agents;
+	if (gethostname(env.hostname, sizeof(env.hostname) - 1) < 0)
+		snprintf(env.hostname, sizeof(env.hostname), "worker");
+	atomic_init(&env.stopping, 0);
+
+	rc = argc > 1 ? v->fn(argc - 1, argv + 1, &env) : v->fn(1, (char *[]){(char *)"run", NULL}, &env);
+
+	agents_release(&agents);
+	config_release(&cfg);
+	return rc;
+}

@@ -1,0 +1,42 @@
+/*
+ * wctx.h - the worker's process-wide environment and per-thread context.
+ *
+ * struct worker_env is built once in main() (configuration, agents, the
+ * knowledge base handle, the hostname) and is read-only afterwards, shared by
+ * every thread. struct wctx belongs to one task thread (or to a CLI verb): its
+ * own Redis connection and HTTP transport. Modules take a struct wctx * and
+ * never keep it beyond the call.
+ */
+#ifndef HAINK_WCTX_H
+#define HAINK_WCTX_H
+
+#include <stdatomic.h>
+#include "common.h"
+
+struct kb;
+
+struct worker_env {
+	const struct config *cfg;
+	const struct agents *agents;
+	struct kb *kb;        /* shared, thread-safe; NULL until opened */
+	char hostname[64];
+	atomic_int stopping;  /* set by the signal thread: stop reading new tasks */
+};
+
+struct wctx {
+	struct worker_env *env;
+	struct rds *r;
+	struct http_client *hc;     /* NULL when http is a test transport */
+	struct http_transport http; /* every outgoing request goes through this seam */
+	int thread_no;
+};
+
+/*
+ * Opens a context: a new Redis handle for env->cfg->redis_url (command
+ * timeout cmd_timeout_ms) and a curl-backed transport. Returns 0 or -1 with err.
+ */
+int wctx_init(struct wctx *w, struct worker_env *env, int thread_no, int cmd_timeout_ms,
+	      struct err *err);
+void wctx_release(struct wctx *w);
+
+#endif
