@@ -1,8 +1,9 @@
 /*
- * tools.h - the agent's tools: one registry table (tools.c), one calling
- * convention. The agent loop (agent.c) offers the model the tools the task's
- * agent allows, and runs the calls it makes; adding a tool means adding a row
- * to the table, never touching the loop.
+ * tools.h - the agent's tools: one registry (tools.c), one calling
+ * convention. The agent loop (agent.c) offers the model the registered tools
+ * the task's agent allows, and runs the calls it makes; adding a tool means
+ * adding a file with a struct tool_def and TOOL_REGISTER(), never touching
+ * the loop.
  *
  * Scope (app, team, channel, user, thread, agent) comes from the task, never
  * from model arguments: a tool that reads or writes per-user data uses
@@ -72,9 +73,20 @@ struct tool_def {
 	int (*run)(struct tool_call_ctx *c, json_t *args, struct buf *out, struct err *err);
 };
 
+/*
+ * Registers a tool (borrowed; a static definition). Called at load time by
+ * TOOL_REGISTER() in the tool's own file, so a new tool is one new file.
+ */
+void tools_register(const struct tool_def *def);
+#define TOOL_REGISTER(def)                                                                 \
+	__attribute__((constructor)) static void tool_register_##def(void)                 \
+	{                                                                                  \
+		tools_register(&def);                                                      \
+	}
+
 /* Returns the tool named name (borrowed, static), or NULL. */
 const struct tool_def *tools_find(const char *name);
-/* Returns the registry (borrowed, static) and its length. */
-const struct tool_def *tools_table(size_t *n);
+/* Returns the i-th registered tool (in name order), or NULL past the end. */
+const struct tool_def *tools_at(size_t i);
 
 #endif
