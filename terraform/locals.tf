@@ -1,0 +1,60 @@
+locals {
+  https_enabled = var.certificate_arn != ""
+
+  api_image    = "${aws_ecr_repository.this["api"].repository_url}:${var.image_tag}"
+  worker_image = "${aws_ecr_repository.this["worker"].repository_url}:${var.image_tag}"
+
+  # ElastiCache (Redis OSS) has no Query Engine: use the in-process index.
+  vector_backend = var.create_elasticache ? "local" : var.vector_backend
+
+  # Plain container environment. Keys are exactly the variable names the
+  # binaries read (tests/deploy/check_deploy.sh verifies them against
+  # common/config.c); anything unset takes the binary's default.
+  common_environment = {
+    DOCKET_NAME      = var.docket_name
+    APP_ID           = var.app_id
+    AGENTS_FILE      = "/opt/haink/agents.json"
+    SHUTDOWN_GRACE_S = tostring(var.shutdown_grace_s)
+    LOG_LEVEL        = var.log_level
+    LOG_FORMAT       = "json"
+  }
+
+  api_environment = merge(local.common_environment, {
+    PORT = "8080"
+  })
+
+  worker_environment = merge(local.common_environment, {
+    METRICS_PORT       = "9090"
+    WORKER_CONCURRENCY = tostring(var.worker_concurrency)
+    LLM_PROVIDER       = var.llm_provider
+    CHAT_MODEL         = var.chat_model
+    VECTOR_BACKEND     = local.vector_backend
+  })
+
+  # Secrets: container variable name => services that receive it. Each one
+  # is a Secrets Manager secret named "<name>/<VARIABLE>" injected through
+  # the task definition's `secrets`, never through `environment`.
+  secret_env = merge(
+    {
+      SLACK_SIGNING_SECRET = ["api"]
+      SLACK_BOT_TOKEN      = ["worker"]
+      REDIS_URL            = ["api", "worker"]
+    },
+    var.llm_provider == "openai" ? { OPENAI_API_KEY = ["worker"] } : {},
+    var.enable_web_search ? { TAVILY_API_KEY = ["worker"] } : {},
+  )
+
+  api_secrets = [
+    for name, services in local.secret_env : {
+      name      = name
+      valueFrom = aws_secretsmanager_secret.app[name].arn
+    } if contains(services, "api")
+  ]
+
+  worker_secrets = [
+    for name, services in local.secret_env : {
+      name      = name
+      valueFrom = aws_secretsmanager_secret.app[name].arn
+    } if contains(services, "worker")
+  ]
+}
