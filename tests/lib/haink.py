@@ -114,9 +114,10 @@ class Resp:
 
 
 class RedisServer:
-    def __init__(self, tmpdir, port=None):
+    def __init__(self, tmpdir, port=None, appendonly=False):
         self.dir = tempfile.mkdtemp(prefix="redis-", dir=tmpdir)
         self.port = port or free_port()
+        self.appendonly = appendonly
         self.proc = None
 
     @property
@@ -126,7 +127,8 @@ class RedisServer:
     def start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
+             "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always",
+             "--dir", self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         def up():
@@ -140,9 +142,12 @@ class RedisServer:
         wait_until(up, 10, "redis-server to answer PING")
         return self
 
-    def stop(self):
+    def stop(self, graceful=False):
         if self.proc and self.proc.poll() is None:
-            self.proc.kill()
+            if graceful:
+                self.proc.terminate()
+            else:
+                self.proc.kill()
             self.proc.wait()
         self.proc = None
 
@@ -311,15 +316,15 @@ class Stack:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     # redis
-    def redis(self):
-        self.rs = RedisServer(self.tmp).start()
+    def redis(self, appendonly=False):
+        self.rs = RedisServer(self.tmp, appendonly=appendonly).start()
         self.r = self.rs.client()
         return self.rs
 
-    def redis_restart(self, down_s=0.0):
+    def redis_restart(self, down_s=0.0, graceful=False):
         if self.r:
             self.r.close()
-        self.rs.stop()
+        self.rs.stop(graceful=graceful)
         time.sleep(down_s)
         self.rs.start()
         self.r = self.rs.client()

@@ -1,0 +1,325 @@
+"""End-to-end: real redis-server, haink-api and haink-worker, with the Slack and
+OpenAI-compatible fakes. Each test builds its own stack and asserts on what the
+fakes recorded and what Redis holds (issue 4's "what it must show")."""
+import json
+import os
+import signal
+import urllib.parse
+
+from haink import Stack, app_mention, wait_until, request
+
+KB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kb")
+DIM = 64
+QUESTION = "<@UBOT> How do I rotate the signing secret?"
+
+
+class E2E:
+    """A stack with fakes, the sample fixture knowledge base ingested, and the api."""
+
+    def __init__(self, aof=False, **worker_env):
+        self.st = Stack()
+        try:
+            self.st.redis(appendonly=aof)
+            self.slack = self.st.fake("fake_slack.js")
+            self.llm = self.st.fake("fake_openai.js", {"embedding_dim": DIM})
+            self.wenv = dict(
+                SLACK_BOT_TOKEN="xoxb-test", SLACK_API_URL=self.slack.base + "/api",
+                LLM_PROVIDER="openai", OPENAI_API_KEY="sk-test",
+                OPENAI_BASE_URL=self.llm.base + "/v1", CHAT_MODEL="gpt-4o-mini",
+                EMBEDDING_MODEL="text-embedding-3-small", EMBEDDING_DIM=DIM,
+                VECTOR_BACKEND="local", WORKER_CONCURRENCY=2, RETRY_BASE_MS=100,
+                REDELIVERY_TIMEOUT_MS=2000, SHUTDOWN_GRACE_S=15, MAX_ATTEMPTS=3)
+            self.wenv.update({k: v for k, v in worker_env.items()})
+            code, _, err = self.st.run_worker("ingest", KB, "--source-url",
+                                              "https://docs.example.com/kb", **self.wenv)
+            assert code == 0, "ingest failed: " + err[-2000:]
+            self.api = self.st.api()
+            self.llm.reset()
+        except Exception:
+            self.st.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.st.close()
+
+    @property
+    def r(self):
+        return self.st.r
+
+    def worker(self, **extra):
+        env = dict(self.wenv)
+        env.update(extra)
+        return self.st.worker(**env)
+
+    def ask(self, event_id, text=QUESTION, **kw):
+        status, hdrs, body = self.st.post_event(self.api, app_mention(event_id, text=text, **kw))
+        assert status == 200, (status, body)
+        return hdrs
+
+    def messages(self):
+        return self.slack.ctl("GET", "/_fake/messages")
+
+    def answered(self, thread_ts=None):
+        """Messages carrying the feedback buttons (final answers)."""
+        return [m for m in self.messages() if has_buttons(m)
+                and (thread_ts is None or m.get("thread_ts") == thread_ts)]
+
+    def wait_answers(self, n=1, timeout=30):
+        return wait_until(lambda: len(self.answered()) >= n and self.answered(), timeout,
+                          "%d answered message(s)" % n)
+
+    def answers(self):
+        return {k: self.r.hgetall(k) for k in self.r("KEYS", "answer:*")}
+
+    def chat_requests(self):
+        return self.llm.requests("/v1/chat/completions")
+
+    def group_idle(self):
+        """True when every stream entry was delivered to the group and acknowledged."""
+        groups = self.r("XINFO", "GROUPS", self.st.stream)
+        if not groups:
+            return False
+        g = dict(zip(groups[0][::2], groups[0][1::2]))
+        last = self.r("XREVRANGE", self.st.stream, "+", "-", "COUNT", 1)
+        return g["pending"] == 0 and (not last or g["last-delivered-id"] == last[0][0])
+
+
+def has_buttons(msg):
+    blocks = msg.get("blocks") or []
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    ids = [el.get("action_id") for b in blocks if b.get("type") == "actions"
+           for el in b.get("elements", [])]
+    return "feedback_helpful" in ids and "feedback_not_helpful" in ids
+
+
+def blocks_text(msg):
+    blocks = msg.get("blocks") or []
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    return json.dumps(blocks) + (msg.get("text") or "")
+
+
+def test_mention_is_answered_once_in_its_thread_with_sources_and_buttons():
+    with E2E() as e:
+        e.worker()
+        e.ask("EvHappy1", ts="1700000001.000100")
+        msg = e.wait_answers(1)[0]
+        assert msg["channel"] == "C100"
+        assert msg["thread_ts"] == "1700000001.000100"
+        posts = e.slack.requests("/api/chat.postMessage")
+        assert len(posts) == 1, "one placeholder only, got %d posts" % len(posts)
+        assert posts[0]["json"]["thread_ts"] == "1700000001.000100"
+        assert posts[0]["headers"]["authorization"] == "Bearer xoxb-test"
+        updates = e.slack.requests("/api/chat.update")
+        assert updates and all(u["json"]["ts"] == msg["ts"] for u in updates)
+        text = blocks_text(msg)
+        assert "rotation" in text, "answer should cite the rotation document: " + text[:500]
+        answers = e.answers()
+        assert len(answers) == 1
+        a = list(answers.values())[0]
+        for field in ("question", "answer", "user", "team", "channel", "thread_ts", "agent",
+                      "model", "prompt_tokens", "completion_tokens", "tools", "latency_ms",
+                      "created_ms"):
+            assert field in a, "answer hash lacks %s: %r" % (field, a)
+        assert a["user"] == "U200" and a["channel"] == "C100"
+        assert "search_knowledge_base" in a["tools"]
+        assert int(a["prompt_tokens"]) > 0
+        # the knowledge base really reached the model as a tool result
+        last = e.chat_requests()[-1]["json"]["messages"]
+        tool_msgs = [m for m in last if m.get("role") == "tool"]
+        assert tool_msgs and "rotation" in tool_msgs[0]["content"]
+        assert last[0]["role"] == "system"
+
+
+def test_slack_retries_of_one_event_give_one_answer():
+    with E2E() as e:
+        e.worker()
+        for n in range(3):
+            status, _, _ = e.st.post_event(
+                e.api, app_mention("EvRetry1", text=QUESTION),
+                headers={"X-Slack-Retry-Num": str(n), "X-Slack-Retry-Reason": "http_timeout"}
+                if n else None)
+            assert status == 200
+        e.wait_answers(1)
+        wait_until(e.group_idle, 10, "queue drained")
+        assert len(e.slack.requests("/api/chat.postMessage")) == 1
+        assert len(e.answers()) == 1
+        assert e.r("XLEN", e.st.stream) == 1
+
+
+def test_llm_errors_then_success_give_one_answer():
+    with E2E() as e:
+        e.llm.fault(path="/v1/chat/completions", status=500, count=2)
+        e.worker()
+        e.ask("EvFlaky1")
+        e.wait_answers(1)
+        wait_until(e.group_idle, 10, "queue drained")
+        assert len(e.answers()) == 1
+        assert len(e.slack.requests("/api/chat.postMessage")) == 1
+        assert e.r("XLEN", "docket:{haink}:dead") == 0
+
+
+def test_llm_always_failing_dead_letters_with_a_short_apology():
+    with E2E(MAX_ATTEMPTS=2, LLM_TIMEOUT_S=5) as e:
+        e.llm.fault(path="/v1/chat/completions", status=500, count=-1)
+        e.worker()
+        e.ask("EvDead1", ts="1700000002.000100")
+        wait_until(lambda: e.r("XLEN", "docket:{haink}:dead") == 1, 40, "a dead-letter entry")
+        dead = e.r.xrange("docket:{haink}:dead")[0][1]
+        assert dead["id"] == "EvDead1" and dead.get("error") and dead.get("failed_ms")
+
+        def apology():
+            msgs = [m for m in e.messages() if m.get("thread_ts") == "1700000002.000100"]
+            return msgs and "sorry" in blocks_text(msgs[-1]).lower() and msgs
+        msgs = wait_until(apology, 20, "an apology in the thread")
+        text = blocks_text(msgs[-1])
+        for raw in ("500", "HTTP", "chat/completions", "upstream"):
+            assert raw not in text, "apology leaks %r: %s" % (raw, text)
+        assert len(e.answers()) == 0
+        assert len(msgs) == 1, "the placeholder is reused for the apology"
+
+
+def test_slack_429_is_retried_after_retry_after():
+    with E2E() as e:
+        e.slack.fault(path="/api/chat.postMessage", status=429, retry_after=1, count=1)
+        e.worker()
+        e.ask("EvSlack429")
+        e.wait_answers(1)
+        posts = e.slack.requests("/api/chat.postMessage")
+        assert len(posts) == 2, "one refused, one accepted: %d" % len(posts)
+        assert posts[1]["ts_ms"] - posts[0]["ts_ms"] >= 900, "waited for Retry-After"
+        assert len(e.answers()) == 1
+
+
+def test_killed_worker_mid_answer_is_finished_by_another_exactly_once():
+    with E2E(REDELIVERY_TIMEOUT_MS=1000) as e:
+        e.llm.fault(path="/v1/chat/completions", status=0, delay_ms=5000, count=1)
+        a = e.worker()
+        e.ask("EvKill1")
+        e.llm.wait("/v1/chat/completions", 1)
+        wait_until(lambda: e.slack.requests("/api/chat.postMessage"), 10, "placeholder")
+        a.kill9()
+        e.worker()
+        e.wait_answers(1, timeout=40)
+        wait_until(e.group_idle, 20, "queue drained")
+        assert len(e.answered()) == 1
+        assert len(e.answers()) == 1
+        assert len(e.slack.requests("/api/chat.postMessage")) == 1, "placeholder reused"
+
+
+def test_long_run_is_not_stolen_while_its_lease_is_renewed():
+    with E2E(REDELIVERY_TIMEOUT_MS=800) as e:
+        e.llm.fault(path="/v1/chat/completions", status=0, delay_ms=2500, count=1)
+        e.worker()
+        e.worker()
+        e.ask("EvLease1")
+        e.wait_answers(1, timeout=30)
+        wait_until(e.group_idle, 10, "queue drained")
+        # one run: the tool-call turn and the final turn, nothing repeated elsewhere
+        assert len(e.chat_requests()) == 2, len(e.chat_requests())
+        assert len(e.slack.requests("/api/chat.postMessage")) == 1
+        assert len(e.answers()) == 1
+
+
+def test_sigterm_mid_answer_finishes_the_answer_and_exits_zero():
+    with E2E() as e:
+        e.llm.fault(path="/v1/chat/completions", status=0, delay_ms=1500, count=1)
+        w = e.worker()
+        e.ask("EvTerm1")
+        e.llm.wait("/v1/chat/completions", 1)
+        w.signal(signal.SIGTERM)
+        assert w.wait(30) == 0, w.output()[-2000:]
+        assert len(e.answered()) == 1
+        assert len(e.answers()) == 1
+
+
+def test_redis_restart_mid_run_workers_reconnect_and_drain():
+    with E2E(aof=True) as e:
+        e.llm.config(latency_ms=300)
+        e.worker()
+        for n in range(3):
+            e.ask("EvRestart%d" % n, ts="17000001%02d.000100" % n)
+        e.llm.wait("/v1/chat/completions", 1)
+        e.st.redis_restart(graceful=True)
+        for n in range(3, 5):
+            e.ask("EvRestart%d" % n, ts="17000001%02d.000100" % n)
+        e.wait_answers(5, timeout=60)
+        wait_until(e.group_idle, 20, "queue drained")
+        for n in range(5):
+            ts = "17000001%02d.000100" % n
+            assert len(e.answered(ts)) == 1, "thread %s answered once" % ts
+        assert len(e.answers()) == 5
+
+
+def test_feedback_click_updates_the_answer_and_the_message():
+    with E2E() as e:
+        e.worker()
+        e.ask("EvFb1", ts="1700000003.000100")
+        msg = e.wait_answers(1)[0]
+        answer_id = list(e.answers().keys())[0].split(":", 1)[1]
+        payload = {"type": "block_actions", "user": {"id": "U200"}, "team": {"id": "T300"},
+                   "channel": {"id": "C100"},
+                   "container": {"type": "message", "message_ts": msg["ts"]},
+                   "message": {"ts": msg["ts"], "thread_ts": "1700000003.000100"},
+                   "actions": [{"action_id": "feedback_helpful", "value": answer_id,
+                                "type": "button", "action_ts": "1700000010.123456"}]}
+        body = "payload=" + urllib.parse.quote(json.dumps(payload))
+        status, _, _ = e.st.post_signed(e.api, "/slack/interactive", body,
+                                        content_type="application/x-www-form-urlencoded")
+        assert status == 200
+        a = wait_until(lambda: e.r.hgetall("answer:" + answer_id).get("feedback") == "helpful"
+                       and e.r.hgetall("answer:" + answer_id), 20, "feedback recorded")
+        assert a["feedback_user"] == "U200" and int(a["feedback_ms"]) > 0
+
+        def thanked():
+            m = [x for x in e.messages() if x["ts"] == msg["ts"]][0]
+            return not has_buttons(m) and "thank" in blocks_text(m).lower()
+        wait_until(thanked, 20, "buttons replaced by a thank-you")
+
+
+def test_thread_rate_limit_sends_one_notice_and_no_llm_call():
+    with E2E(ANSWERS_PER_THREAD_HOUR=1) as e:
+        e.worker()
+        e.ask("EvRl1", ts="1700000004.000100")
+        e.wait_answers(1)
+        calls = len(e.chat_requests())
+        e.ask("EvRl2", ts="1700000004.000200", thread_ts="1700000004.000100")
+        e.ask("EvRl3", ts="1700000004.000300", thread_ts="1700000004.000100")
+        wait_until(lambda: e.r("XLEN", e.st.stream) == 3 and e.group_idle(), 20, "queue drained")
+        assert len(e.chat_requests()) == calls, "no LLM call over the limit"
+        thread = [m for m in e.messages() if m.get("thread_ts") == "1700000004.000100"]
+        notices = [m for m in thread if not has_buttons(m)]
+        assert len(notices) == 1, "exactly one notice: %r" % [blocks_text(m)[:100] for m in thread]
+        assert len(e.answers()) == 1
+
+
+def test_iteration_cap_gives_a_non_empty_graceful_answer():
+    with E2E(AGENT_MAX_ITERATIONS=2) as e:
+        e.llm.script([{"tool_calls": [{"name": "search_knowledge_base",
+                                       "arguments": {"query": "secret rotation %d" % i}}]}
+                      for i in range(6)])
+        e.worker()
+        e.ask("EvCap1")
+        msg = e.wait_answers(1)[0]
+        a = list(e.answers().values())[0]
+        assert a["answer"].strip(), "non-empty answer"
+        assert len(blocks_text(msg)) > 50
+
+
+def test_malformed_tool_arguments_are_reported_to_the_model_not_a_crash():
+    with E2E() as e:
+        e.llm.script([{"tool_calls": [{"name": "search_knowledge_base",
+                                       "arguments": "{not json"}]},
+                      {"content": "Recovered after a bad tool call."}])
+        w = e.worker()
+        e.ask("EvBadArgs1")
+        msg = e.wait_answers(1)[0]
+        assert "Recovered" in blocks_text(msg)
+        second = e.chat_requests()[1]["json"]["messages"]
+        tool = [m for m in second if m.get("role") == "tool"]
+        assert tool and "argument" in tool[0]["content"].lower()
+        assert w.alive()
