@@ -59,9 +59,9 @@ char *keys_embedding(const char *model, const char *text, size_t text_len)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	char out[sizeof("embedding:") + 2 * SHA256_DIGEST_LENGTH];
+	char out[sizeof(KEYS_EMBEDDING_PREFIX) + 2 * SHA256_DIGEST_LENGTH];
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	size_t off = strlen("embedding:");
+	size_t off = strlen(KEYS_EMBEDDING_PREFIX);
 
 	if (!ctx)
 		abort();
@@ -70,7 +70,7 @@ char *keys_embedding(const char *model, const char *text, size_t text_len)
 	EVP_DigestUpdate(ctx, text, text_len);
 	EVP_DigestFinal_ex(ctx, md, NULL);
 	EVP_MD_CTX_free(ctx);
-	memcpy(out, "embedding:", off);
+	memcpy(out, KEYS_EMBEDDING_PREFIX, off);
 	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
 		out[off + 2 * i] = hex[md[i] >> 4];
 		out[off + 2 * i + 1] = hex[md[i] & 15];
@@ -117,4 +117,42 @@ char *keys_metrics_day(const char *date)
 char *keys_ui_session(const char *session)
 {
 	return xasprintf("ui:%s", session);
+}
+
+/* Appends s with the glob metacharacters of SCAN MATCH escaped. */
+static void glob_escape(struct buf *b, const char *s)
+{
+	for (; *s; s++) {
+		if (strchr("*?[]\\^-", *s))
+			buf_addch(b, '\\');
+		buf_addch(b, *s);
+	}
+}
+
+static char *memory_match(const char *app, const char *agent, const char *user, int hashes)
+{
+	struct buf b = BUF_INIT;
+
+	buf_adds(&b, KEYS_MEMORY_PREFIX);
+	glob_escape(&b, app);
+	buf_addch(&b, ':');
+	if (agent)
+		glob_escape(&b, agent);
+	else
+		buf_addch(&b, '*');
+	buf_addch(&b, ':');
+	glob_escape(&b, user);
+	if (hashes)
+		buf_adds(&b, ":*");
+	return buf_detach(&b, NULL);
+}
+
+char *keys_memory_scope_match(const char *app, const char *agent, const char *user)
+{
+	return memory_match(app, agent, user, 0);
+}
+
+char *keys_memory_hash_match(const char *app, const char *agent, const char *user)
+{
+	return memory_match(app, agent, user, 1);
 }

@@ -23,6 +23,8 @@
  * rate_limit:user:<team>:<user>         string  1 h                 worker            worker
  * metrics:<YYYY-MM-DD>                  hash    90 days             worker            worker (stats)
  * ui:<session>                          stream  1 h                 worker (ui sink)  api (ui)
+ * memory:<app>:<agent|*>:<user>[:*]     SCAN MATCH patterns over the two memory keys above
+ *                                       (memory forget/list; glob-escaped)      worker
  *
  * D is DOCKET_NAME; the braces are a hash tag so a stream and its dedupe keys
  * live in one Redis Cluster slot and the enqueue script stays valid there.
@@ -34,6 +36,7 @@
 
 #define KEYS_GROUP "workers"
 #define KEYS_RAG_PREFIX "rag_doc:"
+#define KEYS_EMBEDDING_PREFIX "embedding:"
 #define KEYS_RAG_INDEX "rag_doc_idx"
 #define KEYS_MEMORY_PREFIX "memory:"
 #define KEYS_MEMORY_INDEX "memory_idx"
@@ -61,5 +64,14 @@ char *keys_rl_thread(const char *team, const char *channel, const char *thread_t
 char *keys_rl_user(const char *team, const char *user);
 char *keys_metrics_day(const char *date);
 char *keys_ui_session(const char *session);
+/*
+ * SCAN MATCH patterns for memory forget/list, with app, agent and user
+ * glob-escaped (so "U1" matches only U1, and a '*' in a user id is literal).
+ * agent NULL matches every agent. keys_memory_scope_match: the scope sets
+ * memory:<app>:<agent>:<user>; keys_memory_hash_match: the memory hashes
+ * memory:<app>:<agent>:<user>:*. Callers still check each key exactly.
+ */
+char *keys_memory_scope_match(const char *app, const char *agent, const char *user);
+char *keys_memory_hash_match(const char *app, const char *agent, const char *user);
 
 #endif

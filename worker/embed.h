@@ -28,7 +28,8 @@ struct embed_stats {
  * stats may be NULL (otherwise counts are added). Returns 0, or -1 with
  * err (ERR_AUTH / ERR_INVALID permanent; ERR_UPSTREAM, ERR_RATE_LIMITED,
  * ERR_TIMEOUT, ERR_IO transient; ERR_PARSE when the reply is malformed or a
- * vector has the wrong dimension).
+ * vector has the wrong dimension). A cache failure is logged and the batch
+ * is embedded without it; with w->r NULL the cache is skipped entirely.
  */
 int embed_texts(struct wctx *w, const char *const *texts, size_t n, float *out,
 		struct embed_stats *stats, struct err *err);
@@ -38,5 +39,22 @@ void embed_offline(const char *text, size_t len, float *out, int dim);
 
 /* Cosine similarity of two L2-normalised vectors (their dot product). */
 float embed_dot(const float *a, const float *b, int dim);
+
+/*
+ * The OpenAI-compatible client alone (no cache): embeds n texts into out
+ * (n * EMBEDDING_DIM floats) with as few POST {OPENAI_BASE_URL}/embeddings
+ * requests as the bounds allow (EMBED_BATCH_MAX inputs and EMBED_BATCH_BYTES
+ * of text per request; a longer text goes alone), each retried on 429/5xx
+ * honouring Retry-After. Vectors are L2-normalised on receipt. Every request
+ * goes through w->http. stats->requests counts requests (stats may be NULL).
+ * Returns 0 or -1 with err as embed_texts().
+ */
+#define EMBED_BATCH_MAX	  128
+#define EMBED_BATCH_BYTES (256 * 1024)
+int embed_openai(struct wctx *w, const char *const *texts, size_t n, float *out,
+		 struct embed_stats *stats, struct err *err);
+
+/* Scales v to unit length (a zero vector is left as is). */
+void embed_normalize(float *v, int dim);
 
 #endif

@@ -1,0 +1,146 @@
+/*
+ * memory.h - long-term memory (ARCHITECTURE.md section 7), scoped by APP_ID,
+ * agent id and Slack user.
+ *
+ * Layout: hash memory:<app>:<agent>:<user>:<id> with content, role, kind
+ * (fact|turn), thread, created_ms, embedding (FLOAT32 LE blob) and app, agent,
+ * user (TAG fields for the Query Engine); zset memory:<app>:<agent>:<user> of
+ * ids scored by created_ms. Both are written in one MULTI/EXEC.
+ *
+ * Retrieval is hybrid: score = w_vector * cosine + w_text * text, where text
+ * is a BM25-style score normalised to [0, 1] (the idf-weighted share of the
+ * query's words found in the memory, with term-frequency saturation and
+ * length normalisation); facts get MEM_FACT_BONUS so they rank above turns
+ * when otherwise equal. Two backends give the same ranking:
+ *  - local (Redis without the Query Engine): ZREVRANGE the newest
+ *    MEM_SCAN_MAX ids of the scope, fetch only the memories this process has
+ *    not seen (an in-process cache of immutable memory rows, keyed by scope,
+ *    bounded by MEM_CACHE_BYTES, LRU), score in process. A warm query moves
+ *    only the id list over the wire (~20 bytes per memory), not 6 KB vectors.
+ *  - ft (memory_ft.c): FT.SEARCH memory_idx with TAG filters on app, agent,
+ *    user (and thread) and KNN, then the same text re-ranking client-side.
+ *
+ * Scope is always passed by the caller from the task, never from a model.
+ * Thread-safe: every function takes the caller's struct rds; the row cache is
+ * shared by the threads of a process behind a mutex (rows never change after
+ * they are written, so a cached row is never stale; the id list read on
+ * every query decides which rows are in scope).
+ */
+#ifndef HAINK_MEMORY_H
+#define HAINK_MEMORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct rds;
+struct err;
+struct wctx;
+struct tool_scope;
+
+#define MEM_SCAN_MAX 500                  /* newest memories of a scope considered */
+#define MEM_CONTENT_MAX 1200              /* bytes of stored content */
+#define MEM_LINE_MAX 300                  /* bytes of one "## Memories" line */
+#define MEM_FACT_BONUS 0.05               /* facts first when scores tie */
+#define MEM_CACHE_BYTES (64u * 1024 * 1024) /* default in-process row cache budget */
+
+enum mem_backend { MEM_BACKEND_LOCAL = 0, MEM_BACKEND_FT };
+
+struct mem_scope {
+	const char *app;
+	const char *agent;
+	const char *user;
+	const char *thread; /* NULL: all threads; else only memories of this thread */
+};
+
+struct mem_hit {
+	char *id;
+	char *agent; /* set by mem_list only */
+	char *content;
+	char *kind;
+	char *thread;
+	int64_t created_ms;
+	double score, vscore, tscore;
+};
+
+struct mem_hits {
+	struct mem_hit *v;
+	size_t n, cap;
+};
+
+void mem_hits_release(struct mem_hits *h);
+/* Appends a zeroed hit and returns it (borrowed, valid until the next add). */
+struct mem_hit *mem_hits_add(struct mem_hits *h);
+
+struct mem_query {
+	const char *text;
+	const float *vec; /* dim floats, L2-normalised; NULL searches by text only */
+	int dim;
+	int top_k;
+	double w_vector, w_text;
+};
+
+/*
+ * Stores one memory (kind "fact" or "turn"; content cut to MEM_CONTENT_MAX on
+ * a UTF-8 boundary; vec may be NULL) in the scope, with thread as its thread
+ * field ("" when NULL). *id_out (may be NULL) receives the owned id; free
+ * with free(). Returns 0 or -1 with err (ERR_INVALID, ERR_REDIS).
+ */
+int mem_store(struct rds *r, const struct mem_scope *s, const char *kind, const char *content,
+	      const float *vec, int dim, int64_t now_ms, char **id_out, struct err *err);
+
+/*
+ * Fills out (initialised to zero by the caller) with the top q->top_k
+ * memories of the scope, best first. Returns 0 or -1 with err.
+ */
+int mem_search(struct rds *r, enum mem_backend b, const struct mem_scope *s,
+	       const struct mem_query *q, struct mem_hits *out, struct err *err);
+
+/*
+ * The backend for VECTOR_BACKEND (enum vector_backend): local, redis, or
+ * auto (probes FT._LIST once per process). Never fails: a failed probe
+ * means local.
+ */
+enum mem_backend mem_backend_pick(struct rds *r, int vector_backend);
+
+/*
+ * (memory_cli.c) Deletes every memory hash and the scope set of user under agent, or under
+ * every agent when agent is NULL (found with SCAN; keys are matched exactly,
+ * so user U1 never matches U12). Returns the number of memories deleted, or
+ * -1 with err.
+ */
+long mem_forget(struct rds *r, const char *app, const char *agent, const char *user,
+		struct err *err);
+
+/*
+ * Fills out with the memories of user under agent (every agent when NULL),
+ * newest first, with id, agent, kind, created_ms and content. Returns 0 or
+ * -1 with err.
+ */
+int mem_list(struct rds *r, const char *app, const char *agent, const char *user,
+	     struct mem_hits *out, struct err *err);
+
+/*
+ * Text scores of query against n documents, each in [0, 1] (the formula
+ * above, idf over these documents). For tests and the ft backend.
+ */
+void mem_text_scores(const char *query, const char *const *docs, size_t n, double *out);
+
+/*
+ * Empties the row cache; budget sets its size in bytes (0 disables caching,
+ * (size_t)-1 keeps the current budget).
+ */
+void mem_cache_reset(size_t budget);
+
+/*
+ * The task-level entry points used by convo.c and tool_memory.c: the scope
+ * comes from sc (app, agent id, user; the thread too with MEMORY_SCOPE=thread),
+ * the query is embedded with embed_texts() (a failed embedding degrades to a
+ * text-only search, logged). top_k <= 0 means MEMORY_TOP_K.
+ */
+int mem_recall(struct wctx *w, const struct tool_scope *sc, const char *query, int top_k,
+	       struct mem_hits *out, struct err *err);
+/* Embeds and stores content as kind in sc's scope. Returns 0 or -1 with err. */
+int mem_remember(struct wctx *w, const struct tool_scope *sc, const char *kind,
+		 const char *content, char **id_out, struct err *err);
+
+#endif
