@@ -59,6 +59,19 @@ class E2E:
         assert status == 200, (status, body)
         return hdrs
 
+    def ask_like_slack(self, event_id, text=QUESTION, timeout=15, **kw):
+        """Posts like Slack does: a 503 is retried (same event id) until accepted."""
+        n = [0]
+
+        def accepted():
+            status, _, _ = self.st.post_event(
+                self.api, app_mention(event_id, text=text, **kw),
+                headers={"X-Slack-Retry-Num": str(n[0])} if n[0] else None)
+            n[0] += 1
+            assert status in (200, 503), status
+            return status == 200
+        wait_until(accepted, timeout, "the api to accept " + event_id, interval=0.2)
+
     def messages(self):
         return self.slack.ctl("GET", "/_fake/messages")
 
@@ -246,7 +259,7 @@ def test_redis_restart_mid_run_workers_reconnect_and_drain():
         e.llm.wait("/v1/chat/completions", 1)
         e.st.redis_restart(graceful=True)
         for n in range(3, 5):
-            e.ask("EvRestart%d" % n, ts="17000001%02d.000100" % n)
+            e.ask_like_slack("EvRestart%d" % n, ts="17000001%02d.000100" % n)
         e.wait_answers(5, timeout=60)
         wait_until(e.group_idle, 20, "queue drained")
         for n in range(5):

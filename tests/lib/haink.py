@@ -134,10 +134,11 @@ class RedisServer:
         def up():
             try:
                 c = Resp(self.port, timeout=0.5)
-                ok = c("PING") == "PONG"
-                c.close()
-                return ok
-            except OSError:
+                try:
+                    return c("PING") == "PONG"
+                finally:
+                    c.close()
+            except (OSError, RedisError):  # not listening yet, or LOADING the AOF
                 return False
         wait_until(up, 10, "redis-server to answer PING")
         return self

@@ -1,0 +1,470 @@
+/*
+ * Integration tests of the answering side (worker/answer.c with taskstate,
+ * ratelimit, reply, agent, llm, slack_api) on a real redis-server, with Slack
+ * and the LLM behind a fake transport that routes by URL.
+ */
+#include "common.h"
+#include "answer.h"
+#include "handler.h"
+#include "ratelimit.h"
+#include "taskstate.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+
+#include "../unit/fake_http.h"
+#include "../harness/test.h"
+
+struct route_state {
+	int next_ts;
+	char ts_body[96];
+	const char *llm[8]; /* scripted chat completion bodies; NULL = default answer */
+	long llm_status[8];
+	size_t nllm, llm_next;
+	const char *update_reply; /* chat.update body, NULL = ok */
+	size_t posts, updates, chats;
+};
+
+static const char default_answer[] =
+    "{\"choices\":[{\"finish_reason\":\"stop\",\"message\":{\"role\":\"assistant\",\"content\":"
+    "\"Rotate it in **settings**.\"}}],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":4}}";
+
+static void route(struct fake_http *f, const struct http_request *req, struct fake_resp *out)
+{
+	struct route_state *s = f->route_ctx;
+
+	out->status = 200;
+	out->retry_after_s = -1;
+	if (strstr(req->url, "/chat.postMessage")) {
+		s->posts++;
+		snprintf(s->ts_body, sizeof(s->ts_body), "{\"ok\":true,\"ts\":\"1700000000.%06d\"}",
+			 ++s->next_ts);
+		out->body = s->ts_body;
+	} else if (strstr(req->url, "/chat.update")) {
+		s->updates++;
+		out->body = s->update_reply ? s->update_reply : "{\"ok\":true}";
+	} else if (strstr(req->url, "/chat/completions")) {
+		s->chats++;
+		out->body = default_answer;
+		if (s->llm_next < s->nllm) {
+			out->status = s->llm_status[s->llm_next];
+			out->body = s->llm[s->llm_next++];
+		}
+	} else {
+		out->status = 404;
+		out->body = "{}";
+	}
+}
+
+struct setup {
+	struct fake_env fe;
+	struct route_state rs;
+	char url_var[128];
+	const char *vars[16];
+};
+
+static int setup_env(struct setup *s, const char *const *extra)
+{
+	size_t n = 0;
+	static const char *const base[] = {"LLM_PROVIDER=openai",
+					   "OPENAI_API_KEY=sk-int",
+					   "OPENAI_BASE_URL=http://llm.test/v1",
+					   "SLACK_BOT_TOKEN=xoxb-int",
+					   "SLACK_API_URL=http://slack.test/api",
+					   "MEMORY_TOP_K=0",
+					   "MEMORY_STORE_TURNS=false",
+					   NULL};
+	const char *url = test_redis_url();
+
+	if (!url)
+		return -1;
+	test_redis_flush();
+	memset(s, 0, sizeof(*s));
+	snprintf(s->url_var, sizeof(s->url_var), "REDIS_URL=%s", url);
+	s->vars[n++] = s->url_var;
+	for (const char *const *p = extra; p && *p && n < 15; p++)
+		s->vars[n++] = *p; /* first match wins in fake_env_get */
+	for (const char *const *p = base; *p && n < 15; p++)
+		s->vars[n++] = *p;
+	s->vars[n] = NULL;
+	if (fake_env_init(&s->fe, s->vars, url) < 0)
+		return -1;
+	s->fe.http.route = route;
+	s->fe.http.route_ctx = &s->rs;
+	return 0;
+}
+
+static void question(struct task *t, const char *id, const char *thread_ts, const char *user)
+{
+	task_init(t);
+	t->type = TASK_QUESTION;
+	t->id = xstrdup(id);
+	t->team = xstrdup("T1");
+	t->channel = xstrdup("C1");
+	t->user = xstrdup(user);
+	t->text = xstrdup("How do I rotate the secret?");
+	t->ts = xstrdup(thread_ts);
+	t->thread_ts = xstrdup(thread_ts);
+	t->agent = xstrdup("default");
+	t->source = xstrdup("slack");
+	t->attempt = 1;
+}
+
+static char *hget(struct setup *s, const char *key, const char *field)
+{
+	redisReply *r = rds_cmd(s->fe.w.r, NULL, "HGET %s %s", key, field);
+	char *v = r && r->type == REDIS_REPLY_STRING ? xstrdup(r->str) : NULL;
+
+	if (r)
+		freeReplyObject(r);
+	return v;
+}
+
+static json_t *last_body(struct setup *s, const char *path)
+{
+	for (size_t i = s->fe.http.nreq; i > 0; i--)
+		if (strstr(s->fe.http.url[i - 1], path))
+			return json_loads(s->fe.http.body[i - 1], 0, NULL);
+	return NULL;
+}
+
+static int has_actions(json_t *body)
+{
+	size_t i;
+	json_t *b;
+
+	json_array_foreach(
+	    json_object_get(body, "blocks"), i,
+	    b) if (!strcmp(json_string_value(json_object_get(b, "type")), "actions")) return 1;
+	return 0;
+}
+
+TEST(answer, question_is_answered_once_with_state_and_answer_hash)
+{
+	struct setup s;
+	struct task t;
+	struct err e = {0};
+	char *state_key = NULL, *answer_key = NULL, *v = NULL, *aid = NULL, *ph = NULL;
+	json_t *body = NULL;
+
+	CHECK(setup_env(&s, NULL) == 0);
+	question(&t, "EvA1", "1700.000100", "U1");
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
+	CHECK_INT_EQ(s.rs.posts, 1);
+	CHECK_INT_EQ(s.rs.chats, 1);
+	CHECK(s.rs.updates >= 1);
+	body = json_loads(s.fe.http.body[0], 0, NULL);
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "thread_ts")), "1700.000100");
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "text")), "Thinking…");
+	json_decref(body);
+	body = last_body(&s, "/chat.update");
+	CHECK(has_actions(body));
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700000000.000001");
+
+	state_key = keys_task_state("haink", "EvA1");
+	v = hget(&s, state_key, "state");
+	CHECK_STR_EQ(v, "answered");
+	ph = hget(&s, state_key, "placeholder_ts");
+	CHECK_STR_EQ(ph, "1700000000.000001");
+	aid = hget(&s, state_key, "answer_id");
+	CHECK(aid && strlen(aid) == 32);
+	answer_key = keys_answer(aid);
+	free(v);
+	v = hget(&s, answer_key, "answer");
+	CHECK_STR_EQ(v, "Rotate it in **settings**.");
+	free(v);
+	v = hget(&s, answer_key, "prompt_tokens");
+	CHECK_STR_EQ(v, "11");
+	free(v);
+	v = hget(&s, answer_key, "thread_ts");
+	CHECK_STR_EQ(v, "1700.000100");
+	free(v);
+	v = hget(&s, answer_key, "model");
+	CHECK(v && *v);
+
+	/* a redelivery of an answered task is only acknowledged */
+	{
+		size_t before = s.fe.http.nreq;
+		CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
+		CHECK_INT_EQ(s.fe.http.nreq, before);
+	}
+	json_decref(body);
+	free(v);
+	free(aid);
+	free(ph);
+	free(state_key);
+	free(answer_key);
+	task_release(&t);
+	fake_env_release(&s.fe);
+}
+
+TEST(answer, retries_reuse_the_placeholder_and_the_stored_answer)
+{
+	struct setup s;
+	struct task t;
+	struct err e = {0};
+
+	CHECK(setup_env(&s, NULL) == 0);
+	s.rs.llm[0] = "{\"error\":{\"message\":\"bad request\"}}";
+	s.rs.llm_status[0] = 400;
+	s.rs.nllm = 1;
+	question(&t, "EvA2", "1700.000200", "U2");
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), -1);
+	CHECK_INT_EQ(e.code, ERR_INVALID);
+	CHECK_INT_EQ(s.rs.posts, 1);
+
+	/* the next attempt answers but Slack fails the final edit */
+	s.rs.update_reply = "{\"ok\":false,\"error\":\"internal_error\"}";
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), -1);
+	CHECK(err_retryable(e.code));
+	CHECK_INT_EQ(s.rs.posts, 1);
+	CHECK_INT_EQ(s.rs.chats, 2);
+
+	/* the last attempt shows the stored answer without asking the model again */
+	s.rs.update_reply = NULL;
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
+	CHECK_INT_EQ(s.rs.posts, 1);
+	CHECK_INT_EQ(s.rs.chats, 2);
+	{
+		json_t *body = last_body(&s, "/chat.update");
+		CHECK(has_actions(body));
+		CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700000000.000001");
+		json_decref(body);
+	}
+	task_release(&t);
+	fake_env_release(&s.fe);
+}
+
+TEST(answer, give_up_edits_the_placeholder_with_an_apology)
+{
+	struct setup s;
+	struct task t;
+	struct err e = {0};
+	char *key, *v;
+	json_t *body;
+
+	CHECK(setup_env(&s, NULL) == 0);
+	s.rs.llm[0] = "{\"error\":{\"message\":\"model not found\"}}";
+	s.rs.llm_status[0] = 404;
+	s.rs.nllm = 1;
+	question(&t, "EvA3", "1700.000300", "U3");
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), -1);
+	handler_give_up(&s.fe.w, &t, &e);
+	body = last_body(&s, "/chat.update");
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "text")), ANSWER_APOLOGY);
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700000000.000001");
+	CHECK(!strstr(json_string_value(json_object_get(body, "text")), "404"));
+	json_decref(body);
+	CHECK_INT_EQ(s.rs.posts, 1);
+	key = keys_task_state("haink", "EvA3");
+	v = hget(&s, key, "state");
+	CHECK_STR_EQ(v, "failed");
+	free(v);
+	free(key);
+	/* a failed task is not retried into a second message */
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
+	CHECK_INT_EQ(s.rs.posts, 1);
+	task_release(&t);
+
+	/* giving up before any placeholder posts the apology in the thread */
+	question(&t, "EvA3b", "1700.000301", "U3");
+	handler_give_up(&s.fe.w, &t, &e);
+	CHECK_INT_EQ(s.rs.posts, 2);
+	body = last_body(&s, "/chat.postMessage");
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "thread_ts")), "1700.000301");
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "text")), ANSWER_APOLOGY);
+	json_decref(body);
+	task_release(&t);
+	fake_env_release(&s.fe);
+}
+
+TEST(answer, thread_limit_sends_one_notice_and_no_llm_call)
+{
+	static const char *const extra[] = {"ANSWERS_PER_THREAD_HOUR=1", NULL};
+	struct setup s;
+	struct task t;
+	struct err e = {0};
+	double lim0 = metrics_value(NULL, M_RATE_LIMITED, "kind=\"thread\"");
+	char *key;
+	redisReply *r;
+
+	CHECK(setup_env(&s, extra) == 0);
+	question(&t, "EvL1", "1700.000400", "U4");
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
+	task_release(&t);
+	CHECK_INT_EQ(s.rs.chats, 1);
+	CHECK_INT_EQ(s.rs.posts, 1);
+	for (int i = 2; i <= 4; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "EvL%d", i);
+		question(&t, id, "1700.000400", "U4");
+		CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
+		/* a redelivery of a refused task does nothing more */
+		CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
+		task_release(&t);
+	}
+	CHECK_INT_EQ(s.rs.chats, 1);
+	CHECK_INT_EQ(s.rs.posts, 2); /* the answer's placeholder and one notice */
+	{
+		json_t *body = last_body(&s, "/chat.postMessage");
+		CHECK_STR_EQ(json_string_value(json_object_get(body, "text")), ANSWER_LIMIT_NOTICE);
+		CHECK_STR_EQ(json_string_value(json_object_get(body, "thread_ts")), "1700.000400");
+		json_decref(body);
+	}
+	CHECK_NEAR(metrics_value(NULL, M_RATE_LIMITED, "kind=\"thread\"") - lim0, 3, 0.01);
+	key = keys_rl_thread("T1", "C1", "1700.000400");
+	r = rds_cmd(s.fe.w.r, NULL, "TTL %s", key);
+	CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer > 0 && r->integer <= 3600);
+	freeReplyObject(r);
+	free(key);
+	fake_env_release(&s.fe);
+}
+
+TEST(answer, user_limit_counts_across_threads)
+{
+	static const char *const extra[] = {"ANSWERS_PER_USER_HOUR=2", NULL};
+	struct setup s;
+	struct task t;
+	struct err e = {0};
+
+	CHECK(setup_env(&s, extra) == 0);
+	for (int i = 0; i < 4; i++) {
+		char id[16], ts[32];
+		snprintf(id, sizeof(id), "EvU%d", i);
+		snprintf(ts, sizeof(ts), "1700.00050%d", i);
+		question(&t, id, ts, "U5");
+		CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
+		task_release(&t);
+	}
+	CHECK_INT_EQ(s.rs.chats, 2);
+	CHECK_INT_EQ(s.rs.posts, 3); /* two placeholders and one notice */
+	fake_env_release(&s.fe);
+}
+
+TEST(answer, feedback_updates_the_hash_and_thanks_in_slack)
+{
+	struct setup s;
+	struct task t, fb;
+	struct err e = {0};
+	char *state_key, *aid, *akey, *v;
+	json_t *body;
+	double h0 = metrics_value(NULL, M_FEEDBACK, "feedback=\"helpful\"");
+
+	CHECK(setup_env(&s, NULL) == 0);
+	question(&t, "EvF1", "1700.000600", "U6");
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
+	state_key = keys_task_state("haink", "EvF1");
+	aid = hget(&s, state_key, "answer_id");
+	CHECK(aid != NULL);
+	task_init(&fb);
+	fb.type = TASK_FEEDBACK;
+	fb.id = xstrdup("fb:1700000010.1");
+	fb.team = xstrdup("T1");
+	fb.channel = xstrdup("C1");
+	fb.user = xstrdup("U6");
+	fb.ts = xstrdup("1700000000.000001");
+	fb.thread_ts = xstrdup("1700.000600");
+	fb.answer_id = xstrdup(aid);
+	fb.feedback = xstrdup("helpful");
+	fb.source = xstrdup("slack");
+	CHECK_INT_EQ(handler_run(&s.fe.w, &fb, &e), 0);
+	akey = keys_answer(aid);
+	v = hget(&s, akey, "feedback");
+	CHECK_STR_EQ(v, "helpful");
+	free(v);
+	v = hget(&s, akey, "feedback_user");
+	CHECK_STR_EQ(v, "U6");
+	free(v);
+	v = hget(&s, akey, "feedback_ms");
+	CHECK(v && atoll(v) > 0);
+	free(v);
+	body = last_body(&s, "/chat.update");
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700000000.000001");
+	CHECK(!has_actions(body));
+	{
+		char *d = json_dumps(json_object_get(body, "blocks"), 0);
+		CHECK_STR_CONTAINS(d, "Thanks for the feedback!");
+		CHECK_STR_CONTAINS(d, "*settings*");
+		free(d);
+	}
+	json_decref(body);
+	CHECK_NEAR(metrics_value(NULL, M_FEEDBACK, "feedback=\"helpful\"") - h0, 1, 0.01);
+
+	/* feedback on an unknown answer is logged and dropped */
+	free(fb.answer_id);
+	fb.answer_id = xstrdup("0000");
+	{
+		size_t before = s.fe.http.nreq;
+		CHECK_INT_EQ(handler_run(&s.fe.w, &fb, &e), 0);
+		CHECK_INT_EQ(s.fe.http.nreq, before);
+	}
+	free(akey);
+	free(aid);
+	free(state_key);
+	task_release(&fb);
+	task_release(&t);
+	fake_env_release(&s.fe);
+}
+
+TEST(answer, slash_command_posts_top_level_and_threads_under_it)
+{
+	struct setup s;
+	struct task t;
+	struct err e = {0};
+	char *key, *v;
+	json_t *body;
+
+	CHECK(setup_env(&s, NULL) == 0);
+	question(&t, "cmd:trig1", "", "U7");
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
+	body = json_loads(s.fe.http.body[0], 0, NULL);
+	CHECK(json_object_get(body, "thread_ts") == NULL);
+	json_decref(body);
+	key = keys_task_state("haink", "cmd:trig1");
+	v = hget(&s, key, "thread_ts");
+	CHECK_STR_EQ(v, "1700000000.000001");
+	free(v);
+	free(key);
+	task_release(&t);
+	fake_env_release(&s.fe);
+}
+
+TEST(answer, console_sink_without_a_slack_token)
+{
+	static const char *const extra[] = {"SLACK_BOT_TOKEN=", NULL};
+	struct setup s;
+	struct task t;
+	struct err e = {0};
+	redisReply *r;
+
+	CHECK(setup_env(&s, extra) == 0);
+	question(&t, "EvC1", "1700.000700", "U8");
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
+	CHECK_INT_EQ(s.rs.posts + s.rs.updates, 0);
+	CHECK_INT_EQ(s.rs.chats, 1);
+	r = rds_cmd(s.fe.w.r, NULL, "KEYS answer:*");
+	CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+	freeReplyObject(r);
+	task_release(&t);
+	fake_env_release(&s.fe);
+}
+
+TEST(answer, ratelimit_hit_counts_and_expires_once)
+{
+	struct setup s;
+	long long n = 0;
+	redisReply *r;
+
+	CHECK(setup_env(&s, NULL) == 0);
+	CHECK_INT_EQ(ratelimit_hit(s.fe.w.r, "rate_limit:test:k", 100, &n, NULL), 0);
+	CHECK_INT_EQ(n, 1);
+	r = rds_cmd(s.fe.w.r, NULL, "EXPIRE rate_limit:test:k 5000");
+	freeReplyObject(r);
+	CHECK_INT_EQ(ratelimit_hit(s.fe.w.r, "rate_limit:test:k", 100, &n, NULL), 0);
+	CHECK_INT_EQ(n, 2);
+	/* the second hit did not reset the window */
+	r = rds_cmd(s.fe.w.r, NULL, "TTL rate_limit:test:k");
+	CHECK(r && r->integer > 100);
+	freeReplyObject(r);
+	fake_env_release(&s.fe);
+}

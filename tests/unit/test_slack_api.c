@@ -1,0 +1,154 @@
+/* The Slack Web API client (worker/slack_api.c) over a fake transport. */
+#include "common.h"
+#include "slack_api.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+
+#include "fake_http.h"
+#include "../harness/test.h"
+
+static const char *const slack_vars[] = {"LLM_PROVIDER=offline", "SLACK_BOT_TOKEN=xoxb-unit",
+					 "SLACK_API_URL=http://slack.test/api", NULL};
+
+static const struct http_retry fast = {3, 1, 5, 0};
+
+TEST(slack_api, post_message_in_thread)
+{
+	struct fake_env fe;
+	struct err e = {0};
+	char *ts = NULL;
+	json_t *blocks = json_pack("[{s:s}]", "type", "divider"), *body;
+
+	CHECK(fake_env_init(&fe, slack_vars, NULL) == 0);
+	fake_http_push(&fe.http, 200, -1,
+		       "{\"ok\":true,\"channel\":\"C1\",\"ts\":\"1700.000200\"}");
+	CHECK_INT_EQ(slack_post_message(&fe.w, "C1", "1700.000100", "Thinking…", blocks, &ts, &e),
+		     0);
+	CHECK_STR_EQ(ts, "1700.000200");
+	CHECK_STR_EQ(fe.http.url[0], "http://slack.test/api/chat.postMessage");
+	CHECK_STR_CONTAINS(fe.http.headers[0], "Authorization: Bearer xoxb-unit");
+	CHECK_STR_CONTAINS(fe.http.headers[0], "Content-Type: application/json; charset=utf-8");
+	body = json_loads(fe.http.body[0], 0, NULL);
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "channel")), "C1");
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "thread_ts")), "1700.000100");
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "text")), "Thinking…");
+	CHECK_INT_EQ(json_array_size(json_object_get(body, "blocks")), 1);
+	json_decref(body);
+	free(ts);
+	/* top level: no thread_ts field at all */
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":true,\"ts\":\"1700.000300\"}");
+	CHECK_INT_EQ(slack_post_message(&fe.w, "C1", "", "x", NULL, &ts, &e), 0);
+	body = json_loads(fe.http.body[1], 0, NULL);
+	CHECK(json_object_get(body, "thread_ts") == NULL);
+	CHECK(json_object_get(body, "blocks") == NULL);
+	json_decref(body);
+	free(ts);
+	json_decref(blocks);
+	fake_env_release(&fe);
+}
+
+TEST(slack_api, update_without_blocks_clears_them)
+{
+	struct fake_env fe;
+	struct err e = {0};
+	json_t *body;
+
+	CHECK(fake_env_init(&fe, slack_vars, NULL) == 0);
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":true}");
+	CHECK_INT_EQ(slack_update(&fe.w, "C1", "1700.2", "Searching…", NULL, &e), 0);
+	CHECK_STR_EQ(fe.http.url[0], "http://slack.test/api/chat.update");
+	body = json_loads(fe.http.body[0], 0, NULL);
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700.2");
+	CHECK(json_is_array(json_object_get(body, "blocks")));
+	CHECK_INT_EQ(json_array_size(json_object_get(body, "blocks")), 0);
+	json_decref(body);
+	fake_env_release(&fe);
+}
+
+static int call_with(struct fake_env *fe, const char *reply, struct err *e)
+{
+	json_t *b = json_pack("{s:s}", "channel", "C1");
+	int rc;
+
+	fake_http_push(&fe->http, 200, -1, reply);
+	rc = slack_call(&fe->w, "chat.postMessage", b, &fast, NULL, e);
+	json_decref(b);
+	return rc;
+}
+
+TEST(slack_api, ok_false_codes_map_to_errors)
+{
+	struct fake_env fe;
+	struct err e = {0};
+	double n0 = metrics_value(NULL, M_SLACK_API_REQUESTS,
+				  "method=\"chat.postMessage\",outcome=\"channel_not_found\"");
+
+	CHECK(fake_env_init(&fe, slack_vars, NULL) == 0);
+	CHECK_INT_EQ(call_with(&fe, "{\"ok\":false,\"error\":\"channel_not_found\"}", &e), -1);
+	CHECK_INT_EQ(e.code, ERR_INVALID);
+	CHECK_STR_CONTAINS(e.msg, "channel_not_found");
+	CHECK_NEAR(metrics_value(NULL, M_SLACK_API_REQUESTS,
+				 "method=\"chat.postMessage\",outcome=\"channel_not_found\"") -
+		       n0,
+		   1, 0.01);
+	CHECK_INT_EQ(call_with(&fe, "{\"ok\":false,\"error\":\"invalid_auth\"}", &e), -1);
+	CHECK_INT_EQ(e.code, ERR_AUTH);
+	CHECK_INT_EQ(call_with(&fe, "{\"ok\":false,\"error\":\"not_authed\"}", &e), -1);
+	CHECK_INT_EQ(e.code, ERR_AUTH);
+	CHECK_INT_EQ(call_with(&fe, "{\"ok\":false,\"error\":\"ratelimited\"}", &e), -1);
+	CHECK_INT_EQ(e.code, ERR_RATE_LIMITED);
+	CHECK(err_retryable(e.code));
+	CHECK_INT_EQ(call_with(&fe, "{\"ok\":false,\"error\":\"internal_error\"}", &e), -1);
+	CHECK(err_retryable(e.code));
+	CHECK_INT_EQ(call_with(&fe, "<html>", &e), -1);
+	CHECK_INT_EQ(e.code, ERR_PARSE);
+	fake_env_release(&fe);
+}
+
+TEST(slack_api, http_429_waits_and_retries)
+{
+	struct fake_env fe;
+	struct err e = {0};
+	json_t *b = json_pack("{s:s}", "channel", "C1"), *reply = NULL;
+
+	CHECK(fake_env_init(&fe, slack_vars, NULL) == 0);
+	fake_http_push(&fe.http, 429, 1, "{\"ok\":false,\"error\":\"ratelimited\"}");
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":true,\"ts\":\"9.9\"}");
+	CHECK_INT_EQ(slack_call(&fe.w, "chat.postMessage", b, &fast, &reply, &e), 0);
+	CHECK_INT_EQ(fe.http.nreq, 2);
+	CHECK_STR_EQ(json_string_value(json_object_get(reply, "ts")), "9.9");
+	json_decref(reply);
+	/* 429 on every try: a retryable error with the wait Slack asked for */
+	for (int i = 0; i < 3; i++)
+		fake_http_push(&fe.http, 429, 7, "{\"ok\":false,\"error\":\"ratelimited\"}");
+	CHECK_INT_EQ(slack_call(&fe.w, "chat.postMessage", b, &fast, NULL, &e), -1);
+	CHECK_INT_EQ(e.code, ERR_RATE_LIMITED);
+	CHECK_INT_EQ(e.retry_after_ms, 7000);
+	json_decref(b);
+	fake_env_release(&fe);
+}
+
+TEST(slack_api, auth_test_is_cached)
+{
+	struct fake_env fe;
+	struct err e = {0};
+	struct slack_identity id;
+
+	slack_auth_forget();
+	CHECK(fake_env_init(&fe, slack_vars, NULL) == 0);
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":false,\"error\":\"invalid_auth\"}");
+	CHECK_INT_EQ(slack_auth_test(&fe.w, &id, &e), -1);
+	CHECK_INT_EQ(e.code, ERR_AUTH);
+	fake_http_push(&fe.http, 200, -1,
+		       "{\"ok\":true,\"user_id\":\"UBOT\",\"team_id\":\"T1\",\"team\":\"Acme\","
+		       "\"bot_id\":\"B1\"}");
+	CHECK_INT_EQ(slack_auth_test(&fe.w, &id, &e), 0);
+	CHECK_STR_EQ(id.user_id, "UBOT");
+	CHECK_INT_EQ(slack_auth_test(&fe.w, &id, &e), 0);
+	CHECK_STR_EQ(id.team, "Acme");
+	CHECK_INT_EQ(fe.http.nreq, 2);
+	CHECK_STR_EQ(fe.http.url[1], "http://slack.test/api/auth.test");
+	slack_auth_forget();
+	fake_env_release(&fe);
+}

@@ -1,0 +1,442 @@
+/*
+ * answer.c - handler_run() / handler_give_up() for question and feedback
+ * tasks (see answer.h and handler.h).
+ */
+#include "common.h"
+#include "wctx.h"
+#include "answer.h"
+#include "agent.h"
+#include "convo.h"
+#include "daily.h"
+#include "mrkdwn.h"
+#include "ratelimit.h"
+#include "reply.h"
+#include "slack_api.h"
+#include "taskstate.h"
+
+#include <jansson.h>
+#include <sys/random.h>
+
+void answer_new_id(char out[33])
+{
+	unsigned char raw[16];
+	size_t got = 0;
+
+	while (got < sizeof(raw)) {
+		ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got < sizeof(raw)) {
+		/* no entropy source: time and address still make ids distinct per task */
+		uint64_t x = (uint64_t)clock_mono_ns() ^ (uint64_t)(uintptr_t)out;
+		for (size_t i = got; i < sizeof(raw); i++, x = x * 6364136223846793005ULL + 1)
+			raw[i] = (unsigned char)(x >> 56);
+	}
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
+
+static const char *s_or(const char *s, const char *def)
+{
+	return s ? s : def;
+}
+
+static char *tools_csv(const struct tool_trace *tr)
+{
+	struct buf b = BUF_INIT;
+
+	for (size_t i = 0; i < tr->ntools; i++) {
+		if (i)
+			buf_addch(&b, ',');
+		buf_adds(&b, tr->tools_used[i]);
+	}
+	return buf_detach(&b, NULL);
+}
+
+static char *sources_json(const struct tool_source *src, size_t n)
+{
+	json_t *a = json_array();
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:f}", "title", src[i].title, "url",
+						   src[i].url, "score", src[i].score));
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+/* Fills trace's sources from the JSON stored with an answer. */
+static void sources_parse(const char *text, struct tool_trace *tr)
+{
+	json_t *a = text ? json_loads(text, 0, NULL) : NULL, *it;
+	size_t i;
+
+	json_array_foreach(a, i, it)
+	{
+		json_t *t = json_object_get(it, "title"), *u = json_object_get(it, "url");
+		json_t *sc = json_object_get(it, "score");
+		if (json_is_string(u))
+			tool_trace_add_source(tr, json_is_string(t) ? json_string_value(t) : NULL,
+					      json_string_value(u),
+					      json_is_number(sc) ? json_number_value(sc) : 0);
+	}
+	json_decref(a);
+}
+
+int answer_store(struct wctx *w, const char *answer_id, const struct task *t, const char *thread_ts,
+		 const struct agent_run *r, long long latency_ms, struct err *err)
+{
+	char *key = keys_answer(answer_id), *tools = tools_csv(&r->trace);
+	char *src = sources_json(r->trace.sources, r->trace.nsources);
+	char pt[24], ct[24], lat[24], created[24];
+	const char *argv[32];
+	int argc = 0, rc = -1;
+	redisReply *rep;
+
+	snprintf(pt, sizeof(pt), "%ld", r->prompt_tokens);
+	snprintf(ct, sizeof(ct), "%ld", r->completion_tokens);
+	snprintf(lat, sizeof(lat), "%lld", latency_ms);
+	snprintf(created, sizeof(created), "%lld", (long long)clock_wall_ms());
+#define FIELD(f, v) (argv[argc++] = (f), argv[argc++] = (v))
+	argv[argc++] = "HSET";
+	argv[argc++] = key;
+	FIELD("question", s_or(r->question, ""));
+	FIELD("answer", s_or(r->answer, ""));
+	FIELD("user", s_or(t->user, ""));
+	FIELD("team", s_or(t->team, ""));
+	FIELD("channel", s_or(t->channel, ""));
+	FIELD("thread_ts", s_or(thread_ts, ""));
+	FIELD("agent", r->agent ? r->agent->id : s_or(t->agent, ""));
+	FIELD("model", s_or(r->model, ""));
+	FIELD("prompt_tokens", pt);
+	FIELD("completion_tokens", ct);
+	FIELD("tools", tools);
+	FIELD("latency_ms", lat);
+	FIELD("created_ms", created);
+	FIELD("sources", src);
+	FIELD("task_id", s_or(t->id, ""));
+#undef FIELD
+	rep = rds_cmdv(w->r, err, argc, argv, NULL);
+	if (rep) {
+		freeReplyObject(rep);
+		rc = 0;
+	}
+	free(key);
+	free(tools);
+	free(src);
+	return rc;
+}
+
+static const struct agent *task_agent(struct wctx *w, const struct task *t)
+{
+	const struct agents *as = w->env->agents;
+	const struct agent *ag = t->agent ? agents_find(as, t->agent) : NULL;
+
+	if (!ag && as && as->n)
+		ag = &as->v[as->default_idx];
+	return ag;
+}
+
+/*
+ * Counts the question against the thread and user limits. Returns 1 when it
+ * is over one (with *notice set when this is the first refusal of the
+ * window), 0 when it may be answered, -1 with err on a Redis failure.
+ */
+static int over_limit(struct wctx *w, const struct task *t, int *notice, struct err *err)
+{
+	const struct config *cfg = w->env->cfg;
+	long long n = 0;
+	char *key;
+	int rc;
+
+	*notice = 0;
+	/* a slash command has no thread yet: only the user limit applies */
+	if (cfg->answers_per_thread_hour > 0 && t->thread_ts && *t->thread_ts) {
+		key = keys_rl_thread(s_or(t->team, ""), s_or(t->channel, ""), t->thread_ts);
+		rc = ratelimit_hit(w->r, key, RATELIMIT_WINDOW_S, &n, err);
+		free(key);
+		if (rc < 0)
+			return -1;
+		if (n > cfg->answers_per_thread_hour) {
+			metrics_inc(NULL, M_RATE_LIMITED, "kind=\"thread\"", 1);
+			*notice = n == cfg->answers_per_thread_hour + 1;
+			return 1;
+		}
+	}
+	if (cfg->answers_per_user_hour > 0 && t->user && *t->user) {
+		key = keys_rl_user(s_or(t->team, ""), t->user);
+		rc = ratelimit_hit(w->r, key, RATELIMIT_WINDOW_S, &n, err);
+		free(key);
+		if (rc < 0)
+			return -1;
+		if (n > cfg->answers_per_user_hour) {
+			metrics_inc(NULL, M_RATE_LIMITED, "kind=\"user\"", 1);
+			*notice = n == cfg->answers_per_user_hour + 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int set_state(struct wctx *w, const struct task *t, const char *state, struct err *err)
+{
+	const char *f[] = {"state"}, *v[] = {state};
+	return taskstate_set(w, t->id, 1, f, v, err);
+}
+
+static int refuse(struct wctx *w, const struct task *t, int notice, struct err *err)
+{
+	struct reply_sink sink;
+	struct err e = {0};
+
+	if (set_state(w, t, TASKSTATE_LIMITED, err) < 0)
+		return -1;
+	daily_incr(w->r, "rate_limited", 1);
+	log_kv(LOG_INFO, "question refused by a rate limit", "task_id", t->id, "notice",
+	       notice ? "yes" : "no", NULL);
+	if (!notice)
+		return 0;
+	reply_sink_open(&sink, w, t);
+	if (sink.ops->notice(&sink, ANSWER_LIMIT_NOTICE, &e) < 0)
+		log_kv(LOG_WARN, "cannot post the rate limit notice", "error", e.msg, NULL);
+	reply_sink_close(&sink);
+	return 0;
+}
+
+/* Loads a stored answer (a previous attempt got this far): 1 found, 0 not, -1 error. */
+static int load_stored(struct wctx *w, const char *answer_id, struct agent_run *r, struct err *err)
+{
+	char *key = keys_answer(answer_id);
+	redisReply *rep = rds_cmd(w->r, err, "HMGET %s answer sources", key);
+	int rc = -1;
+
+	free(key);
+	if (!rep)
+		return -1;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
+		rc = 0;
+		if (rep->element[0]->type == REDIS_REPLY_STRING && rep->element[0]->len) {
+			r->answer = xstrdup(rep->element[0]->str);
+			if (rep->element[1]->type == REDIS_REPLY_STRING)
+				sources_parse(rep->element[1]->str, &r->trace);
+			rc = 1;
+		}
+	} else {
+		err_set(err, ERR_REDIS, "HMGET of a stored answer returned no array");
+	}
+	freeReplyObject(rep);
+	return rc;
+}
+
+static int question_run(struct wctx *w, struct task *t, struct err *err)
+{
+	int64_t t0 = clock_mono_ms();
+	struct taskstate st;
+	struct reply_sink sink;
+	struct agent_run run;
+	struct reply_answer ans;
+	struct err e = {0};
+	char answer_id[33];
+	int rc = -1, notice = 0, stored, lim;
+	long long latency;
+
+	if (!t->text || !*t->text) {
+		log_kv(LOG_INFO, "question without text ignored", "task_id", t->id, NULL);
+		return 0;
+	}
+	if (taskstate_load(w, t->id, &st, err) < 0)
+		return -1;
+	if (taskstate_is_final(st.state)) {
+		log_kv(LOG_INFO, "task already finished", "task_id", t->id, "state", st.state,
+		       NULL);
+		taskstate_release(&st);
+		return 0;
+	}
+	if (!st.exists) {
+		lim = over_limit(w, t, &notice, err);
+		if (lim != 0) {
+			taskstate_release(&st);
+			return lim < 0 ? -1 : refuse(w, t, notice, err);
+		}
+	}
+	reply_sink_open(&sink, w, t);
+	agent_run_init(&run);
+	if (st.thread_ts) {
+		free(sink.thread_ts);
+		sink.thread_ts = xstrdup(st.thread_ts);
+	}
+	reply_sink_set_placeholder(&sink, st.placeholder_ts);
+	snprintf(answer_id, sizeof(answer_id), "%s", st.answer_id ? st.answer_id : "");
+	if (!*answer_id)
+		answer_new_id(answer_id);
+	if (!sink.placeholder_ts) {
+		const char *f[] = {"placeholder_ts", "thread_ts", "answer_id", "state"};
+		const char *v[4];
+
+		if (sink.ops->post_placeholder(&sink, REPLY_THINKING, err) < 0)
+			goto out;
+		v[0] = sink.placeholder_ts;
+		v[1] = sink.thread_ts;
+		v[2] = answer_id;
+		v[3] = TASKSTATE_RUNNING;
+		if (taskstate_set(w, t->id, 4, f, v, err) < 0)
+			goto out;
+	} else if (!st.answer_id) {
+		const char *f[] = {"answer_id"}, *v[] = {answer_id};
+		if (taskstate_set(w, t->id, 1, f, v, err) < 0)
+			goto out;
+	}
+	run.agent = task_agent(w, t);
+	run.question = t->text;
+	run.scope =
+	    (struct tool_scope){w->env->cfg->app_id, s_or(t->team, ""), s_or(t->channel, ""),
+				s_or(t->user, ""),   sink.thread_ts,	run.agent};
+	run.sink = &sink;
+	stored = load_stored(w, answer_id, &run, err);
+	if (stored < 0)
+		goto out;
+	if (!stored) {
+		if (agent_answer(w, &run, err) < 0)
+			goto out;
+		latency = t->enqueued_ms > 0 ? (long long)(clock_wall_ms() - t->enqueued_ms)
+					     : (long long)(clock_mono_ms() - t0);
+		if (answer_store(w, answer_id, t, sink.thread_ts, &run, latency, err) < 0)
+			goto out;
+		daily_incr(w->r, "llm_prompt_tokens", run.prompt_tokens);
+		daily_incr(w->r, "llm_completion_tokens", run.completion_tokens);
+	} else {
+		log_kv(LOG_INFO, "showing the answer stored by an earlier attempt", "task_id",
+		       t->id, "answer_id", answer_id, NULL);
+	}
+	ans = (struct reply_answer){answer_id, t->text, run.answer, run.trace.sources,
+				    run.trace.nsources};
+	if (sink.ops->final(&sink, &ans, err) < 0)
+		goto out;
+	if (set_state(w, t, TASKSTATE_ANSWERED, err) < 0)
+		goto out;
+	if (!stored && convo_save_turn(w, &run.scope, t->text, run.turn, run.answer, &e) < 0)
+		log_kv(LOG_WARN, "cannot save the turn to conversation memory", "error", e.msg,
+		       NULL);
+	rc = 0;
+out:
+	agent_run_release(&run);
+	reply_sink_close(&sink);
+	taskstate_release(&st);
+	return rc;
+}
+
+static int feedback_run(struct wctx *w, struct task *t, struct err *err)
+{
+	const char *fb = t->feedback;
+	char *key = NULL, *text = NULL;
+	char now[24], labels[64], field[40];
+	struct tool_trace tr;
+	json_t *blocks = NULL;
+	redisReply *rep = NULL;
+	struct err e = {0};
+	int rc = -1;
+
+	tool_trace_init(&tr);
+	if (!fb || (strcmp(fb, "helpful") && strcmp(fb, "not_helpful")) || !t->answer_id ||
+	    !*t->answer_id) {
+		log_kv(LOG_WARN, "feedback task without a valid answer id or value ignored",
+		       "task_id", t->id, NULL);
+		rc = 0;
+		goto out;
+	}
+	key = keys_answer(t->answer_id);
+	rep = rds_cmd(w->r, err, "HMGET %s answer sources", key);
+	if (!rep)
+		goto out;
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	    rep->element[0]->type != REDIS_REPLY_STRING) {
+		log_kv(LOG_WARN, "feedback for an unknown answer ignored", "answer_id",
+		       t->answer_id, NULL);
+		rc = 0;
+		goto out;
+	}
+	text = xstrdup(rep->element[0]->str);
+	if (rep->element[1]->type == REDIS_REPLY_STRING)
+		sources_parse(rep->element[1]->str, &tr);
+	freeReplyObject(rep);
+	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
+	rep = rds_cmd(w->r, err, "HSET %s feedback %s feedback_user %s feedback_ms %s", key, fb,
+		      s_or(t->user, ""), now);
+	if (!rep)
+		goto out;
+	metrics_labels(labels, sizeof(labels), 1, "feedback", fb);
+	metrics_inc(NULL, M_FEEDBACK, labels, 1);
+	snprintf(field, sizeof(field), "feedback_%s", fb);
+	daily_incr(w->r, field, 1);
+	rc = 0;
+	if (w->env->cfg->slack_bot_token && *w->env->cfg->slack_bot_token && t->channel &&
+	    *t->channel && t->ts && *t->ts && (!t->source || !strcmp(t->source, "slack"))) {
+		char *fallback = mrkdwn_fallback_text(text, 2900);
+
+		blocks = mrkdwn_answer_blocks(text, tr.sources, tr.nsources, t->answer_id,
+					      MRKDWN_FOOTER_THANKS);
+		if (slack_update(w, t->channel, t->ts, *fallback ? fallback : "(answer)", blocks,
+				 &e) < 0) {
+			log_kv(LOG_WARN, "cannot thank for the feedback in Slack", "error", e.msg,
+			       NULL);
+			if (err_retryable(e.code)) {
+				if (err)
+					*err = e;
+				rc = -1;
+			}
+		}
+		free(fallback);
+	}
+out:
+	if (rep)
+		freeReplyObject(rep);
+	json_decref(blocks);
+	tool_trace_release(&tr);
+	free(text);
+	free(key);
+	return rc;
+}
+
+int handler_run(struct wctx *w, struct task *t, struct err *err)
+{
+	if (t->type == TASK_FEEDBACK)
+		return feedback_run(w, t, err);
+	return question_run(w, t, err);
+}
+
+void handler_give_up(struct wctx *w, const struct task *t, const struct err *why)
+{
+	struct taskstate st;
+	struct reply_sink sink;
+	struct err e = {0};
+
+	log_kv(LOG_WARN, "giving up on task", "task_id", t->id, "type", task_type_name(t->type),
+	       "error", why ? why->msg : NULL, NULL);
+	if (t->type != TASK_QUESTION)
+		return;
+	if (taskstate_load(w, t->id, &st, &e) < 0) {
+		log_kv(LOG_WARN, "cannot read the task state", "error", e.msg, NULL);
+		memset(&st, 0, sizeof(st));
+	}
+	if (taskstate_is_final(st.state)) {
+		taskstate_release(&st);
+		return;
+	}
+	reply_sink_open(&sink, w, t);
+	if (st.thread_ts) {
+		free(sink.thread_ts);
+		sink.thread_ts = xstrdup(st.thread_ts);
+	}
+	reply_sink_set_placeholder(&sink, st.placeholder_ts);
+	err_clear(&e);
+	if (sink.ops->notice(&sink, ANSWER_APOLOGY, &e) < 0)
+		log_kv(LOG_WARN, "cannot post the apology", "error", e.msg, NULL);
+	err_clear(&e);
+	if (set_state(w, t, TASKSTATE_FAILED, &e) < 0)
+		log_kv(LOG_WARN, "cannot mark the task failed", "error", e.msg, NULL);
+	reply_sink_close(&sink);
+	taskstate_release(&st);
+}

@@ -1,0 +1,329 @@
+/*
+ * offline.c - the extractive responder (see offline.h).
+ *
+ * Scoring is deliberately simple and deterministic: a sentence scores the
+ * number of distinct question words it contains (a word matches exactly, or
+ * on its first five letters so "rotate" finds "rotation"); ties go to the
+ * better-ranked hit, then to the earlier sentence.
+ */
+#include "common.h"
+#include "wctx.h"
+#include "offline.h"
+#include "agent.h"
+#include "reply.h"
+
+#include <ctype.h>
+
+#define OFFLINE_MAX_WORDS    32
+#define OFFLINE_MAX_HITS     5
+#define OFFLINE_SENTENCE_MAX 400
+
+struct sentence {
+	char *text; /* whitespace collapsed, owned */
+	int hit;
+	int pos;
+	int score;
+};
+
+static const char *const stopwords[] = {
+    "the",    "and",   "for",	"are",	 "but",	   "not",    "you",   "all",	 "can",
+    "her",    "was",   "one",	"our",	 "out",	   "has",    "have",  "how",	 "what",
+    "when",   "where", "which", "who",	 "why",	   "does",   "did",   "with",	 "this",
+    "that",   "from",  "they",	"will",	 "would",  "there",  "their", "about",	 "into",
+    "than",   "then",  "them",	"these", "those",  "your",   "yours", "its",	 "it's",
+    "should", "could", "any",	"some",	 "please", "tell",   "know",  "explain", "get",
+    "use",    "using", "way",	"need",	 "want",   "thanks", "hello", NULL};
+
+static int is_stopword(const char *w)
+{
+	for (const char *const *s = stopwords; *s; s++)
+		if (!strcmp(*s, w))
+			return 1;
+	return 0;
+}
+
+/* Splits text into lowercase alphanumeric words of 3+ letters (distinct, no stopwords). */
+static size_t words_of(const char *text, char words[][32], size_t max)
+{
+	size_t n = 0;
+	const char *p = text;
+
+	while (*p && n < max) {
+		char w[32];
+		size_t len = 0;
+
+		while (*p && !isalnum((unsigned char)*p))
+			p++;
+		while (*p && isalnum((unsigned char)*p)) {
+			if (len < sizeof(w) - 1)
+				w[len++] = (char)tolower((unsigned char)*p);
+			p++;
+		}
+		w[len] = '\0';
+		if (len < 3 || is_stopword(w))
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(words[i], w))
+				goto next;
+		snprintf(words[n++], 32, "%s", w);
+	next:;
+	}
+	return n;
+}
+
+static int word_match(const char *a, const char *b)
+{
+	if (!strcmp(a, b))
+		return 1;
+	return strlen(a) >= 5 && strlen(b) >= 5 && !strncmp(a, b, 5);
+}
+
+static int score_of(const char *sentence, char qwords[][32], size_t nq)
+{
+	char sw[64][32];
+	size_t ns = words_of(sentence, sw, 64);
+	int score = 0;
+
+	for (size_t i = 0; i < nq; i++)
+		for (size_t j = 0; j < ns; j++)
+			if (word_match(qwords[i], sw[j])) {
+				score++;
+				break;
+			}
+	return score;
+}
+
+/* Copies s[0..n) collapsing whitespace and dropping leading Markdown markers. */
+static char *clean_sentence(const char *s, size_t n)
+{
+	struct buf b = BUF_INIT;
+	size_t i = 0;
+	int space = 0;
+
+	while (i < n && (isspace((unsigned char)s[i]) || strchr("#>*-+|", s[i])))
+		i++;
+	for (; i < n; i++) {
+		if (isspace((unsigned char)s[i])) {
+			space = 1;
+			continue;
+		}
+		if (space && b.len)
+			buf_addch(&b, ' ');
+		space = 0;
+		buf_addch(&b, s[i]);
+	}
+	return buf_detach(&b, NULL);
+}
+
+/* A line that starts a block of its own (heading, list item, quote, table, fence). */
+static int starts_block(const char *line)
+{
+	while (*line == ' ')
+		line++;
+	if (strchr("#-*+>|", *line) && *line)
+		return 1;
+	if (!strncmp(line, "```", 3))
+		return 1;
+	while (isdigit((unsigned char)*line))
+		line++;
+	return *line == '.' && line[1] == ' ';
+}
+
+/*
+ * Joins the hard-wrapped lines of each paragraph with spaces, so a sentence
+ * running over several lines stays whole; block starts and blank lines keep
+ * their line break. Returns owned.
+ */
+static char *unwrap(const char *content)
+{
+	struct buf b = BUF_INIT;
+	const char *p = content;
+	int prev_text = 0; /* the previous line was paragraph text */
+
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		int blank = 1, block = starts_block(p);
+
+		for (size_t i = 0; i < len; i++)
+			if (!isspace((unsigned char)p[i]))
+				blank = 0;
+		if (b.len)
+			buf_addch(&b, prev_text && !blank && !block ? ' ' : '\n');
+		buf_add(&b, p, len);
+		prev_text = !blank && !(block && *p == '#');
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	return buf_detach(&b, NULL);
+}
+
+static void add_sentences(const char *raw, int hit, struct sentence **v, size_t *n, size_t *cap,
+			  char qwords[][32], size_t nq)
+{
+	char *content = unwrap(raw);
+	const char *p = content, *start = content;
+	int pos = 0, in_code = 0;
+
+	for (;; p++) {
+		int end = !*p || *p == '\n' ||
+			  ((*p == '.' || *p == '!' || *p == '?') &&
+			   (!p[1] || isspace((unsigned char)p[1])));
+
+		if (!end)
+			continue;
+		{
+			size_t len = (size_t)(p - start) + (*p && *p != '\n' ? 1 : 0);
+			char *text = clean_sentence(start, len);
+
+			if (!strncmp(text, "```", 3))
+				in_code = !in_code;
+			else if (!in_code && strlen(text) >= 12 &&
+				 strlen(text) <= OFFLINE_SENTENCE_MAX && strchr(text, ' ')) {
+				int sc = score_of(text, qwords, nq);
+				if (sc > 0) {
+					xgrow((void **)v, cap, *n + 1, sizeof(**v));
+					(*v)[(*n)++] = (struct sentence){text, hit, pos++, sc};
+					text = NULL;
+				}
+			}
+			free(text);
+		}
+		if (!*p)
+			break;
+		start = p + 1;
+	}
+	free(content);
+}
+
+static int by_score(const void *a, const void *b)
+{
+	const struct sentence *x = a, *y = b;
+
+	if (x->score != y->score)
+		return y->score - x->score;
+	if (x->hit != y->hit)
+		return x->hit - y->hit;
+	return x->pos - y->pos;
+}
+
+static int by_place(const void *a, const void *b)
+{
+	const struct sentence *x = a, *y = b;
+
+	if (x->hit != y->hit)
+		return x->hit - y->hit;
+	return x->pos - y->pos;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static void cite(struct buf *b, json_t *hit)
+{
+	const char *title = jstr(hit, "title"), *src = jstr(hit, "source");
+
+	if (!*title)
+		title = src;
+	if (!strncmp(src, "http://", 7) || !strncmp(src, "https://", 8))
+		buf_addf(b, "[%s](%s)", title, src);
+	else if (strcmp(title, src))
+		buf_addf(b, "%s, `%s`", title, src);
+	else
+		buf_addf(b, "`%s`", src);
+}
+
+/* Composes the answer; marks in used[i] (OFFLINE_MAX_HITS) the hits cited. */
+static char *compose(const char *question, json_t *kb_result, int *used)
+{
+	json_t *results = kb_result ? json_object_get(kb_result, "results") : NULL;
+	char qwords[OFFLINE_MAX_WORDS][32];
+	size_t nq = words_of(question ? question : "", qwords, OFFLINE_MAX_WORDS);
+	struct sentence *v = NULL;
+	size_t n = 0, cap = 0, keep = 0;
+	struct buf b = BUF_INIT;
+	int last_hit = -1;
+
+	buf_adds(&b, OFFLINE_LABEL "\n\n");
+	for (size_t i = 0;
+	     json_is_array(results) && i < json_array_size(results) && i < OFFLINE_MAX_HITS; i++)
+		add_sentences(jstr(json_array_get(results, i), "content"), (int)i, &v, &n, &cap,
+			      qwords, nq);
+	if (n) {
+		qsort(v, n, sizeof(*v), by_score);
+		/* keep the strong matches only: at least half the best score */
+		while (keep < n && keep < OFFLINE_MAX_SENTENCES && 2 * v[keep].score >= v[0].score)
+			keep++;
+		qsort(v, keep, sizeof(*v), by_place);
+	}
+	if (!keep) {
+		buf_adds(&b, "I couldn't find anything about that in the knowledge base. Try "
+			     "rephrasing the question, or ask someone on the team.");
+		goto out;
+	}
+	buf_adds(&b, "Here is what the knowledge base says:\n");
+	for (size_t i = 0; i < keep; i++) {
+		json_t *hit = json_array_get(results, (size_t)v[i].hit);
+
+		if (v[i].hit != last_hit) {
+			buf_adds(&b, "\nFrom ");
+			cite(&b, hit);
+			buf_adds(&b, ":\n\n");
+			last_hit = v[i].hit;
+			if (used)
+				used[v[i].hit] = 1;
+		}
+		buf_addf(&b, "- %s\n", v[i].text);
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		free(v[i].text);
+	free(v);
+	return buf_detach(&b, NULL);
+}
+
+char *offline_compose(const char *question, json_t *kb_result)
+{
+	return compose(question, kb_result, NULL);
+}
+
+int offline_answer(struct wctx *w, struct agent_run *r, struct err *err)
+{
+	struct buf out = BUF_INIT;
+	json_t *args = json_pack("{s:s, s:i}", "query", r->question ? r->question : "", "k",
+				 w->env->cfg->kb_top_k);
+	char *atext = json_dumps(args, JSON_COMPACT);
+	json_t *result = NULL;
+	int used[OFFLINE_MAX_HITS] = {0};
+
+	(void)err;
+	reply_progress(r->sink, agent_progress_text("search_knowledge_base"));
+	r->iterations = 1;
+	if (agent_call_tool(w, r, "search_knowledge_base", atext, &out))
+		result = json_loadb(out.s, out.len, 0, NULL);
+	free(r->answer);
+	r->answer = compose(r->question, result, used);
+	/* cite only the hits the answer used */
+	for (size_t i = 0; i < r->trace.nsources; i++) {
+		free(r->trace.sources[i].title);
+		free(r->trace.sources[i].url);
+	}
+	r->trace.nsources = 0;
+	for (size_t i = 0;
+	     json_is_array(json_object_get(result, "results")) && i < OFFLINE_MAX_HITS; i++) {
+		json_t *hit = json_array_get(json_object_get(result, "results"), i);
+		json_t *sc = json_object_get(hit, "score");
+		if (hit && used[i])
+			tool_trace_add_source(&r->trace, jstr(hit, "title"), jstr(hit, "source"),
+					      json_is_number(sc) ? json_number_value(sc) : 0);
+	}
+	json_decref(result);
+	json_decref(args);
+	free(atext);
+	buf_release(&out);
+	return 0;
+}

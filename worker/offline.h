@@ -1,0 +1,30 @@
+/*
+ * offline.h - the extractive responder of LLM_PROVIDER=offline: no model,
+ * deterministic. It runs search_knowledge_base through the registry (as the
+ * model would) with the question, picks the sentences of the top hits that
+ * share the most words with the question, and answers in Markdown with
+ * citations, labelled as offline. Called by agent.c in place of the model.
+ */
+#ifndef HAINK_OFFLINE_H
+#define HAINK_OFFLINE_H
+
+#include <jansson.h>
+
+struct wctx;
+struct err;
+struct agent_run;
+
+#define OFFLINE_LABEL	      "_(offline mode: extractive answer from the knowledge base)_"
+#define OFFLINE_MAX_SENTENCES 4
+
+/* Answers r->question into r->answer. Returns 0 (always answers politely). */
+int offline_answer(struct wctx *w, struct agent_run *r, struct err *err);
+
+/*
+ * The pure part: composes the Markdown answer to question from a
+ * search_knowledge_base result ({"results":[{"title","source","score",
+ * "content"}]}, borrowed; NULL or malformed = nothing found). Returns owned.
+ */
+char *offline_compose(const char *question, json_t *kb_result);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * reply.h - where answers go: one interface, several sinks.
+ *
+ * A struct reply_sink is opened per task by reply_sink_open(), which picks
+ * the sink from the configuration and the task: "slack" when SLACK_BOT_TOKEN
+ * is set and the task came from Slack, else "console" (answers logged as one
+ * JSON line each; `ask` also prints them). A Dev UI sink plugs in here later
+ * by filling the same operations.
+ *
+ * Lifecycle of a question: post_placeholder() once (skipped when the task
+ * state already holds a placeholder: set s->placeholder_ts before), then any
+ * number of update_progress(), then final(). notice() posts a standalone
+ * message in the thread (rate-limit notices) or, when a placeholder exists,
+ * edits it (apologies). Progress failures are logged and ignored by callers;
+ * the others return -1 with err (retryable codes for Slack 429/5xx).
+ *
+ * A sink belongs to one task thread; it borrows w and t for its life.
+ */
+#ifndef HAINK_REPLY_H
+#define HAINK_REPLY_H
+
+#include <stdio.h>
+#include <stddef.h>
+
+struct wctx;
+struct task;
+struct err;
+struct tool_source;
+
+/* Everything a sink needs to show an answer. */
+struct reply_answer {
+	const char *answer_id;
+	const char *question;
+	const char *markdown; /* the answer, never empty */
+	const struct tool_source *sources;
+	size_t nsources;
+};
+
+struct reply_sink;
+
+struct reply_ops {
+	const char *name; /* "slack", "console" */
+	/* Posts "Thinking…"; sets s->placeholder_ts (and s->thread_ts for a top-level post). */
+	int (*post_placeholder)(struct reply_sink *s, const char *text, struct err *err);
+	/* Edits the placeholder to show progress; the text is plain. */
+	int (*update_progress)(struct reply_sink *s, const char *text, struct err *err);
+	/* Replaces the placeholder with the answer (blocks, sources, buttons). */
+	int (*final)(struct reply_sink *s, const struct reply_answer *a, struct err *err);
+	/* A short message: edits the placeholder when there is one, else posts in the thread. */
+	int (*notice)(struct reply_sink *s, const char *text, struct err *err);
+};
+
+struct reply_sink {
+	const struct reply_ops *ops;
+	struct wctx *w;
+	const struct task *t;
+	char *placeholder_ts; /* owned; NULL until posted or restored from the task state */
+	char *thread_ts;      /* owned; the thread replies go to ("" for a new top-level post) */
+	char *last_progress;  /* owned; the progress text last shown (no repeated edits) */
+	FILE *print;	      /* console: also print answers here (`ask`), or NULL */
+};
+
+/* Opens the sink for t (see above). Always succeeds; release with reply_sink_close(). */
+void reply_sink_open(struct reply_sink *s, struct wctx *w, const struct task *t);
+/* Opens the console sink explicitly (print may be NULL). */
+void reply_sink_open_console(struct reply_sink *s, struct wctx *w, const struct task *t,
+			     FILE *print);
+void reply_sink_close(struct reply_sink *s);
+
+/* Sets the placeholder ts (copied) restored from the task state. */
+void reply_sink_set_placeholder(struct reply_sink *s, const char *ts);
+
+/* Shows progress unless it is the text already shown; failures are logged only. */
+void reply_progress(struct reply_sink *s, const char *text);
+
+#define REPLY_THINKING "Thinking…"
+
+#endif

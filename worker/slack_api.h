@@ -1,0 +1,65 @@
+/*
+ * slack_api.h - the Slack Web API calls the worker makes: chat.postMessage,
+ * chat.update and auth.test.
+ *
+ * Requests go to {SLACK_API_URL}/<method> through w->http as JSON
+ * (Content-Type: application/json; charset=utf-8) with Authorization:
+ * Bearer SLACK_BOT_TOKEN. HTTP 429 waits Retry-After and retries (bounded);
+ * an ok:false reply becomes an error carrying Slack's error code in its
+ * message and is logged: ratelimited -> ERR_RATE_LIMITED (retryable),
+ * invalid_auth / not_authed / account_inactive / token_revoked -> ERR_AUTH,
+ * internal_error / fatal_error / service_unavailable / request_timeout ->
+ * ERR_UPSTREAM, anything else (channel_not_found, invalid_blocks, …) ->
+ * ERR_INVALID. Each call counts haink_slack_api_requests_total{method,outcome}.
+ * Thread-safe with one wctx per thread; the auth.test cache is process-wide
+ * under a mutex.
+ */
+#ifndef HAINK_SLACK_API_H
+#define HAINK_SLACK_API_H
+
+#include <jansson.h>
+
+struct wctx;
+struct err;
+struct http_retry;
+
+/*
+ * Calls method with body (borrowed JSON object). Returns 0 with *reply
+ * (owned, json_decref; reply may be NULL) holding Slack's ok:true answer, or
+ * -1 with err as above. retry NULL: up to 4 tries, one wait <= 30 s.
+ */
+int slack_call(struct wctx *w, const char *method, json_t *body, const struct http_retry *retry,
+	       json_t **reply, struct err *err);
+
+/*
+ * Posts a message in channel (in thread_ts's thread unless NULL or "").
+ * text is the notification fallback; blocks (borrowed) may be NULL.
+ * Returns 0 with *ts_out (owned, free()) the new message's ts, or -1.
+ */
+int slack_post_message(struct wctx *w, const char *channel, const char *thread_ts, const char *text,
+		       json_t *blocks, char **ts_out, struct err *err);
+
+/*
+ * Replaces the message (channel, ts) with text and blocks (borrowed; NULL
+ * sends "blocks": [] so earlier blocks are removed). Returns 0 or -1.
+ */
+int slack_update(struct wctx *w, const char *channel, const char *ts, const char *text,
+		 json_t *blocks, struct err *err);
+
+struct slack_identity {
+	char user_id[32];
+	char team_id[32];
+	char team[128];
+	char bot_id[32];
+};
+
+/*
+ * auth.test, answered from a process-wide cache after the first success.
+ * Returns 0 with *out filled, or -1 with err (nothing cached).
+ */
+int slack_auth_test(struct wctx *w, struct slack_identity *out, struct err *err);
+
+/* Forgets the cached auth.test answer (tests). */
+void slack_auth_forget(void);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * taskstate.h - the per-task idempotency record task:{D}:<task id> (hash,
+ * TTL KEYS_TASK_TTL_S): placeholder_ts, answer_id, thread_ts and state.
+ *
+ * The answering side (answer.c) writes the placeholder ts and answer id
+ * before it acts on them, so a retried, redelivered or reclaimed task edits
+ * the same Slack message and never posts a second answer. States:
+ * "running" (placeholder posted), "answered", "limited" (refused by a rate
+ * limit), "failed" (given up; the apology is shown). Thread-safe with one
+ * wctx per thread.
+ */
+#ifndef HAINK_TASKSTATE_H
+#define HAINK_TASKSTATE_H
+
+struct wctx;
+struct err;
+
+#define TASKSTATE_RUNNING  "running"
+#define TASKSTATE_ANSWERED "answered"
+#define TASKSTATE_LIMITED  "limited"
+#define TASKSTATE_FAILED   "failed"
+
+struct taskstate {
+	char *placeholder_ts; /* NULL when absent */
+	char *answer_id;
+	char *thread_ts;
+	char *state;
+	int exists; /* 1 when the hash had any field */
+};
+
+/* Loads the record of task_id. Returns 0 (absent fields NULL) or -1 with err. */
+int taskstate_load(struct wctx *w, const char *task_id, struct taskstate *out, struct err *err);
+void taskstate_release(struct taskstate *s);
+
+/*
+ * Sets n field/value pairs (fields[i], values[i]) of task_id's record and
+ * refreshes its TTL, in one MULTI/EXEC. Returns 0 or -1 with err.
+ */
+int taskstate_set(struct wctx *w, const char *task_id, int n, const char *const *fields,
+		  const char *const *values, struct err *err);
+
+/* Returns 1 when state is final (answered, limited, failed): the task is only acked. */
+int taskstate_is_final(const char *state);
+
+#endif
