@@ -10,10 +10,39 @@
 #include "common.h"
 #include "server.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
+
+/*
+ * Debian's civetweb starts its worker threads with 100 KB stacks (a
+ * compile-time USE_STACK_SIZE) and has no option to change it. A handler
+ * needs more headroom than that leaves: civetweb itself uses ~25 KB, hiredis
+ * keeps a 16 KB read buffer on the stack, jansson recurses, and under
+ * AddressSanitizer the static TLS taken from each stack leaves only ~40 KB.
+ * So this binary interposes pthread_attr_setstacksize() and raises any
+ * explicit stack size to API_MIN_STACK (untouched pages cost no memory).
+ */
+#define API_MIN_STACK (512 * 1024)
+
+typedef int setstacksize_fn(pthread_attr_t *, size_t);
+static setstacksize_fn *real_setstacksize;
+static pthread_once_t setstacksize_once = PTHREAD_ONCE_INIT;
+
+static void find_setstacksize(void)
+{
+	real_setstacksize = (setstacksize_fn *)dlsym(RTLD_NEXT, "pthread_attr_setstacksize");
+}
+
+int pthread_attr_setstacksize(pthread_attr_t *attr, size_t size)
+{
+	pthread_once(&setstacksize_once, find_setstacksize);
+	if (!real_setstacksize)
+		return EINVAL;
+	return real_setstacksize(attr, size < API_MIN_STACK ? API_MIN_STACK : size);
+}
 
 static int usage(void)
 {
@@ -28,6 +57,7 @@ static int load_config(struct config *cfg, int role)
 	if (config_load(cfg, role, NULL, NULL, &problems) < 0) {
 		fprintf(stderr, "haink-api: invalid configuration:\n%s", problems.s);
 		buf_release(&problems);
+		config_release(cfg);
 		return -1;
 	}
 	buf_release(&problems);

@@ -18,7 +18,11 @@ struct api_server;
 /* Starts listening on cfg->port with cfg->api_threads threads. Returns NULL with err on failure. */
 struct api_server *api_server_start(const struct config *cfg, const struct agents *agents,
 				    struct err *err);
-/* Stops accepting, lets in-flight requests finish, joins the threads, frees s. Accepts NULL. */
+/*
+ * Stops the server: new requests get 503 (Connection: close) while requests
+ * already being handled finish, for up to cfg->shutdown_grace_s; then stops
+ * civetweb, joins its threads and frees s. Accepts NULL.
+ */
 void api_server_stop(struct api_server *s);
 
 #endif

@@ -239,33 +239,39 @@ void metrics_render(struct metrics *r, struct buf *out)
 	}
 }
 
+/* Appends c to out[*n] while it fits (one byte is kept for the NUL). */
+static void lbl_put(char *out, size_t outsz, size_t *n, char c)
+{
+	if (*n + 1 < outsz)
+		out[(*n)++] = c;
+}
+
+/* Formats straight into out: this runs several times per HTTP request. */
 char *metrics_labels(char *out, size_t outsz, int nkv, ...)
 {
-	struct buf b = BUF_INIT;
 	va_list ap;
-	size_t n;
+	size_t n = 0;
 
+	if (!outsz)
+		return out;
 	va_start(ap, nkv);
 	for (int i = 0; i < nkv; i++) {
 		const char *k = va_arg(ap, const char *);
 		const char *v = va_arg(ap, const char *);
 		if (i)
-			buf_addch(&b, ',');
-		buf_addf(&b, "%s=\"", k);
+			lbl_put(out, outsz, &n, ',');
+		for (; *k; k++)
+			lbl_put(out, outsz, &n, *k);
+		lbl_put(out, outsz, &n, '=');
+		lbl_put(out, outsz, &n, '"');
 		for (const char *p = v ? v : ""; *p; p++) {
-			if (*p == '\\' || *p == '"')
-				buf_addch(&b, '\\');
-			if (*p == '\n')
-				buf_adds(&b, "\\n");
-			else
-				buf_addch(&b, *p);
+			if (*p == '\\' || *p == '"' || *p == '\n')
+				lbl_put(out, outsz, &n, '\\');
+			lbl_put(out, outsz, &n, *p == '\n' ? 'n' : *p);
 		}
-		buf_addch(&b, '"');
+		lbl_put(out, outsz, &n, '"');
 	}
 	va_end(ap);
-	n = b.len < outsz - 1 ? b.len : outsz - 1;
-	memcpy(out, b.s, n);
 	out[n] = '\0';
-	buf_release(&b);
 	return out;
 }
