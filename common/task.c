@@ -133,7 +133,7 @@ int task_decode(struct task *t, size_t n, const char *const *fields, const size_
 			if (field_is(f, fl, str_fields[j].name)) {
 				char **s = slot(t, j);
 				free(*s);
-				*s = xstrndup(values[i], vlens[i]);
+				*s = xmemdup(values[i], vlens[i]);
 				break;
 			}
 		}

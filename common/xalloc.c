@@ -51,6 +51,15 @@ char *xstrndup(const char *s, size_t n)
 	return p;
 }
 
+char *xmemdup(const void *p, size_t n)
+{
+	char *q = xmalloc(n + 1);
+
+	memcpy(q, p, n);
+	q[n] = '\0';
+	return q;
+}
+
 char *xasprintf(const char *fmt, ...)
 {
 	va_list ap;

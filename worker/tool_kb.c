@@ -8,43 +8,15 @@
 #include "kb.h"
 
 #include <jansson.h>
-#include <pthread.h>
 
 #define TOOL_KB_MAX_K 20
 
-/*
- * The verb that starts the process opens env->kb (cli.h). Should it not have,
- * the first search opens one here, shared by every thread for the life of
- * the process, so answers still reach the knowledge base.
- */
-static pthread_mutex_t lazy_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct kb *lazy_kb;
-
+/* The verbs that answer (run, ask) open env->kb before any task runs (cli.h). */
 static struct kb *kb_of(struct wctx *w, struct err *err)
 {
-	struct kb *kb;
-
-	if (w->env->kb)
-		return w->env->kb;
-	if (!w->r) {
+	if (!w->env->kb)
 		err_set(err, ERR_NOT_FOUND, "knowledge base unavailable");
-		return NULL;
-	}
-	pthread_mutex_lock(&lazy_lock);
-	if (!lazy_kb) {
-		lazy_kb = kb_open(w, err);
-		if (lazy_kb)
-			log_kv(LOG_INFO, "knowledge base opened on first search", "backend",
-			       kb_backend_name(lazy_kb), NULL);
-	}
-	kb = lazy_kb;
-	pthread_mutex_unlock(&lazy_lock);
-	if (!kb) {
-		log_kv(LOG_WARN, "cannot open the knowledge base", "error", err ? err->msg : NULL,
-		       NULL);
-		err_set(err, ERR_NOT_FOUND, "knowledge base unavailable");
-	}
-	return kb;
+	return w->env->kb;
 }
 
 static int kb_run(struct tool_call_ctx *c, json_t *args, struct buf *out, struct err *err)

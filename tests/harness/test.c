@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "test.h"
+#include "log.h"
 
 static struct test_case *head;
 static int current_failed;
@@ -47,6 +48,8 @@ int main(int argc, char **argv)
 	char full[256];
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* the code under test logs to stderr; TEST_LOG=1 shows it */
+	log_setup("test", getenv("TEST_LOG") ? LOG_DEBUG : LOG_OFF, 1);
 	for (struct test_case *tc = head; tc; tc = tc->next) {
 		snprintf(full, sizeof(full), "%s.%s", tc->suite, tc->name);
 		if (filter && !strstr(full, filter))

@@ -54,7 +54,7 @@ TEST(log, json_lines)
 	char *out = capture_stderr(log_json_lines);
 	char *second;
 
-	log_setup("haink", LOG_INFO, 1);
+	log_setup("test", getenv("TEST_LOG") ? LOG_DEBUG : LOG_OFF, 1);
 	CHECK(!strstr(out, "hidden"));
 	CHECK(!strstr(out, "never written"));
 	CHECK(!strncmp(out, "{\"ts\":\"", 7));
@@ -85,15 +85,17 @@ TEST(log, text_format_and_levels)
 {
 	char *out = capture_stderr(log_text_line);
 
-	log_setup("haink", LOG_INFO, 1);
+	log_setup("test", getenv("TEST_LOG") ? LOG_DEBUG : LOG_OFF, 1);
 	CHECK_STR_CONTAINS(out, "Z debug api: task queued task_id=Ev9\n");
 	free(out);
 	CHECK_INT_EQ(log_level_parse("debug"), LOG_DEBUG);
 	CHECK_INT_EQ(log_level_parse("error"), LOG_ERROR);
 	CHECK_INT_EQ(log_level_parse("verbose"), -1);
+	log_setup("test", LOG_INFO, 1);
 	CHECK(log_enabled(LOG_WARN));
 	CHECK(!log_enabled(LOG_DEBUG));
 	CHECK(!log_enabled(LOG_OFF));
+	log_setup("test", getenv("TEST_LOG") ? LOG_DEBUG : LOG_OFF, 1);
 }
 
 TEST(http, status_mapping)
@@ -199,5 +201,5 @@ TEST(http, retry_policy_through_fake_transport)
 	CHECK_INT_EQ(run_retry(always, 4, 3, &calls, &e, &status), -1);
 	CHECK_INT_EQ(calls, 3);
 	CHECK_INT_EQ(e.code, ERR_UPSTREAM);
-	log_setup("haink", LOG_INFO, 1);
+	log_setup("test", getenv("TEST_LOG") ? LOG_DEBUG : LOG_OFF, 1);
 }
