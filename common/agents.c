@@ -32,10 +32,8 @@ static void set_default(struct agents *a)
 		ag->tools[i] = xstrdup(agents_known_tools[i]);
 }
 
-static int valid_id(const char *s)
+int agents_valid_id(const char *s, size_t n)
 {
-	size_t n = strlen(s);
-
 	if (!n || n > 32)
 		return 0;
 	for (size_t i = 0; i < n; i++)
@@ -130,7 +128,7 @@ int agents_parse(struct agents *a, const char *text, const char *name, struct er
 		}
 		if (opt_string(obj, "id", &ag->id, 1, name, i, err) < 0)
 			goto out;
-		if (!valid_id(ag->id)) {
+		if (!agents_valid_id(ag->id, strlen(ag->id))) {
 			err_set(err, ERR_INVALID,
 				"agents file '%s': agents[%zu].id: '%s' must be 1-32 of a-z 0-9 _ -",
 				name, i, ag->id);

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,6 +148,22 @@ int http_status_check(const struct http_response *resp, const char *what, struct
 		err_set(err, ERR_INVALID, "%s rejected the request (HTTP %ld)", what, s);
 	}
 	return -1;
+}
+
+void http_append_error_message(const struct http_response *resp, struct err *err)
+{
+	json_t *root, *e, *m;
+	size_t used;
+
+	if (!err || !resp->body.len)
+		return;
+	root = json_loadb(resp->body.s, resp->body.len, 0, NULL);
+	e = root ? json_object_get(root, "error") : NULL;
+	m = json_is_object(e) ? json_object_get(e, "message") : json_is_string(e) ? e : NULL;
+	used = strlen(err->msg);
+	if (json_is_string(m) && used + 4 < sizeof(err->msg))
+		snprintf(err->msg + used, sizeof(err->msg) - used, ": %s", json_string_value(m));
+	json_decref(root);
 }
 
 int http_perform_retry(struct http_transport *t, const struct http_request *req,

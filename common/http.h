@@ -60,6 +60,13 @@ struct http_transport http_client_transport(struct http_client *c);
  */
 int http_status_check(const struct http_response *resp, const char *what, struct err *err);
 
+/*
+ * Appends ": <text>" to err->msg when the response body carries an error
+ * message in the OpenAI style ({"error":{"message":…}} or {"error":"…"}),
+ * as far as err->msg has room. Does nothing when err is NULL.
+ */
+void http_append_error_message(const struct http_response *resp, struct err *err);
+
 struct http_retry {
 	int max_tries;       /* total attempts, >= 1 */
 	long base_delay_ms;  /* first backoff when no Retry-After, doubled each time */

@@ -10,23 +10,6 @@
 
 #include <jansson.h>
 
-/* Appends the upstream's own error text ({"error":{"message":…}}) to err->msg. */
-static void add_upstream_message(const struct http_response *resp, struct err *err)
-{
-	json_t *root, *e, *m;
-	size_t used;
-
-	if (!err || !resp->body.len)
-		return;
-	root = json_loadb(resp->body.s, resp->body.len, 0, NULL);
-	e = root ? json_object_get(root, "error") : NULL;
-	m = json_is_object(e) ? json_object_get(e, "message") : json_is_string(e) ? e : NULL;
-	used = strlen(err->msg);
-	if (json_is_string(m) && used + 4 < sizeof(err->msg))
-		snprintf(err->msg + used, sizeof(err->msg) - used, ": %s", json_string_value(m));
-	json_decref(root);
-}
-
 static int parse_reply(const struct http_response *resp, size_t n, int dim, float *out,
 		       struct err *err)
 {
@@ -136,7 +119,7 @@ static int embed_batch(struct wctx *w, const char *url, const char *const *hdrs,
 		stats->requests++;
 	if (http_perform_retry(&w->http, &req, &resp, &policy, "embeddings", err) < 0) {
 		if (resp.status >= 400)
-			add_upstream_message(&resp, err);
+			http_append_error_message(&resp, err);
 		goto out;
 	}
 	rc = parse_reply(&resp, n, cfg->embedding_dim, out, err);

@@ -154,23 +154,6 @@ json_t *llm_assistant_message(const struct llm_reply *r)
 	return m;
 }
 
-/* Appends the API's own error text ({"error":{"message":…}}) to err->msg. */
-static void add_upstream_message(const struct http_response *resp, struct err *err)
-{
-	json_t *root, *e, *m;
-	size_t used;
-
-	if (!err || !resp->body.len)
-		return;
-	root = json_loadb(resp->body.s, resp->body.len, 0, NULL);
-	e = root ? json_object_get(root, "error") : NULL;
-	m = json_is_object(e) ? json_object_get(e, "message") : json_is_string(e) ? e : NULL;
-	used = strlen(err->msg);
-	if (json_is_string(m) && used + 4 < sizeof(err->msg))
-		snprintf(err->msg + used, sizeof(err->msg) - used, ": %s", json_string_value(m));
-	json_decref(root);
-}
-
 int llm_chat(struct wctx *w, const struct llm_call *call, struct llm_reply *out, struct err *err)
 {
 	const struct config *cfg = w->env->cfg;
@@ -207,7 +190,7 @@ int llm_chat(struct wctx *w, const struct llm_call *call, struct llm_reply *out,
 		policy.deadline_ms = clock_mono_ms() + 2 * timeout_ms;
 	if (http_perform_retry(&w->http, &req, &resp, &policy, "llm", err) < 0) {
 		if (resp.status >= 400 && resp.status < 500 && resp.status != 429)
-			add_upstream_message(&resp, err);
+			http_append_error_message(&resp, err);
 		goto out;
 	}
 	if (llm_parse_reply(resp.body.s, resp.body.len, out, err) < 0)

@@ -23,17 +23,6 @@
 
 /* ---- forget and list ---------------------------------------------------- */
 
-static int valid_agent_id(const char *s, size_t n)
-{
-	if (!n || n > 32)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '_' &&
-		    s[i] != '-')
-			return 0;
-	return 1;
-}
-
 /*
  * Returns the agent id (owned) when key is exactly memory:<app>:<agent>:<user>
  * (hash 0) or memory:<app>:<agent>:<user>:<id> (hash 1), else NULL.
@@ -47,7 +36,7 @@ static char *key_agent(const char *key, const char *app, const char *user, int h
 		return NULL;
 	p += pl + al + 1;
 	colon = strchr(p, ':');
-	if (!colon || !valid_agent_id(p, (size_t)(colon - p)))
+	if (!colon || !agents_valid_id(p, (size_t)(colon - p)))
 		return NULL;
 	if (strncmp(colon + 1, user, ul))
 		return NULL;
@@ -124,7 +113,7 @@ long mem_forget(struct rds *r, const char *app, const char *agent, const char *u
 	char *hp = NULL, *sp = NULL;
 	long rc = -1;
 
-	if (!user || !*user || strchr(user, ':') || (agent && !valid_agent_id(agent, strlen(agent)))) {
+	if (!user || !*user || strchr(user, ':') || (agent && !agents_valid_id(agent, strlen(agent)))) {
 		err_set(err, ERR_INVALID, "memory forget needs a user id without ':' and a valid agent id");
 		return -1;
 	}
@@ -276,7 +265,7 @@ int cli_memory(int argc, char **argv, struct worker_env *env)
 		fprintf(stderr, "haink-worker: memory %s: --user is required\n", sub);
 		return 2;
 	}
-	if (strchr(user, ':') || (agent && !valid_agent_id(agent, strlen(agent)))) {
+	if (strchr(user, ':') || (agent && !agents_valid_id(agent, strlen(agent)))) {
 		fprintf(stderr, "haink-worker: memory %s: invalid %s\n", sub,
 			strchr(user, ':') ? "--user (no ':' allowed)" : "--agent (1-32 of a-z 0-9 _ -)");
 		return 2;
