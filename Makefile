@@ -36,7 +36,9 @@ CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=a
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 LIBS := -lcivetweb $(SSL_LIBS) -lhiredis -ljansson -lcurl -lssl -lcrypto \
-	-lcmark-gfm-extensions -lcmark-gfm -lopenblas -lpthread -lm -ldl
+	-lcmark-gfm-extensions -lcmark-gfm -lpthread -lm -ldl
+# OpenBLAS only for the benchmark's reference row (the index itself is plain C)
+BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 
 COMMON_SRC := $(wildcard common/*.c)
 API_SRC := $(filter-out api/main.c,$(wildcard api/*.c))
@@ -106,7 +108,7 @@ $(B)/bin/%: $(B)/obj/tests/tools/%.o $(LIBCOMMON)
 
 $(B)/bin/%: $(B)/obj/bench/%.o $(call obj,$(API_SRC) $(WORKER_SRC)) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIBS) $(BLAS_LIBS)
 
 # --- tests ----------------------------------------------------------------
 # Each stage ends with a line "N passed, N failed"; tests/tools/stages.sh runs

@@ -1,8 +1,10 @@
 #!/bin/sh
 # Vector benchmark: the local backend (10,000 x 1,536 and 100,000 x 384 random
 # normalised vectors written as rag_doc:* hashes to a throwaway redis-server,
-# loaded with the production loader, KNN-5 on one calling thread) and the
-# embedding-cache hit latency through embed_texts(). See bench/bench_vector.c.
+# loaded with the production loader, KNN-5 on one calling thread: the old BLAS
+# sgemv scan, the float32 scan and the int8 filter with exact rerank, warm and
+# cold cache) and the embedding-cache hit latency through embed_texts().
+# See bench/bench_vector.c.
 # BENCH_VECTOR_SIZES="NxD,NxD" changes the corpora.
 set -eu
 cd "$(dirname "$0")/../.."
