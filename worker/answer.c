@@ -295,7 +295,12 @@ static int question_run(struct wctx *w, struct task *t, struct err *err)
 	    (struct tool_scope){w->env->cfg->app_id, s_or(t->team, ""), s_or(t->channel, ""),
 				s_or(t->user, ""),   sink.thread_ts,	run.agent};
 	run.sink = &sink;
-	stored = load_stored(w, answer_id, &run, err);
+	/*
+	 * Only an earlier attempt can have stored an answer, and it did so under
+	 * the answer_id it first saved in the task state; a fresh id has none, so
+	 * skip the lookup (one Redis round trip per new question).
+	 */
+	stored = st.answer_id ? load_stored(w, answer_id, &run, err) : 0;
 	if (stored < 0)
 		goto out;
 	if (!stored) {
@@ -305,8 +310,12 @@ static int question_run(struct wctx *w, struct task *t, struct err *err)
 					     : (long long)(clock_mono_ms() - t0);
 		if (answer_store(w, answer_id, t, sink.thread_ts, &run, latency, err) < 0)
 			goto out;
-		daily_incr(w->r, "llm_prompt_tokens", run.prompt_tokens);
-		daily_incr(w->r, "llm_completion_tokens", run.completion_tokens);
+		{
+			/* both counters in one round trip */
+			const char *tf[] = {"llm_prompt_tokens", "llm_completion_tokens"};
+			const long long tn[] = {run.prompt_tokens, run.completion_tokens};
+			daily_incrv(w->r, clock_wall_ms(), 2, tf, tn, NULL);
+		}
 	} else {
 		log_kv(LOG_INFO, "showing the answer stored by an earlier attempt", "task_id",
 		       t->id, "answer_id", answer_id, NULL);

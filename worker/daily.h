@@ -30,4 +30,16 @@ int daily_incr(struct rds *r, const char *field, long long by);
 int daily_incrv(struct rds *r, int64_t wall_ms, size_t n, const char *const *fields,
 		const long long *by, struct err *err);
 
+/*
+ * The two halves of daily_incrv(), so a caller can send the rollup in the
+ * same round trip as its own commands: daily_append() queues the commands
+ * (rds_append) and sets *queued to how many it queued, also on failure;
+ * daily_read_replies() then reads exactly that many replies. Both return 0
+ * or -1 with err; after a failed read the connection is dropped and the
+ * rest of the pipeline is lost (rds.h).
+ */
+int daily_append(struct rds *r, int64_t wall_ms, size_t n, const char *const *fields,
+		 const long long *by, int *queued, struct err *err);
+int daily_read_replies(struct rds *r, int queued, struct err *err);
+
 #endif
