@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 
-from haink import Stack, request  # noqa: E402
+from haink import Stack, fake_llm_env, request  # noqa: E402
 
 BUILD = os.path.join(ROOT, os.environ.get("BUILD_DIR", "build"))
 SENDER = os.path.join(BUILD, "bin", "bench_worker")
@@ -150,12 +150,8 @@ class Bench:
         self.st.close()
 
     def worker_env(self, full, conc):
-        env = dict(SLACK_BOT_TOKEN="xoxb-bench", SLACK_API_URL=self.slack.base + "/api",
-                   LLM_PROVIDER="openai", OPENAI_API_KEY="sk-bench",
-                   OPENAI_BASE_URL=self.llm.base + "/v1", CHAT_MODEL="gpt-4o-mini",
-                   EMBEDDING_MODEL="text-embedding-3-small", EMBEDDING_DIM=DIM,
-                   VECTOR_BACKEND="local", WORKER_CONCURRENCY=conc, LOG_LEVEL=LOG_LEVEL,
-                   MAX_ATTEMPTS=5)
+        env = fake_llm_env(self.slack, self.llm, DIM, WORKER_CONCURRENCY=conc,
+                           LOG_LEVEL=LOG_LEVEL, MAX_ATTEMPTS=5)
         if not full:
             env.update(AGENTS_FILE=self.agents_file, MEMORY_TOP_K=0, MEMORY_STORE_TURNS="false")
         return env

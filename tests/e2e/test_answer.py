@@ -6,7 +6,7 @@ import os
 import signal
 import urllib.parse
 
-from haink import Stack, app_mention, wait_until, request
+from haink import Stack, app_mention, blocks_text, fake_llm_env, has_buttons, wait_until
 
 KB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kb")
 DIM = 64
@@ -22,14 +22,9 @@ class E2E:
             self.st.redis(appendonly=aof)
             self.slack = self.st.fake("fake_slack.js")
             self.llm = self.st.fake("fake_openai.js", {"embedding_dim": DIM})
-            self.wenv = dict(
-                SLACK_BOT_TOKEN="xoxb-test", SLACK_API_URL=self.slack.base + "/api",
-                LLM_PROVIDER="openai", OPENAI_API_KEY="sk-test",
-                OPENAI_BASE_URL=self.llm.base + "/v1", CHAT_MODEL="gpt-4o-mini",
-                EMBEDDING_MODEL="text-embedding-3-small", EMBEDDING_DIM=DIM,
-                VECTOR_BACKEND="local", WORKER_CONCURRENCY=2, RETRY_BASE_MS=100,
-                REDELIVERY_TIMEOUT_MS=2000, SHUTDOWN_GRACE_S=15, MAX_ATTEMPTS=3)
-            self.wenv.update({k: v for k, v in worker_env.items()})
+            self.wenv = fake_llm_env(self.slack, self.llm, DIM, RETRY_BASE_MS=100,
+                                     REDELIVERY_TIMEOUT_MS=2000, MAX_ATTEMPTS=3)
+            self.wenv.update(worker_env)
             code, _, err = self.st.run_worker("ingest", KB, "--source-url",
                                               "https://docs.example.com/kb", **self.wenv)
             assert code == 0, "ingest failed: " + err[-2000:]
@@ -98,22 +93,6 @@ class E2E:
         g = dict(zip(groups[0][::2], groups[0][1::2]))
         last = self.r("XREVRANGE", self.st.stream, "+", "-", "COUNT", 1)
         return g["pending"] == 0 and (not last or g["last-delivered-id"] == last[0][0])
-
-
-def has_buttons(msg):
-    blocks = msg.get("blocks") or []
-    if isinstance(blocks, str):
-        blocks = json.loads(blocks)
-    ids = [el.get("action_id") for b in blocks if b.get("type") == "actions"
-           for el in b.get("elements", [])]
-    return "feedback_helpful" in ids and "feedback_not_helpful" in ids
-
-
-def blocks_text(msg):
-    blocks = msg.get("blocks") or []
-    if isinstance(blocks, str):
-        blocks = json.loads(blocks)
-    return json.dumps(blocks) + (msg.get("text") or "")
 
 
 def test_mention_is_answered_once_in_its_thread_with_sources_and_buttons():

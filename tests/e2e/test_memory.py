@@ -10,7 +10,7 @@ haink-worker with the Slack and OpenAI-compatible fakes.
 import json
 import os
 
-from haink import Stack, app_mention, wait_until
+from haink import Stack, app_mention, fake_llm_env, has_buttons, wait_until
 
 DIM = 64
 AGENTS = {"agents": [
@@ -23,14 +23,6 @@ AGENTS = {"agents": [
 ]}
 
 
-def has_buttons(msg):
-    blocks = msg.get("blocks") or []
-    if isinstance(blocks, str):
-        blocks = json.loads(blocks)
-    return any(el.get("action_id") == "feedback_helpful" for b in blocks
-               if b.get("type") == "actions" for el in b.get("elements", []))
-
-
 class MemStack:
     def __init__(self):
         self.st = Stack()
@@ -41,13 +33,7 @@ class MemStack:
             self.agents_file = os.path.join(self.st.tmp, "agents.json")
             with open(self.agents_file, "w") as f:
                 json.dump(AGENTS, f)
-            self.env = dict(
-                SLACK_BOT_TOKEN="xoxb-test", SLACK_API_URL=self.slack.base + "/api",
-                LLM_PROVIDER="openai", OPENAI_API_KEY="sk-test",
-                OPENAI_BASE_URL=self.llm.base + "/v1", CHAT_MODEL="gpt-4o-mini",
-                EMBEDDING_MODEL="text-embedding-3-small", EMBEDDING_DIM=DIM,
-                VECTOR_BACKEND="local", WORKER_CONCURRENCY=2, SHUTDOWN_GRACE_S=15,
-                AGENTS_FILE=self.agents_file)
+            self.env = fake_llm_env(self.slack, self.llm, DIM, AGENTS_FILE=self.agents_file)
             self.api = self.st.api(AGENTS_FILE=self.agents_file)
         except Exception:
             self.st.close()

@@ -405,6 +405,35 @@ class Stack:
         return self.post_signed(api, "/slack/events", payload, **kw)
 
 
+def slack_blocks(msg):
+    """The blocks of a fake-Slack message (stored as a list or a JSON string)."""
+    blocks = msg.get("blocks") or []
+    return json.loads(blocks) if isinstance(blocks, str) else blocks
+
+
+def has_buttons(msg):
+    """True when a message carries both feedback buttons (a final answer)."""
+    ids = [el.get("action_id") for b in slack_blocks(msg) if b.get("type") == "actions"
+           for el in b.get("elements", [])]
+    return "feedback_helpful" in ids and "feedback_not_helpful" in ids
+
+
+def blocks_text(msg):
+    """Everything a person would read in a message: its blocks and fallback text."""
+    return json.dumps(slack_blocks(msg)) + (msg.get("text") or "")
+
+
+def fake_llm_env(slack, llm, dim, **extra):
+    """Worker environment pointing at the Slack and OpenAI fakes (LLM path, not offline)."""
+    env = dict(SLACK_BOT_TOKEN="xoxb-test", SLACK_API_URL=slack.base + "/api",
+               LLM_PROVIDER="openai", OPENAI_API_KEY="sk-test",
+               OPENAI_BASE_URL=llm.base + "/v1", CHAT_MODEL="gpt-4o-mini",
+               EMBEDDING_MODEL="text-embedding-3-small", EMBEDDING_DIM=dim,
+               VECTOR_BACKEND="local", WORKER_CONCURRENCY=2, SHUTDOWN_GRACE_S=15)
+    env.update(extra)
+    return env
+
+
 def app_mention(event_id, text="<@UBOT> what is haink?", channel="C100", user="U200",
                 ts="1700000000.000100", thread_ts=None, team="T300"):
     ev = {"type": "app_mention", "user": user, "text": text, "ts": ts, "channel": channel,
