@@ -15,6 +15,7 @@ struct api_server {
 	const struct config *cfg;
 	const struct agents *agents;
 	struct mg_context *ctx;
+	struct enqueue_batcher *batcher; /* enqueues share one pipelined connection */
 	atomic_int inflight; /* requests inside handle() */
 	atomic_int draining; /* set by api_server_stop(): new requests get 503 */
 };
@@ -100,6 +101,15 @@ static struct rds *thread_redis(struct api_server *s, struct api_thread *t, stru
 	return t->r;
 }
 
+/* Writes v as 16 lowercase hex digits (no NUL): snprintf costs more than the request's parsing. */
+static void hex64(char *out, uint64_t v)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		out[i] = hex[v & 15];
+}
+
 /* Accepts a caller's X-Request-Id when it is short and plain, else makes one. */
 static void request_id(struct mg_connection *conn, struct api_thread *t, char out[40])
 {
@@ -113,8 +123,9 @@ static void request_id(struct mg_connection *conn, struct api_thread *t, char ou
 		memcpy(out, h, n + 1);
 		return;
 	}
-	snprintf(out, 40, "%016llx%016llx", (unsigned long long)next_rand(t),
-		 (unsigned long long)next_rand(t));
+	hex64(out, next_rand(t));
+	hex64(out + 16, next_rand(t));
+	out[32] = '\0';
 }
 
 static void reply_json_error(struct reply *rp, int code, const char *error, const char *reason)
@@ -220,13 +231,12 @@ static int verify(struct mg_connection *conn, struct api_server *s, const struct
 	return -1;
 }
 
-static void enqueue_reply(struct api_server *s, struct api_thread *th, struct slack_in *in,
+static void enqueue_reply(struct api_server *s, struct slack_in *in,
 			  struct reply *rp, const char *ok_json)
 {
 	struct err e = {0};
-	struct rds *r = thread_redis(s, th, &e);
 	char lbl[64];
-	enum enqueue_result res = r ? enqueue_task(r, s->cfg, &in->task, NULL, &e) : ENQUEUE_FAILED;
+	enum enqueue_result res = enqueue_batch_task(s->batcher, &in->task, NULL, &e);
 
 	switch (res) {
 	case ENQUEUE_ADDED:
@@ -287,7 +297,7 @@ static void handle_slack(struct mg_connection *conn, struct api_server *s,
 							      : "{\"ok\":true}");
 	} else {
 		log_ctx_set("event_id", in.task.id);
-		enqueue_reply(s, th, &in, rp,
+		enqueue_reply(s, &in, rp,
 			      route == R_COMMANDS
 				      ? "{\"response_type\":\"ephemeral\",\"text\":\"Working on it… "
 					"the answer will appear in this channel.\"}"
@@ -341,6 +351,9 @@ static void send_reply(struct mg_connection *conn, struct api_thread *th, const 
 {
 	time_t now = time(NULL);
 	struct buf *o = &th->out;
+	char num[24], code[3] = {(char)('0' + rp->code / 100 % 10), (char)('0' + rp->code / 10 % 10),
+				 (char)('0' + rp->code % 10)};
+	size_t len;
 
 	if (now != th->date_s) {
 		struct tm tm;
@@ -351,11 +364,25 @@ static void send_reply(struct mg_connection *conn, struct api_thread *th, const 
 	if (rp->close)
 		mg_disable_connection_keep_alive(conn);
 	buf_reset(o);
-	buf_addf(o,
-		 "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		 "X-Request-Id: %s\r\nCache-Control: no-store\r\nConnection: %s\r\n\r\n",
-		 rp->code, status_text(rp->code), th->date, rp->ctype, rp->body.len, rid,
-		 rp->close ? "close" : "keep-alive");
+	/* plain appends: this runs once per request, and vsnprintf would be most of it */
+	len = sizeof(num) - 1;
+	num[len] = '\0';
+	for (size_t v = rp->body.len; len == sizeof(num) - 1 || v; v /= 10)
+		num[--len] = (char)('0' + v % 10);
+	buf_adds(o, "HTTP/1.1 ");
+	buf_add(o, code, 3);
+	buf_addch(o, ' ');
+	buf_adds(o, status_text(rp->code));
+	buf_adds(o, "\r\nDate: ");
+	buf_adds(o, th->date);
+	buf_adds(o, "\r\nContent-Type: ");
+	buf_adds(o, rp->ctype);
+	buf_adds(o, "\r\nContent-Length: ");
+	buf_adds(o, num + len);
+	buf_adds(o, "\r\nX-Request-Id: ");
+	buf_adds(o, rid);
+	buf_adds(o, "\r\nCache-Control: no-store\r\nConnection: ");
+	buf_adds(o, rp->close ? "close\r\n\r\n" : "keep-alive\r\n\r\n");
 	buf_add(o, rp->body.s, rp->body.len);
 	mg_write(conn, o->s, o->len);
 	if (o->cap > 65536)
@@ -433,12 +460,16 @@ send:
 	send_reply(conn, th, &rp, rid);
 
 	secs = (double)(clock_mono_ns() - t0) / 1e9;
-	snprintf(code, sizeof(code), "%d", rp.code);
+	code[0] = (char)('0' + rp.code / 100 % 10);
+	code[1] = (char)('0' + rp.code / 10 % 10);
+	code[2] = (char)('0' + rp.code % 10);
+	code[3] = '\0';
 	metrics_inc(NULL, M_HTTP_REQUESTS,
 		    metrics_labels(lbl, sizeof(lbl), 2, "route", route_names[route], "code", code), 1);
 	metrics_observe(NULL, M_HTTP_SECONDS,
 			metrics_labels(lbl, sizeof(lbl), 1, "route", route_names[route]), secs);
-	if (route != R_HEALTHZ && route != R_METRICS && route != R_READYZ) {
+	if (route != R_HEALTHZ && route != R_METRICS && route != R_READYZ &&
+	    log_enabled(rp.code >= 500 ? LOG_ERROR : LOG_INFO)) {
 		snprintf(ms, sizeof(ms), "%.3f", secs * 1000);
 		log_kv(rp.code >= 500 ? LOG_ERROR : LOG_INFO, "request", "method",
 		       ri->request_method, "route", route_names[route], "code", code, "ms", ms, NULL);
@@ -477,6 +508,11 @@ struct api_server *api_server_start(const struct config *cfg, const struct agent
 
 	s->cfg = cfg;
 	s->agents = agents;
+	s->batcher = enqueue_batcher_new(cfg, cfg->redis_url, 500, 1000, err);
+	if (!s->batcher) {
+		free(s);
+		return NULL;
+	}
 	snprintf(port, sizeof(port), "%d", cfg->port);
 	snprintf(threads, sizeof(threads), "%d", cfg->api_threads);
 	memset(&cb, 0, sizeof(cb));
@@ -485,6 +521,7 @@ struct api_server *api_server_start(const struct config *cfg, const struct agent
 	s->ctx = mg_start(&cb, s, opts);
 	if (!s->ctx) {
 		err_set(err, ERR_IO, "cannot listen on port %d (in use, or not permitted)", cfg->port);
+		enqueue_batcher_free(s->batcher);
 		free(s);
 		return NULL;
 	}
@@ -511,5 +548,14 @@ void api_server_stop(struct api_server *s)
 	while (atomic_load(&s->inflight) > 0 && clock_mono_ms() < deadline)
 		clock_sleep_ms(5);
 	mg_stop(s->ctx);
+	{
+		long long nreq = 0, nbatch = 0;
+		char a[24], c[24];
+		enqueue_batcher_stats(s->batcher, &nreq, &nbatch);
+		snprintf(a, sizeof(a), "%lld", nreq);
+		snprintf(c, sizeof(c), "%lld", nbatch);
+		log_kv(LOG_INFO, "enqueue pipelines", "requests", a, "pipelines", c, NULL);
+	}
+	enqueue_batcher_free(s->batcher);
 	free(s);
 }

@@ -4,8 +4,9 @@
  * Routes (ARCHITECTURE.md section 3): POST /slack/events, /slack/interactive,
  * /slack/commands; GET /healthz, /readyz, /metrics. Every response carries
  * X-Request-Id; every request is counted, timed and logged as one JSON line.
- * Each civetweb worker thread owns one lazily opened Redis connection that
- * reconnects after errors. cfg and agents are borrowed, read-only, and must
+ * Enqueues from every civetweb thread share one pipelined Redis connection
+ * (group commit, api/enqueue.h); /readyz pings on the calling thread's own
+ * lazily opened connection. Both reconnect after errors. cfg and agents are borrowed, read-only, and must
  * outlive the server.
  */
 #ifndef HAINK_SERVER_H

@@ -1,5 +1,6 @@
 #include "common.h"
 #include "form.h"
+#include "jdoc.h"
 #include "slack_in.h"
 
 #include <ctype.h>
@@ -70,12 +71,30 @@ static char *strip_mention(const char *text)
 	return xstrndup(p, (size_t)(end - p));
 }
 
-static const char *own_user_id(json_t *root)
+static const char *own_user_id(const struct jdoc *d, int root)
 {
-	json_t *auths = json_object_get(root, "authorizations");
-	json_t *first = json_is_array(auths) ? json_array_get(auths, 0) : NULL;
+	int first = jdoc_at(d, jdoc_get(d, root, "authorizations"), 0);
 
-	return first ? jstr(first, "user_id") : NULL;
+	return first >= 0 ? jdoc_get_str(d, first, "user_id") : NULL;
+}
+
+/*
+ * Parses an event body into d: the fast parser when it handles the body, else
+ * jansson (whose message explains a rejection), converted to the same form.
+ * Returns 0 with the root object at node 0, or -1 with err.
+ */
+static int parse_event_doc(const char *body, size_t len, struct jdoc *d, struct err *err)
+{
+	json_t *root;
+
+	if (jdoc_parse(d, body, len) == 0)
+		return 0;
+	root = parse_json(body, len, err);
+	if (!root)
+		return -1;
+	jdoc_from_jansson(d, root);
+	json_decref(root);
+	return 0;
 }
 
 static int ignore(struct slack_in *in, const char *reason)
@@ -95,21 +114,25 @@ static void route(struct task *t, const struct agents *agents)
 int slack_in_event(const char *body, size_t len, const struct agents *agents,
 		   struct slack_in *in, struct err *err)
 {
-	json_t *root = parse_json(body, len, err), *ev;
+	struct jdoc d = JDOC_INIT;
+	const int root = 0;
+	int ev;
 	const char *type, *etype, *subtype, *event_id, *text, *user, *own, *channel_type;
 	struct task *t = &in->task;
 	char *clean = NULL;
 	int rc = -1;
 
-	if (!root)
+	if (parse_event_doc(body, len, &d, err) < 0) {
+		jdoc_release(&d);
 		return -1;
-	type = jstr(root, "type");
+	}
+	type = jdoc_get_str(&d, root, "type");
 	if (!type) {
 		err_set(err, ERR_INVALID, "body has no \"type\" field");
 		goto out;
 	}
 	if (!strcmp(type, "url_verification")) {
-		const char *ch = jstr(root, "challenge");
+		const char *ch = jdoc_get_str(&d, root, "challenge");
 		if (!ch) {
 			err_set(err, ERR_INVALID, "url_verification without challenge");
 			goto out;
@@ -127,17 +150,17 @@ int slack_in_event(const char *body, size_t len, const struct agents *agents,
 		rc = ignore(in, "unsupported callback type");
 		goto out;
 	}
-	event_id = jstr(root, "event_id");
-	ev = json_object_get(root, "event");
-	if (!event_id || !*event_id || !json_is_object(ev)) {
+	event_id = jdoc_get_str(&d, root, "event_id");
+	ev = jdoc_get(&d, root, "event");
+	if (!event_id || !*event_id || jdoc_type(&d, ev) != JDOC_OBJECT) {
 		err_set(err, ERR_INVALID, "event_callback without event_id or event");
 		goto out;
 	}
-	etype = jstr(ev, "type");
-	subtype = jstr(ev, "subtype");
-	user = jstr(ev, "user");
-	own = own_user_id(root);
-	channel_type = jstr(ev, "channel_type");
+	etype = jdoc_get_str(&d, ev, "type");
+	subtype = jdoc_get_str(&d, ev, "subtype");
+	user = jdoc_get_str(&d, ev, "user");
+	own = own_user_id(&d, root);
+	channel_type = jdoc_get_str(&d, ev, "channel_type");
 	if (!etype) {
 		err_set(err, ERR_INVALID, "event without type");
 		goto out;
@@ -150,7 +173,7 @@ int slack_in_event(const char *body, size_t len, const struct agents *agents,
 		rc = ignore(in, "message outside a direct message");
 		goto out;
 	}
-	if (json_object_get(ev, "bot_id") || json_object_get(ev, "bot_profile") ||
+	if (jdoc_get(&d, ev, "bot_id") >= 0 || jdoc_get(&d, ev, "bot_profile") >= 0 ||
 	    (subtype && !strcmp(subtype, "bot_message"))) {
 		rc = ignore(in, "bot message");
 		goto out;
@@ -171,37 +194,37 @@ int slack_in_event(const char *body, size_t len, const struct agents *agents,
 		rc = ignore(in, "own message");
 		goto out;
 	}
-	text = jstr(ev, "text");
+	text = jdoc_get_str(&d, ev, "text");
 	clean = strip_mention(text ? text : "");
 	if (!*clean) {
 		rc = ignore(in, "empty text");
 		goto out;
 	}
-	if (!jstr(ev, "channel") || !jstr(ev, "ts")) {
+	if (!jdoc_get_str(&d, ev, "channel") || !jdoc_get_str(&d, ev, "ts")) {
 		err_set(err, ERR_INVALID, "event without channel or ts");
 		goto out;
 	}
 	in->kind = SLACK_IN_TASK;
 	t->type = TASK_QUESTION;
 	t->id = xstrdup(event_id);
-	t->team = dup_or_null(jstr(root, "team_id"));
+	t->team = dup_or_null(jdoc_get_str(&d, root, "team_id"));
 	if (!t->team)
-		t->team = dup_or_null(jstr(ev, "team"));
+		t->team = dup_or_null(jdoc_get_str(&d, ev, "team"));
 	if (!t->team)
 		t->team = xstrdup("");
-	t->channel = xstrdup(jstr(ev, "channel"));
+	t->channel = xstrdup(jdoc_get_str(&d, ev, "channel"));
 	t->user = xstrdup(user);
 	t->text = clean;
 	clean = NULL;
-	t->ts = xstrdup(jstr(ev, "ts"));
-	t->thread_ts = xstrdup(jstr(ev, "thread_ts") ? jstr(ev, "thread_ts") : t->ts);
+	t->ts = xstrdup(jdoc_get_str(&d, ev, "ts"));
+	t->thread_ts = xstrdup(jdoc_get_str(&d, ev, "thread_ts") ? jdoc_get_str(&d, ev, "thread_ts") : t->ts);
 	t->channel_type = xstrdup(channel_type ? channel_type : "channel");
 	t->source = xstrdup("slack");
 	route(t, agents);
 	rc = 0;
 out:
 	free(clean);
-	json_decref(root);
+	jdoc_release(&d);
 	return rc;
 }
 

@@ -1,12 +1,23 @@
 #!/bin/sh
-# API benchmark: signed Slack app_mention events with unique event_ids, driven
-# by wrk (bench/api_events.lua) from 16 connections for BENCH_SECONDS (10)
+# API benchmark: signed Slack app_mention events, each with a unique event_id
+# and its own signature, from 16 keep-alive connections for BENCH_SECONDS (10)
 # against a real haink-api and redis-server started here on free loopback
-# ports. Prints events/s, p50/p99/max latency, non-2xx answers and the API's
-# peak RSS, and checks that the stream holds exactly one entry per 2xx answer
-# the API sent (its own counter; wrk abandons the few replies in flight when
-# it stops, so wrk's count may be lower by at most the connection count).
-# Exit 1 on a mismatch. One run per LOG_LEVEL in BENCH_API_LOG_LEVELS.
+# ports, everything on this machine's cores.
+#
+# Clients (BENCH_API_CLIENTS, default "loadgen wrk"):
+# - loadgen (bench/loadgen.c, the headline): one epoll thread in C; it signs
+#   every request before the clock starts, so during the run it costs the
+#   shared CPU only its socket calls. It waits for the answers in flight when
+#   the time is up, so its 2xx count must equal the API's exactly.
+# - wrk with bench/api_events.lua: signs each request in LuaJIT during the
+#   run (an HMAC per request on the shared cores); wrk abandons the replies
+#   in flight when it stops, so its count may trail the API's by at most the
+#   connection count.
+# Prints events/s, p50/p99/max latency, non-2xx answers, the API's peak RSS,
+# the CPU time per request of API, Redis and client, and checks that the
+# stream holds exactly one entry per 2xx answer the API sent (its own
+# counter). Exit 1 on a mismatch. One run per client and LOG_LEVEL in
+# BENCH_API_LOG_LEVELS.
 set -eu
 cd "$(dirname "$0")/../.."
 B=${BUILD_DIR:-build}
@@ -14,10 +25,14 @@ API=$B/bin/haink-api
 SECS=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNECTIONS:-16}
 LEVELS=${BENCH_API_LOG_LEVELS:-"warn info"}
-for tool in wrk redis-server redis-cli; do
+CLIENTS=${BENCH_API_CLIENTS:-"loadgen wrk"}
+LOADGEN=$B/bin/loadgen
+for tool in redis-server redis-cli; do
 	command -v $tool >/dev/null || { echo "10_api: $tool is not installed (make deps)"; exit 1; }
 done
 [ -x "$API" ] || { echo "10_api: $API is missing (make B=$B)"; exit 1; }
+case " $CLIENTS " in *" wrk "*) command -v wrk >/dev/null || { echo "10_api: wrk is not installed (make deps)"; exit 1; } ;; esac
+case " $CLIENTS " in *" loadgen "*) [ -x "$LOADGEN" ] || { echo "10_api: $LOADGEN is missing (make B=$B bench)"; exit 1; } ;; esac
 
 TMP=$(mktemp -d /tmp/haink-bench-api-XXXXXX)
 REDIS_PID=
@@ -50,11 +65,16 @@ REDIS_PID=$!
 wait_for redis-cli -p "$RPORT" ping
 
 SECRET=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
-echo "API ingest: signed app_mention events, unique event_ids, $CONNS connections, ${SECS} s, wrk 2 threads"
-printf '%-9s | %10s | %8s | %8s | %8s | %7s | %8s | %s\n' "LOG_LEVEL" "events/s" "p50" "p99" "max" \
-	"non-2xx" "API RSS" "stream = 2xx"
-printf '%s\n' "----------+------------+----------+----------+----------+---------+----------+-------------"
+TICK=$(getconf CLK_TCK)
+# CPU seconds (user + system) a process has used so far
+cpu_s() { awk -v t="$TICK" '{printf "%.3f", ($14 + $15) / t}' "/proc/$1/stat"; }
+
+echo "API ingest: signed app_mention events, unique event_ids, $CONNS connections, ${SECS} s; $(nproc) cores shared by client, Redis and API"
+printf '%-7s | %-5s | %9s | %7s | %7s | %7s | %7s | %7s | %-21s | %s\n' "client" "LOG" "events/s" "p50" "p99" "max" \
+	"non-2xx" "API RSS" "CPU us/req api+rds+cl" "stream = 2xx"
+printf '%s\n' "--------+-------+-----------+---------+---------+---------+---------+---------+-----------------------+-------------"
 status=0
+for client in $CLIENTS; do
 for level in $LEVELS; do
 	redis-cli -p "$RPORT" flushall >/dev/null
 	APORT=$(free_port)
@@ -64,15 +84,40 @@ for level in $LEVELS; do
 	API_PID=$!
 	wait_for curl -fsS "http://127.0.0.1:$APORT/healthz"
 
-	BENCH_SECRET=$SECRET BENCH_TS=$(date +%s) BENCH_RUN=$level \
-		wrk -t 2 -c "$CONNS" -d "${SECS}s" --timeout 5s -s bench/api_events.lua \
-		"http://127.0.0.1:$APORT" >"$TMP/wrk-$level.out" 2>&1 || true
-	line=$(grep '^RESULT ' "$TMP/wrk-$level.out" || true)
+	out="$TMP/$client-$level.out"
+	run_id="$client-$level-$(date +%s)"
+	if [ "$client" = loadgen ]; then
+		# the requests are built and signed first; CPU is read when the clock starts
+		BENCH_SECRET=$SECRET BENCH_TS=$(date +%s) BENCH_RUN=$run_id \
+			"$LOADGEN" -h 127.0.0.1 -p "$APORT" -c "$CONNS" -d "$SECS" >"$out" 2>&1 &
+		CL_PID=$!
+		wait_for grep -q '^loadgen: running' "$out"
+	else
+		BENCH_SECRET=$SECRET BENCH_TS=$(date +%s) BENCH_RUN=$run_id \
+			wrk -t 2 -c "$CONNS" -d "${SECS}s" --timeout 5s -s bench/api_events.lua \
+			"http://127.0.0.1:$APORT" >"$out" 2>&1 &
+		CL_PID=$!
+	fi
+	api0=$(cpu_s "$API_PID"); rds0=$(cpu_s "$REDIS_PID"); cl0=$(cpu_s "$CL_PID")
+	# the client's own CPU is sampled just before it exits (it stays a zombie until waited)
+	while kill -0 "$CL_PID" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$CL_PID/stat" 2>/dev/null)" != Z ]; do
+		cl1=$(cpu_s "$CL_PID" 2>/dev/null || echo "$cl1")
+		sleep 0.2
+	done
+	cl1=$(cpu_s "$CL_PID" 2>/dev/null || echo "${cl1:-$cl0}")
+	api1=$(cpu_s "$API_PID"); rds1=$(cpu_s "$REDIS_PID")
+	wait "$CL_PID" || true
+	if [ "$client" = loadgen ]; then
+		# its own account of the run (getrusage), without the signing beforehand
+		cl0=0
+		cl1=$(awk '/^loadgen: cpu during the run/ {print $7 + $10}' "$out")
+	fi
+	line=$(grep '^RESULT ' "$out" || true)
 	if [ -z "$line" ]; then
-		echo "10_api: wrk failed:"; cat "$TMP/wrk-$level.out"; exit 1
+		echo "10_api: $client failed:"; cat "$out"; exit 1
 	fi
 	rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$API_PID/status")
-	# the 2xx answers the API sent; wrk drops the replies still in flight when it stops
+	# the 2xx answers the API sent
 	api2xx=$(curl -fsS "http://127.0.0.1:$APORT/metrics" |
 		awk '/^haink_http_requests_total\{route="\/slack\/events",code="2/ {n += $NF} END {printf "%d", n}')
 	kill "$API_PID"
@@ -85,17 +130,22 @@ for level in $LEVELS; do
 	ok2xx=$((requests - non2xx))
 	socket_errors=$((connect + read + write + timeout))
 	inflight=$((api2xx - ok2xx))
-	if [ "$xlen" -eq "$api2xx" ] && [ "$inflight" -ge 0 ] && [ "$inflight" -le "$CONNS" ]; then
-		check="MATCH ($xlen; wrk got $ok2xx, $inflight in flight at stop)"
+	if [ "$client" = loadgen ]; then slack=0; else slack=$CONNS; fi
+	if [ "$xlen" -eq "$api2xx" ] && [ "$inflight" -ge 0 ] && [ "$inflight" -le "$slack" ]; then
+		check="MATCH ($xlen; client got $ok2xx)"
 	else
-		check="MISMATCH (stream $xlen, API 2xx $api2xx, wrk 2xx $ok2xx)"
+		check="MISMATCH (stream $xlen, API 2xx $api2xx, client 2xx $ok2xx)"
 		status=1
 	fi
-	awk -v lvl="$level" -v n="$requests" -v d="$duration_us" -v p50="$p50_us" -v p99="$p99_us" \
-		-v mx="$max_us" -v bad="$non2xx" -v se="$socket_errors" -v rss="$rss_kb" -v chk="$check" 'BEGIN {
+	awk -v cl="$client" -v lvl="$level" -v n="$requests" -v d="$duration_us" -v p50="$p50_us" -v p99="$p99_us" \
+		-v mx="$max_us" -v bad="$non2xx" -v se="$socket_errors" -v rss="$rss_kb" -v chk="$check" \
+		-v a0="$api0" -v a1="$api1" -v r0="$rds0" -v r1="$rds1" -v c0="$cl0" -v c1="$cl1" 'BEGIN {
+		a = a1 - a0; r = r1 - r0; c = c1 - c0;
 		bad_s = bad; if (se > 0) bad_s = bad "+" se "e";
-		printf "%-9s | %10.0f | %5.2f ms | %5.2f ms | %5.1f ms | %7s | %5.1f MB | %s\n",
-			lvl, n / (d / 1e6), p50 / 1000, p99 / 1000, mx / 1000, bad_s, rss / 1024, chk }'
+		cpu = sprintf("%.0f+%.0f+%.0f = %.0f", a * 1e6 / n, r * 1e6 / n, c * 1e6 / n, (a + r + c) * 1e6 / n);
+		printf "%-7s | %-5s | %9.0f | %4.2f ms | %4.2f ms | %4.1f ms | %7s | %4.1f MB | %-21s | %s\n",
+			cl, lvl, n / (d / 1e6), p50 / 1000, p99 / 1000, mx / 1000, bad_s, rss / 1024, cpu, chk }'
+done
 done
 echo "targets: >= 30000 events/s, p99 < 3 ms, API RSS < 16 MB (load generator and Redis on the same machine)"
 exit $status
