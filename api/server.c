@@ -16,19 +16,19 @@ struct api_server {
 	const struct agents *agents;
 	struct mg_context *ctx;
 	struct enqueue_batcher *batcher; /* enqueues share one pipelined connection */
-	atomic_int inflight; /* requests inside handle() */
-	atomic_int draining; /* set by api_server_stop(): new requests get 503 */
+	atomic_int inflight;		 /* requests inside handle() */
+	atomic_int draining;		 /* set by api_server_stop(): new requests get 503 */
 };
 
 /* Per civetweb thread: its Redis connection and request-id generator. */
 struct api_thread {
 	struct rds *r;
 	uint64_t rng;
-	struct buf in;        /* request body, reused */
-	struct buf reply;     /* response body, reused */
-	struct buf out;       /* the response being written, reused */
-	time_t date_s;        /* second that date was formatted for */
-	char date[40];        /* "Sun, 22 Nov 2026 05:00:00 GMT" */
+	struct buf in;	  /* request body, reused */
+	struct buf reply; /* response body, reused */
+	struct buf out;	  /* the response being written, reused */
+	time_t date_s;	  /* second that date was formatted for */
+	char date[40];	  /* "Sun, 22 Nov 2026 05:00:00 GMT" */
 };
 
 struct reply {
@@ -48,8 +48,9 @@ enum route {
 	R_OTHER,
 };
 
-static const char *const route_names[] = {"/slack/events", "/slack/interactive", "/slack/commands",
-					  "/healthz", "/readyz", "/metrics", "other"};
+static const char *const route_names[] = {
+    "/slack/events", "/slack/interactive", "/slack/commands", "/healthz", "/readyz", "/metrics",
+    "other"};
 
 static enum route match_route(const char *uri)
 {
@@ -220,8 +221,8 @@ static int verify(struct mg_connection *conn, struct api_server *s, const struct
 		  struct reply *rp)
 {
 	enum slack_sign_result res = slack_sign_verify(
-		s->cfg->slack_signing_secret, mg_get_header(conn, "X-Slack-Request-Timestamp"),
-		mg_get_header(conn, "X-Slack-Signature"), body->s, body->len, (int64_t)time(NULL));
+	    s->cfg->slack_signing_secret, mg_get_header(conn, "X-Slack-Request-Timestamp"),
+	    mg_get_header(conn, "X-Slack-Signature"), body->s, body->len, (int64_t)time(NULL));
 
 	if (res == SLACK_SIGN_OK)
 		return 0;
@@ -231,8 +232,8 @@ static int verify(struct mg_connection *conn, struct api_server *s, const struct
 	return -1;
 }
 
-static void enqueue_reply(struct api_server *s, struct slack_in *in,
-			  struct reply *rp, const char *ok_json)
+static void enqueue_reply(struct api_server *s, struct slack_in *in, struct reply *rp,
+			  const char *ok_json)
 {
 	struct err e = {0};
 	char lbl[64];
@@ -240,10 +241,11 @@ static void enqueue_reply(struct api_server *s, struct slack_in *in,
 
 	switch (res) {
 	case ENQUEUE_ADDED:
-		metrics_inc(NULL, M_TASKS_ENQUEUED,
-			    metrics_labels(lbl, sizeof(lbl), 1, "type", task_type_name(in->task.type)),
-			    1);
-		log_kv(LOG_DEBUG, "task queued", "task_id", in->task.id, "agent", in->task.agent, NULL);
+		metrics_inc(
+		    NULL, M_TASKS_ENQUEUED,
+		    metrics_labels(lbl, sizeof(lbl), 1, "type", task_type_name(in->task.type)), 1);
+		log_kv(LOG_DEBUG, "task queued", "task_id", in->task.id, "agent", in->task.agent,
+		       NULL);
 		reply_ok_json(rp, ok_json);
 		break;
 	case ENQUEUE_DUPLICATE:
@@ -252,15 +254,15 @@ static void enqueue_reply(struct api_server *s, struct slack_in *in,
 		reply_ok_json(rp, ok_json);
 		break;
 	case ENQUEUE_FAILED:
-		log_kv(LOG_ERROR, "cannot queue task", "task_id", in->task.id, "error", e.msg, NULL);
+		log_kv(LOG_ERROR, "cannot queue task", "task_id", in->task.id, "error", e.msg,
+		       NULL);
 		reply_json_error(rp, 503, "unavailable", "the queue is unavailable; retry later");
 		break;
 	}
 }
 
-static void handle_slack(struct mg_connection *conn, struct api_server *s,
-			 struct api_thread *th, enum route route, const struct buf *body,
-			 struct reply *rp)
+static void handle_slack(struct mg_connection *conn, struct api_server *s, struct api_thread *th,
+			 enum route route, const struct buf *body, struct reply *rp)
 {
 	struct slack_in in;
 	struct err e = {0};
@@ -299,9 +301,9 @@ static void handle_slack(struct mg_connection *conn, struct api_server *s,
 		log_ctx_set("event_id", in.task.id);
 		enqueue_reply(s, &in, rp,
 			      route == R_COMMANDS
-				      ? "{\"response_type\":\"ephemeral\",\"text\":\"Working on it… "
-					"the answer will appear in this channel.\"}"
-				      : "{\"ok\":true}");
+				  ? "{\"response_type\":\"ephemeral\",\"text\":\"Working on it… "
+				    "the answer will appear in this channel.\"}"
+				  : "{\"ok\":true}");
 		log_ctx_set("event_id", NULL);
 	}
 out:
@@ -330,13 +332,20 @@ static void handle_readyz(struct api_server *s, struct api_thread *th, struct re
 static const char *status_text(int code)
 {
 	switch (code) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Payload Too Large";
-	case 503: return "Service Unavailable";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
+	case 503:
+		return "Service Unavailable";
 	}
 	return "Unknown";
 }
@@ -351,8 +360,8 @@ static void send_reply(struct mg_connection *conn, struct api_thread *th, const 
 {
 	time_t now = time(NULL);
 	struct buf *o = &th->out;
-	char num[24], code[3] = {(char)('0' + rp->code / 100 % 10), (char)('0' + rp->code / 10 % 10),
-				 (char)('0' + rp->code % 10)};
+	char num[24], code[3] = {(char)('0' + rp->code / 100 % 10),
+				 (char)('0' + rp->code / 10 % 10), (char)('0' + rp->code % 10)};
 	size_t len;
 
 	if (now != th->date_s) {
@@ -432,7 +441,8 @@ static int handle(struct mg_connection *conn, void *cbdata)
 			break;
 		}
 		if (rc == 400) {
-			reply_json_error(&rp, 400, "bad_request", "body shorter than Content-Length");
+			reply_json_error(&rp, 400, "bad_request",
+					 "body shorter than Content-Length");
 			break;
 		}
 		if (is_ssl_check(ri->query_string, body)) {
@@ -465,14 +475,16 @@ send:
 	code[2] = (char)('0' + rp.code % 10);
 	code[3] = '\0';
 	metrics_inc(NULL, M_HTTP_REQUESTS,
-		    metrics_labels(lbl, sizeof(lbl), 2, "route", route_names[route], "code", code), 1);
+		    metrics_labels(lbl, sizeof(lbl), 2, "route", route_names[route], "code", code),
+		    1);
 	metrics_observe(NULL, M_HTTP_SECONDS,
 			metrics_labels(lbl, sizeof(lbl), 1, "route", route_names[route]), secs);
 	if (route != R_HEALTHZ && route != R_METRICS && route != R_READYZ &&
 	    log_enabled(rp.code >= 500 ? LOG_ERROR : LOG_INFO)) {
 		snprintf(ms, sizeof(ms), "%.3f", secs * 1000);
 		log_kv(rp.code >= 500 ? LOG_ERROR : LOG_INFO, "request", "method",
-		       ri->request_method, "route", route_names[route], "code", code, "ms", ms, NULL);
+		       ri->request_method, "route", route_names[route], "code", code, "ms", ms,
+		       NULL);
 	}
 	log_ctx_set("request_id", NULL);
 	th->reply = rp.body;
@@ -497,13 +509,20 @@ struct api_server *api_server_start(const struct config *cfg, const struct agent
 	struct api_server *s = xcalloc(1, sizeof(*s));
 	struct mg_callbacks cb;
 	char port[16], threads[16];
-	const char *opts[] = {"listening_ports", port,
-			      "num_threads", threads,
-			      "request_timeout_ms", "10000",
-			      "enable_keep_alive", "yes",
-			      "keep_alive_timeout_ms", "30000",
-			      "listen_backlog", "1024",
-			      "tcp_nodelay", "1",
+	const char *opts[] = {"listening_ports",
+			      port,
+			      "num_threads",
+			      threads,
+			      "request_timeout_ms",
+			      "10000",
+			      "enable_keep_alive",
+			      "yes",
+			      "keep_alive_timeout_ms",
+			      "30000",
+			      "listen_backlog",
+			      "1024",
+			      "tcp_nodelay",
+			      "1",
 			      NULL};
 
 	s->cfg = cfg;
@@ -520,7 +539,8 @@ struct api_server *api_server_start(const struct config *cfg, const struct agent
 	cb.exit_thread = thread_exit;
 	s->ctx = mg_start(&cb, s, opts);
 	if (!s->ctx) {
-		err_set(err, ERR_IO, "cannot listen on port %d (in use, or not permitted)", cfg->port);
+		err_set(err, ERR_IO, "cannot listen on port %d (in use, or not permitted)",
+			cfg->port);
 		enqueue_batcher_free(s->batcher);
 		free(s);
 		return NULL;

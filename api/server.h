@@ -6,8 +6,8 @@
  * X-Request-Id; every request is counted, timed and logged as one JSON line.
  * Enqueues from every civetweb thread share one pipelined Redis connection
  * (group commit, api/enqueue.h); /readyz pings on the calling thread's own
- * lazily opened connection. Both reconnect after errors. cfg and agents are borrowed, read-only, and must
- * outlive the server.
+ * lazily opened connection. Both reconnect after errors. cfg and agents are borrowed, read-only,
+ * and must outlive the server.
  */
 #ifndef HAINK_SERVER_H
 #define HAINK_SERVER_H

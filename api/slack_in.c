@@ -37,7 +37,8 @@ static json_t *parse_json(const char *body, size_t len, struct err *err)
 	json_t *root = json_loadb(body, len, 0, &jerr);
 
 	if (!root) {
-		err_set(err, ERR_PARSE, "body is not valid JSON at line %d: %s", jerr.line, jerr.text);
+		err_set(err, ERR_PARSE, "body is not valid JSON at line %d: %s", jerr.line,
+			jerr.text);
 		return NULL;
 	}
 	if (!json_is_object(root)) {
@@ -111,8 +112,8 @@ static void route(struct task *t, const struct agents *agents)
 	t->agent = xstrdup(ag ? ag->id : AGENTS_DEFAULT_ID);
 }
 
-int slack_in_event(const char *body, size_t len, const struct agents *agents,
-		   struct slack_in *in, struct err *err)
+int slack_in_event(const char *body, size_t len, const struct agents *agents, struct slack_in *in,
+		   struct err *err)
 {
 	struct jdoc d = JDOC_INIT;
 	const int root = 0;
@@ -178,7 +179,8 @@ int slack_in_event(const char *body, size_t len, const struct agents *agents,
 		rc = ignore(in, "bot message");
 		goto out;
 	}
-	if (subtype && (!strcmp(subtype, "message_changed") || !strcmp(subtype, "message_deleted"))) {
+	if (subtype &&
+	    (!strcmp(subtype, "message_changed") || !strcmp(subtype, "message_deleted"))) {
 		rc = ignore(in, "edited or deleted message");
 		goto out;
 	}
@@ -217,7 +219,8 @@ int slack_in_event(const char *body, size_t len, const struct agents *agents,
 	t->text = clean;
 	clean = NULL;
 	t->ts = xstrdup(jdoc_get_str(&d, ev, "ts"));
-	t->thread_ts = xstrdup(jdoc_get_str(&d, ev, "thread_ts") ? jdoc_get_str(&d, ev, "thread_ts") : t->ts);
+	t->thread_ts =
+	    xstrdup(jdoc_get_str(&d, ev, "thread_ts") ? jdoc_get_str(&d, ev, "thread_ts") : t->ts);
 	t->channel_type = xstrdup(channel_type ? channel_type : "channel");
 	t->source = xstrdup("slack");
 	route(t, agents);
@@ -238,7 +241,8 @@ int slack_in_interactive(const char *body, size_t len, const struct agents *agen
 	struct task *t = &in->task;
 
 	if (bad || !payload) {
-		err_set(err, ERR_PARSE, bad ? "form body has a bad %%-escape" : "form body has no payload field");
+		err_set(err, ERR_PARSE,
+			bad ? "form body has a bad %%-escape" : "form body has no payload field");
 		goto out;
 	}
 	root = parse_json(payload, strlen(payload), err);
@@ -293,10 +297,10 @@ out:
 	return rc;
 }
 
-int slack_in_command(const char *body, size_t len, const struct agents *agents,
-		     struct slack_in *in, struct err *err)
+int slack_in_command(const char *body, size_t len, const struct agents *agents, struct slack_in *in,
+		     struct err *err)
 {
-	static const char *const names[] = {"command", "text", "team_id", "channel_id",
+	static const char *const names[] = {"command", "text",	     "team_id",	    "channel_id",
 					    "user_id", "trigger_id", "channel_name"};
 	char *v[7] = {0};
 	int bad = 0, rc = -1;
@@ -310,7 +314,8 @@ int slack_in_command(const char *body, size_t len, const struct agents *agents,
 		goto out;
 	}
 	if (!v[0] || !v[5] || !v[3] || !v[4]) {
-		err_set(err, ERR_INVALID, "slash command without command, trigger_id, channel_id or user_id");
+		err_set(err, ERR_INVALID,
+			"slash command without command, trigger_id, channel_id or user_id");
 		goto out;
 	}
 	if (strcmp(v[0], "/ask")) {

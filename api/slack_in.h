@@ -14,9 +14,9 @@
 #include "common.h"
 
 enum slack_in_kind {
-	SLACK_IN_IGNORE = 0,      /* 200, nothing queued; reason says why */
-	SLACK_IN_CHALLENGE,       /* url_verification: reply {"challenge": …} */
-	SLACK_IN_TASK,            /* queue task */
+	SLACK_IN_IGNORE = 0, /* 200, nothing queued; reason says why */
+	SLACK_IN_CHALLENGE,  /* url_verification: reply {"challenge": …} */
+	SLACK_IN_TASK,	     /* queue task */
 };
 
 struct slack_in {
@@ -35,15 +35,15 @@ void slack_in_release(struct slack_in *in);
  * line 1: …", "event_callback without event_id"). The task's agent comes from
  * routing its channel through agents.
  */
-int slack_in_event(const char *body, size_t len, const struct agents *agents,
-		   struct slack_in *in, struct err *err);
+int slack_in_event(const char *body, size_t len, const struct agents *agents, struct slack_in *in,
+		   struct err *err);
 
 /* Parses an interactive body (form field payload=<json>); only feedback buttons make tasks. */
 int slack_in_interactive(const char *body, size_t len, const struct agents *agents,
 			 struct slack_in *in, struct err *err);
 
 /* Parses a slash command body (form); /ask with text makes a question task. */
-int slack_in_command(const char *body, size_t len, const struct agents *agents,
-		     struct slack_in *in, struct err *err);
+int slack_in_command(const char *body, size_t len, const struct agents *agents, struct slack_in *in,
+		     struct err *err);
 
 #endif

@@ -44,9 +44,9 @@ static void random_unit(float *v, int dim)
 }
 
 static const char *const words[] = {
-	"deploy", "billing", "password", "french", "kafka", "postgres", "redis", "invoice",
-	"refund", "latency", "oncall", "roadmap", "pricing", "contract", "incident", "runbook",
-	"python", "rust", "berlin", "meeting", "budget", "customer", "upgrade", "plan"};
+    "deploy", "billing", "password", "french",	"kafka",   "postgres", "redis",	   "invoice",
+    "refund", "latency", "oncall",   "roadmap", "pricing", "contract", "incident", "runbook",
+    "python", "rust",	 "berlin",   "meeting", "budget",  "customer", "upgrade",  "plan"};
 
 static void sentence(char *out, size_t cap)
 {
@@ -81,10 +81,12 @@ static int load(struct rds *r, int users, int per, int dim, double *secs)
 		snprintf(user, sizeof(user), "U%06d", u);
 		snprintf(set, sizeof(set), "memory:bench:support:%s", user);
 		for (int m = 0; m < per; m++) {
-			const char *hv[] = {"HSET", key, "content", text, "role", "user", "kind",
-					    m % 10 ? "turn" : "fact", "thread", "1.1", "created_ms", ms,
-					    "app", "bench", "agent", "support", "user", user,
-					    "embedding", (const char *)v};
+			const char *hv[] = {
+			    "HSET",   key,     "content",    text,
+			    "role",   "user",  "kind",	     m % 10 ? "turn" : "fact",
+			    "thread", "1.1",   "created_ms", ms,
+			    "app",    "bench", "agent",	     "support",
+			    "user",   user,    "embedding",  (const char *)v};
 			size_t hl[20];
 			const char *zv[] = {"ZADD", set, ms, id};
 
@@ -96,7 +98,8 @@ static int load(struct rds *r, int users, int per, int dim, double *secs)
 			for (int i = 0; i < 19; i++)
 				hl[i] = strlen(hv[i]);
 			hl[19] = sizeof(float) * (size_t)dim;
-			if (rds_appendv(r, &e, 20, hv, hl) < 0 || rds_appendv(r, &e, 4, zv, NULL) < 0)
+			if (rds_appendv(r, &e, 20, hv, hl) < 0 ||
+			    rds_appendv(r, &e, 4, zv, NULL) < 0)
 				goto fail;
 			pending += 2;
 			if (pending >= 2000) {
@@ -165,7 +168,8 @@ static int bench_history(struct rds *r, int n, double *p50, double *p99)
 	for (int i = 0; i < 25; i++) {
 		char q[128], a[600];
 		json_t *turn;
-		snprintf(q, sizeof(q), "question %d about the deployment pipeline and its stages", i);
+		snprintf(q, sizeof(q), "question %d about the deployment pipeline and its stages",
+			 i);
 		snprintf(a, sizeof(a),
 			 "answer %d: the pipeline builds the images, runs the tests, pushes to the "
 			 "registry and rolls the services one at a time, waiting for health checks "
@@ -219,14 +223,15 @@ int main(int argc, char **argv)
 	}
 	if (load(r, users, per, dim, &secs) < 0 ||
 	    bench_search(r, dim, 2000, MEM_CACHE_BYTES, &w50, &w99) < 0 ||
-	    bench_search(r, dim, 200, 0, &c50, &c99) < 0 || bench_history(r, 2000, &h50, &h99) < 0) {
+	    bench_search(r, dim, 200, 0, &c50, &c99) < 0 ||
+	    bench_history(r, 2000, &h50, &h99) < 0) {
 		rds_free(r);
 		return 1;
 	}
 	printf("| %d x %d memories, %d dims | load %.1f s (%.0f memories/s) | | |\n", users, per,
 	       dim, secs, users * per / secs);
-	printf("| memory search, warm (ids only on the wire) | %.3f ms | %.3f ms | %s |\n", w50, w99,
-	       dim == 1536 ? (w50 <= 1.0 ? "<= 1 ms: met" : "<= 1 ms: MISSED") : "");
+	printf("| memory search, warm (ids only on the wire) | %.3f ms | %.3f ms | %s |\n", w50,
+	       w99, dim == 1536 ? (w50 <= 1.0 ? "<= 1 ms: met" : "<= 1 ms: MISSED") : "");
 	printf("| memory search, cold (every row fetched) | %.3f ms | %.3f ms | |\n", c50, c99);
 	printf("| history load, 50 messages | %.3f ms | %.3f ms | %s |\n", h50, h99,
 	       h50 <= 0.3 ? "<= 0.3 ms: met" : "<= 0.3 ms: MISSED");

@@ -9,10 +9,10 @@ const char *const agents_known_tools[] = {"search_knowledge_base", "web_search",
 					  "remember", NULL};
 
 static const char default_instructions[] =
-	"You are Haink, a helpful assistant in Slack. Answer the user's question "
-	"accurately and concisely. Use the knowledge base for questions about the "
-	"product or the team's documents and cite the sources you used with their links. "
-	"Use what you remember about the user when it helps. If you do not know, say so.";
+    "You are Haink, a helpful assistant in Slack. Answer the user's question "
+    "accurately and concisely. Use the knowledge base for questions about the "
+    "product or the team's documents and cite the sources you used with their links. "
+    "Use what you remember about the user when it helps. If you do not know, say so.";
 
 static void set_default(struct agents *a)
 {
@@ -59,12 +59,14 @@ static int str_array(json_t *arr, char ***out, size_t *n, const char *name, size
 	json_t *v;
 
 	if (!json_is_array(arr)) {
-		err_set(err, ERR_INVALID, "agents file '%s': agents[%zu].%s: must be an array of strings",
-			name, ai, field);
+		err_set(err, ERR_INVALID,
+			"agents file '%s': agents[%zu].%s: must be an array of strings", name, ai,
+			field);
 		return -1;
 	}
 	*out = xcalloc(json_array_size(arr) + 1, sizeof(char *));
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		if (!json_is_string(v) || !json_string_length(v)) {
 			err_set(err, ERR_INVALID,
 				"agents file '%s': agents[%zu].%s[%zu]: must be a non-empty string",
@@ -90,8 +92,9 @@ static int opt_string(json_t *obj, const char *key, char **out, int required, co
 		return 0;
 	}
 	if (!json_is_string(v) || !json_string_length(v)) {
-		err_set(err, ERR_INVALID, "agents file '%s': agents[%zu].%s: must be a non-empty string",
-			name, ai, key);
+		err_set(err, ERR_INVALID,
+			"agents file '%s': agents[%zu].%s: must be a non-empty string", name, ai,
+			key);
 		return -1;
 	}
 	*out = xstrdup(json_string_value(v));
@@ -108,36 +111,41 @@ int agents_parse(struct agents *a, const char *text, const char *name, struct er
 	memset(a, 0, sizeof(*a));
 	root = json_loads(text, 0, &jerr);
 	if (!root) {
-		err_set(err, ERR_PARSE, "agents file '%s': line %d: %s", name, jerr.line, jerr.text);
+		err_set(err, ERR_PARSE, "agents file '%s': line %d: %s", name, jerr.line,
+			jerr.text);
 		goto out;
 	}
 	arr = json_is_array(root) ? root : json_object_get(root, "agents");
 	if (!json_is_array(arr) || !json_array_size(arr)) {
-		err_set(err, ERR_INVALID, "agents file '%s': agents: must be a non-empty array", name);
+		err_set(err, ERR_INVALID, "agents file '%s': agents: must be a non-empty array",
+			name);
 		goto out;
 	}
 	a->v = xcalloc(json_array_size(arr), sizeof(*a->v));
-	json_array_foreach(arr, i, obj) {
+	json_array_foreach(arr, i, obj)
+	{
 		struct agent *ag = &a->v[a->n++];
 		json_t *t;
 
 		if (!json_is_object(obj)) {
-			err_set(err, ERR_INVALID, "agents file '%s': agents[%zu]: must be an object",
-				name, i);
+			err_set(err, ERR_INVALID,
+				"agents file '%s': agents[%zu]: must be an object", name, i);
 			goto out;
 		}
 		if (opt_string(obj, "id", &ag->id, 1, name, i, err) < 0)
 			goto out;
 		if (!agents_valid_id(ag->id, strlen(ag->id))) {
-			err_set(err, ERR_INVALID,
-				"agents file '%s': agents[%zu].id: '%s' must be 1-32 of a-z 0-9 _ -",
-				name, i, ag->id);
+			err_set(
+			    err, ERR_INVALID,
+			    "agents file '%s': agents[%zu].id: '%s' must be 1-32 of a-z 0-9 _ -",
+			    name, i, ag->id);
 			goto out;
 		}
 		for (size_t j = 0; j + 1 < a->n; j++)
 			if (!strcmp(a->v[j].id, ag->id)) {
-				err_set(err, ERR_INVALID, "agents file '%s': agents[%zu].id: duplicate '%s'",
-					name, i, ag->id);
+				err_set(err, ERR_INVALID,
+					"agents file '%s': agents[%zu].id: duplicate '%s'", name, i,
+					ag->id);
 				goto out;
 			}
 		if (opt_string(obj, "name", &ag->name, 0, name, i, err) < 0 ||
@@ -153,7 +161,8 @@ int agents_parse(struct agents *a, const char *text, const char *name, struct er
 			for (size_t j = 0; j < ag->ntools; j++)
 				if (!known_tool(ag->tools[j])) {
 					err_set(err, ERR_INVALID,
-						"agents file '%s': agents[%zu].tools[%zu]: unknown tool '%s'",
+						"agents file '%s': agents[%zu].tools[%zu]: unknown "
+						"tool '%s'",
 						name, i, j, ag->tools[j]);
 					goto out;
 				}
@@ -171,21 +180,25 @@ int agents_parse(struct agents *a, const char *text, const char *name, struct er
 			for (size_t j = 0; j + 1 < a->n; j++)
 				for (size_t k = 0; k < a->v[j].nchannels; k++)
 					if (!strcmp(a->v[j].channels[k], ag->channels[c])) {
-						err_set(err, ERR_INVALID,
-							"agents file '%s': agents[%zu].channels[%zu]: '%s' is already routed to '%s'",
-							name, i, c, ag->channels[c], a->v[j].id);
+						err_set(
+						    err, ERR_INVALID,
+						    "agents file '%s': agents[%zu].channels[%zu]: "
+						    "'%s' is already routed to '%s'",
+						    name, i, c, ag->channels[c], a->v[j].id);
 						goto out;
 					}
 		t = json_object_get(obj, "default");
 		if (t && !json_is_boolean(t)) {
-			err_set(err, ERR_INVALID, "agents file '%s': agents[%zu].default: must be true or false",
+			err_set(err, ERR_INVALID,
+				"agents file '%s': agents[%zu].default: must be true or false",
 				name, i);
 			goto out;
 		}
 		if (json_is_true(t)) {
 			if (have_default) {
 				err_set(err, ERR_INVALID,
-					"agents file '%s': agents[%zu].default: only one agent may be the default",
+					"agents file '%s': agents[%zu].default: only one agent may "
+					"be the default",
 					name, i);
 				goto out;
 			}

@@ -23,7 +23,10 @@ struct buf {
 	size_t cap; /* 0 while s points at the shared empty string */
 };
 
-#define BUF_INIT {buf_empty, 0, 0}
+#define BUF_INIT                                                                                   \
+	{                                                                                          \
+		buf_empty, 0, 0                                                                    \
+	}
 extern char buf_empty[];
 
 void buf_init(struct buf *b);

@@ -23,62 +23,87 @@ struct cfg_var {
 };
 
 #define OFF(f) offsetof(struct config, f)
-#define BOTH (CONFIG_API | CONFIG_WORKER)
-#define CFG_STR(n, f, d, r) {n, CT_STR, OFF(f), d, 0, 0, NULL, r}
-#define CFG_SECRET(n, f, r) {n, CT_SECRET, OFF(f), NULL, 0, 0, NULL, r}
-#define CFG_URL(n, f, d, r) {n, CT_URL, OFF(f), d, 0, 0, NULL, r}
-#define CFG_INT(n, f, d, lo, hi, r) {n, CT_INT, OFF(f), d, lo, hi, NULL, r}
-#define CFG_LONG(n, f, d, lo, hi, r) {n, CT_LONG, OFF(f), d, lo, hi, NULL, r}
-#define CFG_BOOL(n, f, d, r) {n, CT_BOOL, OFF(f), d, 0, 1, NULL, r}
-#define CFG_ENUM(n, f, d, ch, r) {n, CT_ENUM, OFF(f), d, 0, 0, ch, r}
-#define CFG_DOUBLE(n, f, d, lo, hi, r) {n, CT_DOUBLE, OFF(f), d, lo, hi, NULL, r}
+#define BOTH   (CONFIG_API | CONFIG_WORKER)
+#define CFG_STR(n, f, d, r)                                                                        \
+	{                                                                                          \
+		n, CT_STR, OFF(f), d, 0, 0, NULL, r                                                \
+	}
+#define CFG_SECRET(n, f, r)                                                                        \
+	{                                                                                          \
+		n, CT_SECRET, OFF(f), NULL, 0, 0, NULL, r                                          \
+	}
+#define CFG_URL(n, f, d, r)                                                                        \
+	{                                                                                          \
+		n, CT_URL, OFF(f), d, 0, 0, NULL, r                                                \
+	}
+#define CFG_INT(n, f, d, lo, hi, r)                                                                \
+	{                                                                                          \
+		n, CT_INT, OFF(f), d, lo, hi, NULL, r                                              \
+	}
+#define CFG_LONG(n, f, d, lo, hi, r)                                                               \
+	{                                                                                          \
+		n, CT_LONG, OFF(f), d, lo, hi, NULL, r                                             \
+	}
+#define CFG_BOOL(n, f, d, r)                                                                       \
+	{                                                                                          \
+		n, CT_BOOL, OFF(f), d, 0, 1, NULL, r                                               \
+	}
+#define CFG_ENUM(n, f, d, ch, r)                                                                   \
+	{                                                                                          \
+		n, CT_ENUM, OFF(f), d, 0, 0, ch, r                                                 \
+	}
+#define CFG_DOUBLE(n, f, d, lo, hi, r)                                                             \
+	{                                                                                          \
+		n, CT_DOUBLE, OFF(f), d, lo, hi, NULL, r                                           \
+	}
 
 static const struct cfg_var vars[] = {
-	CFG_STR("REDIS_URL", redis_url, "redis://127.0.0.1:6379/0", BOTH),
-	CFG_STR("DOCKET_NAME", docket_name, "haink", BOTH),
-	CFG_STR("APP_ID", app_id, "haink", BOTH),
-	CFG_SECRET("SLACK_SIGNING_SECRET", slack_signing_secret, CONFIG_API),
-	CFG_SECRET("SLACK_BOT_TOKEN", slack_bot_token, CONFIG_WORKER),
-	CFG_URL("SLACK_API_URL", slack_api_url, "https://slack.com/api", CONFIG_WORKER),
-	CFG_ENUM("LLM_PROVIDER", llm_provider, NULL, "openai|offline", CONFIG_WORKER),
-	CFG_SECRET("OPENAI_API_KEY", openai_api_key, CONFIG_WORKER),
-	CFG_URL("OPENAI_BASE_URL", openai_base_url, "https://api.openai.com/v1", CONFIG_WORKER),
-	CFG_STR("CHAT_MODEL", chat_model, "gpt-4o-mini", CONFIG_WORKER),
-	CFG_STR("EMBEDDING_MODEL", embedding_model, NULL, CONFIG_WORKER),
-	CFG_INT("EMBEDDING_DIM", embedding_dim, NULL, 8, 8192, CONFIG_WORKER),
-	CFG_SECRET("TAVILY_API_KEY", tavily_api_key, CONFIG_WORKER),
-	CFG_URL("TAVILY_API_URL", tavily_api_url, "https://api.tavily.com", CONFIG_WORKER),
-	CFG_INT("PORT", port, "8080", 1, 65535, CONFIG_API),
-	CFG_INT("API_THREADS", api_threads, "16", 1, 1024, CONFIG_API),
-	CFG_LONG("MAX_BODY_BYTES", max_body_bytes, "1048576", 1024, 64L * 1024 * 1024, CONFIG_API),
-	CFG_INT("DEDUPE_TTL_S", dedupe_ttl_s, "86400", 1, 30 * 86400, CONFIG_API),
-	CFG_LONG("STREAM_MAXLEN", stream_maxlen, "100000", 100, 1000000000L, BOTH),
-	CFG_INT("WORKER_CONCURRENCY", worker_concurrency, "8", 1, 1024, CONFIG_WORKER),
-	CFG_INT("METRICS_PORT", metrics_port, "9090", 0, 65535, CONFIG_WORKER),
-	CFG_INT("REDELIVERY_TIMEOUT_MS", redelivery_timeout_ms, "60000", 400, 86400000, CONFIG_WORKER),
-	CFG_INT("MAX_ATTEMPTS", max_attempts, "5", 1, 100, CONFIG_WORKER),
-	CFG_INT("RETRY_BASE_MS", retry_base_ms, "1000", 1, 600000, CONFIG_WORKER),
-	CFG_INT("SHUTDOWN_GRACE_S", shutdown_grace_s, "25", 0, 3600, BOTH),
-	CFG_INT("AGENT_MAX_ITERATIONS", agent_max_iterations, "25", 1, 200, CONFIG_WORKER),
-	CFG_INT("LLM_TIMEOUT_S", llm_timeout_s, "60", 1, 3600, CONFIG_WORKER),
-	CFG_ENUM("VECTOR_BACKEND", vector_backend, "auto", "auto|redis|local", CONFIG_WORKER),
-	CFG_ENUM("VECTOR_ALGORITHM", vector_algorithm, "HNSW", "HNSW|FLAT", CONFIG_WORKER),
-	CFG_INT("KB_TOP_K", kb_top_k, "5", 1, 100, CONFIG_WORKER),
-	CFG_INT("EMBED_CACHE_TTL_S", embed_cache_ttl_s, "86400", 1, 365 * 86400, CONFIG_WORKER),
-	CFG_INT("CHAT_MAX_MESSAGES", chat_max_messages, "50", 2, 10000, CONFIG_WORKER),
-	CFG_INT("CHAT_TTL_S", chat_ttl_s, "604800", 60, 365 * 86400, CONFIG_WORKER),
-	CFG_INT("MEMORY_TOP_K", memory_top_k, "5", 0, 100, CONFIG_WORKER),
-	CFG_BOOL("MEMORY_STORE_TURNS", memory_store_turns, "true", CONFIG_WORKER),
-	CFG_ENUM("MEMORY_SCOPE", memory_scope, "user", "user|thread", CONFIG_WORKER),
-	CFG_DOUBLE("MEMORY_VECTOR_WEIGHT", memory_vector_weight, "0.7", 0, 1, CONFIG_WORKER),
-	CFG_DOUBLE("MEMORY_TEXT_WEIGHT", memory_text_weight, "0.3", 0, 1, CONFIG_WORKER),
-	CFG_STR("AGENTS_FILE", agents_file, NULL, BOTH),
-	CFG_INT("ANSWERS_PER_THREAD_HOUR", answers_per_thread_hour, "20", 0, 1000000, CONFIG_WORKER),
-	CFG_INT("ANSWERS_PER_USER_HOUR", answers_per_user_hour, "60", 0, 1000000, CONFIG_WORKER),
-	CFG_INT("WEB_SEARCH_PER_THREAD_HOUR", web_search_per_thread_hour, "3", 0, 1000000, CONFIG_WORKER),
-	CFG_SECRET("UI_TOKEN", ui_token, CONFIG_API),
-	CFG_ENUM("LOG_LEVEL", log_level, "info", "debug|info|warn|error", BOTH),
-	CFG_ENUM("LOG_FORMAT", log_format, "json", "json|text", BOTH),
+    CFG_STR("REDIS_URL", redis_url, "redis://127.0.0.1:6379/0", BOTH),
+    CFG_STR("DOCKET_NAME", docket_name, "haink", BOTH),
+    CFG_STR("APP_ID", app_id, "haink", BOTH),
+    CFG_SECRET("SLACK_SIGNING_SECRET", slack_signing_secret, CONFIG_API),
+    CFG_SECRET("SLACK_BOT_TOKEN", slack_bot_token, CONFIG_WORKER),
+    CFG_URL("SLACK_API_URL", slack_api_url, "https://slack.com/api", CONFIG_WORKER),
+    CFG_ENUM("LLM_PROVIDER", llm_provider, NULL, "openai|offline", CONFIG_WORKER),
+    CFG_SECRET("OPENAI_API_KEY", openai_api_key, CONFIG_WORKER),
+    CFG_URL("OPENAI_BASE_URL", openai_base_url, "https://api.openai.com/v1", CONFIG_WORKER),
+    CFG_STR("CHAT_MODEL", chat_model, "gpt-4o-mini", CONFIG_WORKER),
+    CFG_STR("EMBEDDING_MODEL", embedding_model, NULL, CONFIG_WORKER),
+    CFG_INT("EMBEDDING_DIM", embedding_dim, NULL, 8, 8192, CONFIG_WORKER),
+    CFG_SECRET("TAVILY_API_KEY", tavily_api_key, CONFIG_WORKER),
+    CFG_URL("TAVILY_API_URL", tavily_api_url, "https://api.tavily.com", CONFIG_WORKER),
+    CFG_INT("PORT", port, "8080", 1, 65535, CONFIG_API),
+    CFG_INT("API_THREADS", api_threads, "16", 1, 1024, CONFIG_API),
+    CFG_LONG("MAX_BODY_BYTES", max_body_bytes, "1048576", 1024, 64L * 1024 * 1024, CONFIG_API),
+    CFG_INT("DEDUPE_TTL_S", dedupe_ttl_s, "86400", 1, 30 * 86400, CONFIG_API),
+    CFG_LONG("STREAM_MAXLEN", stream_maxlen, "100000", 100, 1000000000L, BOTH),
+    CFG_INT("WORKER_CONCURRENCY", worker_concurrency, "8", 1, 1024, CONFIG_WORKER),
+    CFG_INT("METRICS_PORT", metrics_port, "9090", 0, 65535, CONFIG_WORKER),
+    CFG_INT("REDELIVERY_TIMEOUT_MS", redelivery_timeout_ms, "60000", 400, 86400000, CONFIG_WORKER),
+    CFG_INT("MAX_ATTEMPTS", max_attempts, "5", 1, 100, CONFIG_WORKER),
+    CFG_INT("RETRY_BASE_MS", retry_base_ms, "1000", 1, 600000, CONFIG_WORKER),
+    CFG_INT("SHUTDOWN_GRACE_S", shutdown_grace_s, "25", 0, 3600, BOTH),
+    CFG_INT("AGENT_MAX_ITERATIONS", agent_max_iterations, "25", 1, 200, CONFIG_WORKER),
+    CFG_INT("LLM_TIMEOUT_S", llm_timeout_s, "60", 1, 3600, CONFIG_WORKER),
+    CFG_ENUM("VECTOR_BACKEND", vector_backend, "auto", "auto|redis|local", CONFIG_WORKER),
+    CFG_ENUM("VECTOR_ALGORITHM", vector_algorithm, "HNSW", "HNSW|FLAT", CONFIG_WORKER),
+    CFG_INT("KB_TOP_K", kb_top_k, "5", 1, 100, CONFIG_WORKER),
+    CFG_INT("EMBED_CACHE_TTL_S", embed_cache_ttl_s, "86400", 1, 365 * 86400, CONFIG_WORKER),
+    CFG_INT("CHAT_MAX_MESSAGES", chat_max_messages, "50", 2, 10000, CONFIG_WORKER),
+    CFG_INT("CHAT_TTL_S", chat_ttl_s, "604800", 60, 365 * 86400, CONFIG_WORKER),
+    CFG_INT("MEMORY_TOP_K", memory_top_k, "5", 0, 100, CONFIG_WORKER),
+    CFG_BOOL("MEMORY_STORE_TURNS", memory_store_turns, "true", CONFIG_WORKER),
+    CFG_ENUM("MEMORY_SCOPE", memory_scope, "user", "user|thread", CONFIG_WORKER),
+    CFG_DOUBLE("MEMORY_VECTOR_WEIGHT", memory_vector_weight, "0.7", 0, 1, CONFIG_WORKER),
+    CFG_DOUBLE("MEMORY_TEXT_WEIGHT", memory_text_weight, "0.3", 0, 1, CONFIG_WORKER),
+    CFG_STR("AGENTS_FILE", agents_file, NULL, BOTH),
+    CFG_INT("ANSWERS_PER_THREAD_HOUR", answers_per_thread_hour, "20", 0, 1000000, CONFIG_WORKER),
+    CFG_INT("ANSWERS_PER_USER_HOUR", answers_per_user_hour, "60", 0, 1000000, CONFIG_WORKER),
+    CFG_INT("WEB_SEARCH_PER_THREAD_HOUR", web_search_per_thread_hour, "3", 0, 1000000,
+	    CONFIG_WORKER),
+    CFG_SECRET("UI_TOKEN", ui_token, CONFIG_API),
+    CFG_ENUM("LOG_LEVEL", log_level, "info", "debug|info|warn|error", BOTH),
+    CFG_ENUM("LOG_FORMAT", log_format, "json", "json|text", BOTH),
 };
 
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
@@ -251,9 +276,8 @@ int config_load(struct config *cfg, int role, config_getenv_fn *getenv_fn, void 
 	if (!provider_set)
 		cfg->llm_provider = cfg->openai_api_key ? LLM_OPENAI : LLM_OFFLINE;
 	if (!cfg->embedding_model)
-		cfg->embedding_model = xstrdup(cfg->llm_provider == LLM_OFFLINE
-						       ? "haink-hash-v1"
-						       : "text-embedding-3-small");
+		cfg->embedding_model = xstrdup(
+		    cfg->llm_provider == LLM_OFFLINE ? "haink-hash-v1" : "text-embedding-3-small");
 	if (!cfg->embedding_dim)
 		cfg->embedding_dim = cfg->llm_provider == LLM_OFFLINE ? 384 : 1536;
 
@@ -261,12 +285,13 @@ int config_load(struct config *cfg, int role, config_getenv_fn *getenv_fn, void 
 		buf_addf(problems, "SLACK_SIGNING_SECRET: required by haink-api (the Slack app's "
 				   "signing secret)\n");
 	if ((role & CONFIG_WORKER) && cfg->llm_provider == LLM_OPENAI && provider_set &&
-	    !cfg->openai_api_key && strstr(cfg->openai_base_url ? cfg->openai_base_url : "",
-					   "api.openai.com"))
+	    !cfg->openai_api_key &&
+	    strstr(cfg->openai_base_url ? cfg->openai_base_url : "", "api.openai.com"))
 		buf_addf(problems, "OPENAI_API_KEY: required when LLM_PROVIDER=openai talks to "
 				   "api.openai.com\n");
 	if (cfg->docket_name && strpbrk(cfg->docket_name, "{}: "))
-		buf_addf(problems, "DOCKET_NAME: must not contain '{', '}', ':' or spaces, got '%s'\n",
+		buf_addf(problems,
+			 "DOCKET_NAME: must not contain '{', '}', ':' or spaces, got '%s'\n",
 			 cfg->docket_name);
 	if (cfg->redis_url) {
 		struct rds_url u;
@@ -330,7 +355,8 @@ void config_dump(const struct config *cfg, struct buf *out)
 			buf_addf(out, "%ld", *(const long *)base);
 			break;
 		case CT_ENUM:
-			buf_adds(out, enum_name(v->choices, *(const int *)base, name, sizeof(name)));
+			buf_adds(out,
+				 enum_name(v->choices, *(const int *)base, name, sizeof(name)));
 			break;
 		case CT_DOUBLE:
 			buf_addf(out, "%g", *(const double *)base);

@@ -64,7 +64,7 @@ struct config {
 	int answers_per_user_hour;
 	int web_search_per_thread_hour;
 	char *ui_token;
-	int log_level;  /* enum log_level */
+	int log_level;	/* enum log_level */
 	int log_format; /* 0 json, 1 text */
 };
 

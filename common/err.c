@@ -42,11 +42,16 @@ int err_retryable(enum err_code code)
 const char *err_code_name(enum err_code code)
 {
 	static const char *const names[] = {
-		[ERR_OK] = "ok",           [ERR_INVALID] = "invalid",
-		[ERR_NOT_FOUND] = "not_found", [ERR_AUTH] = "auth",
-		[ERR_IO] = "io",           [ERR_TIMEOUT] = "timeout",
-		[ERR_REDIS] = "redis",     [ERR_UPSTREAM] = "upstream",
-		[ERR_RATE_LIMITED] = "rate_limited", [ERR_PARSE] = "parse",
+	    [ERR_OK] = "ok",
+	    [ERR_INVALID] = "invalid",
+	    [ERR_NOT_FOUND] = "not_found",
+	    [ERR_AUTH] = "auth",
+	    [ERR_IO] = "io",
+	    [ERR_TIMEOUT] = "timeout",
+	    [ERR_REDIS] = "redis",
+	    [ERR_UPSTREAM] = "upstream",
+	    [ERR_RATE_LIMITED] = "rate_limited",
+	    [ERR_PARSE] = "parse",
 	};
 	if ((unsigned)code < sizeof(names) / sizeof(names[0]) && names[code])
 		return names[code];

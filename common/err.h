@@ -12,15 +12,15 @@
 
 enum err_code {
 	ERR_OK = 0,
-	ERR_INVALID,      /* bad input or usage: permanent */
-	ERR_NOT_FOUND,    /* the thing asked for does not exist: permanent */
-	ERR_AUTH,         /* credentials rejected (401/403, invalid_auth): permanent */
-	ERR_IO,           /* network or file I/O failed: transient */
-	ERR_TIMEOUT,      /* a deadline passed: transient */
-	ERR_REDIS,        /* Redis unreachable or replied with an error: transient */
-	ERR_UPSTREAM,     /* an upstream service failed (5xx): transient */
+	ERR_INVALID,	  /* bad input or usage: permanent */
+	ERR_NOT_FOUND,	  /* the thing asked for does not exist: permanent */
+	ERR_AUTH,	  /* credentials rejected (401/403, invalid_auth): permanent */
+	ERR_IO,		  /* network or file I/O failed: transient */
+	ERR_TIMEOUT,	  /* a deadline passed: transient */
+	ERR_REDIS,	  /* Redis unreachable or replied with an error: transient */
+	ERR_UPSTREAM,	  /* an upstream service failed (5xx): transient */
 	ERR_RATE_LIMITED, /* 429 or a local rate limit: transient */
-	ERR_PARSE,        /* a reply or document could not be parsed: permanent */
+	ERR_PARSE,	  /* a reply or document could not be parsed: permanent */
 };
 
 struct err {
@@ -32,7 +32,7 @@ struct err {
 
 /* Sets code and a printf-formatted message; does nothing when e is NULL. */
 void err_set(struct err *e, enum err_code code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Resets e to ERR_OK with an empty message; accepts NULL. */
 void err_clear(struct err *e);

@@ -87,7 +87,8 @@ static int curl_perform(void *ctx, const struct http_request *req, struct http_r
 	curl_easy_reset(c->curl);
 	curl_easy_setopt(c->curl, CURLOPT_URL, req->url);
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 30000L);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS,
+			 req->timeout_ms > 0 ? req->timeout_ms : 30000L);
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &resp->body);
@@ -139,7 +140,8 @@ int http_status_check(const struct http_response *resp, const char *what, struct
 	if (s == 429) {
 		err_set(err, ERR_RATE_LIMITED, "%s rate limited (429)", what);
 		if (err)
-			err->retry_after_ms = resp->retry_after_s > 0 ? resp->retry_after_s * 1000 : 0;
+			err->retry_after_ms =
+			    resp->retry_after_s > 0 ? resp->retry_after_s * 1000 : 0;
 	} else if (s >= 500 || s == 408) {
 		err_set(err, ERR_UPSTREAM, "%s failed with HTTP %ld", what, s);
 	} else if (s == 401 || s == 403) {
@@ -177,16 +179,19 @@ int http_perform_retry(struct http_transport *t, const struct http_request *req,
 		long wait;
 
 		err_clear(&e);
-		if (t->perform(t->ctx, req, resp, &e) == 0 && http_status_check(resp, what, &e) == 0)
+		if (t->perform(t->ctx, req, resp, &e) == 0 &&
+		    http_status_check(resp, what, &e) == 0)
 			return 0;
 		if (!err_retryable(e.code) || attempt >= policy->max_tries)
 			break;
-		wait = e.code == ERR_RATE_LIMITED && e.retry_after_ms > 0 ? e.retry_after_ms : delay;
+		wait =
+		    e.code == ERR_RATE_LIMITED && e.retry_after_ms > 0 ? e.retry_after_ms : delay;
 		if (policy->max_delay_ms > 0 && wait > policy->max_delay_ms)
 			wait = policy->max_delay_ms;
 		if (policy->deadline_ms && clock_mono_ms() + wait >= policy->deadline_ms)
 			break;
-		log_kv(LOG_WARN, "retrying upstream request", "service", what, "error", e.msg, NULL);
+		log_kv(LOG_WARN, "retrying upstream request", "service", what, "error", e.msg,
+		       NULL);
 		clock_sleep_ms(wait);
 		delay *= 2;
 	}

@@ -18,12 +18,12 @@
 struct err;
 
 struct http_request {
-	const char *method;         /* "GET", "POST" */
+	const char *method; /* "GET", "POST" */
 	const char *url;
 	const char *const *headers; /* "Name: value" strings, NULL-terminated; may be NULL */
-	const char *body;           /* may be NULL */
+	const char *body;	    /* may be NULL */
 	size_t body_len;
-	long timeout_ms;            /* whole request; 0 = 30 s */
+	long timeout_ms; /* whole request; 0 = 30 s */
 };
 
 struct http_response {
@@ -68,10 +68,10 @@ int http_status_check(const struct http_response *resp, const char *what, struct
 void http_append_error_message(const struct http_response *resp, struct err *err);
 
 struct http_retry {
-	int max_tries;       /* total attempts, >= 1 */
-	long base_delay_ms;  /* first backoff when no Retry-After, doubled each time */
-	long max_delay_ms;   /* cap for one wait (Retry-After included) */
-	long deadline_ms;    /* monotonic deadline for all attempts, 0 = none */
+	int max_tries;	    /* total attempts, >= 1 */
+	long base_delay_ms; /* first backoff when no Retry-After, doubled each time */
+	long max_delay_ms;  /* cap for one wait (Retry-After included) */
+	long deadline_ms;   /* monotonic deadline for all attempts, 0 = none */
 };
 
 /*

@@ -5,25 +5,25 @@
  * (free with free()) unless noted. Thread-safe (pure functions).
  *
  * Key                                   type    TTL                 written by        read by
- * docket:{D}:tasks                      stream  MAXLEN ~ STREAM_MAXLEN  api (enqueue), worker (retry mover, dlq replay)  worker
- * docket:{D}:seen:<event_id>            string  DEDUPE_TTL_S        api (enqueue script)  api
- * docket:{D}:scheduled                  zset    none                worker (retry)    worker (mover)
- * docket:{D}:dead                       stream  MAXLEN ~ STREAM_MAXLEN  worker        worker (dlq verbs)
- * task:{D}:<task id>                    hash    24 h                worker            worker
- * answer:<answer_id>                    hash    none                worker            worker (feedback, stats), ui
- * rag_doc:<source_id>:<n>               hash    none                worker (ingest)   worker (kb search)
- * kb:meta                               hash    none                worker (ingest)   worker
- * kb:sources                            hash    none                worker (ingest: source_id -> chunk count)  worker
- * embedding:<sha256(model NUL text)>    string  EMBED_CACHE_TTL_S   worker            worker
- * chat:<team>:<channel>:<thread_ts>     list    CHAT_TTL_S          worker            worker
- * memory:<app>:<agent>:<user>:<id>      hash    none                worker            worker
+ * docket:{D}:tasks                      stream  MAXLEN ~ STREAM_MAXLEN  api (enqueue), worker
+ * (retry mover, dlq replay)  worker docket:{D}:seen:<event_id>            string  DEDUPE_TTL_S api
+ * (enqueue script)  api docket:{D}:scheduled                  zset    none                worker
+ * (retry)    worker (mover) docket:{D}:dead                       stream  MAXLEN ~ STREAM_MAXLEN
+ * worker        worker (dlq verbs) task:{D}:<task id>                    hash    24 h worker worker
+ * answer:<answer_id>                    hash    none                worker            worker
+ * (feedback, stats), ui rag_doc:<source_id>:<n>               hash    none                worker
+ * (ingest)   worker (kb search) kb:meta                               hash    none worker (ingest)
+ * worker kb:sources                            hash    none                worker (ingest:
+ * source_id -> chunk count)  worker embedding:<sha256(model NUL text)>    string  EMBED_CACHE_TTL_S
+ * worker            worker chat:<team>:<channel>:<thread_ts>     list    CHAT_TTL_S          worker
+ * worker memory:<app>:<agent>:<user>:<id>      hash    none                worker            worker
  * memory:<app>:<agent>:<user>           zset    none                worker            worker
  * rate_limit:web:<team>:<channel>:<ts>  string  1 h                 worker            worker
  * rate_limit:thread:<team>:<channel>:<ts> string 1 h                worker            worker
  * rate_limit:user:<team>:<user>         string  1 h                 worker            worker
- * metrics:<YYYY-MM-DD>                  hash    90 days             worker            worker (stats)
- * ui:<session>                          stream  1 h                 worker (ui sink)  api (ui)
- * memory:<app>:<agent|*>:<user>[:*]     SCAN MATCH patterns over the two memory keys above
+ * metrics:<YYYY-MM-DD>                  hash    90 days             worker            worker
+ * (stats) ui:<session>                          stream  1 h                 worker (ui sink)  api
+ * (ui) memory:<app>:<agent|*>:<user>[:*]     SCAN MATCH patterns over the two memory keys above
  *                                       (memory forget/list; glob-escaped)      worker
  *
  * D is DOCKET_NAME; the braces are a hash tag so a stream and its dedupe keys
@@ -34,14 +34,14 @@
 
 #include <stddef.h>
 
-#define KEYS_GROUP "workers"
-#define KEYS_RAG_PREFIX "rag_doc:"
+#define KEYS_GROUP	      "workers"
+#define KEYS_RAG_PREFIX	      "rag_doc:"
 #define KEYS_EMBEDDING_PREFIX "embedding:"
-#define KEYS_RAG_INDEX "rag_doc_idx"
-#define KEYS_MEMORY_PREFIX "memory:"
-#define KEYS_MEMORY_INDEX "memory_idx"
-#define KEYS_TASK_TTL_S (24 * 3600)
-#define KEYS_METRICS_TTL_S (90 * 86400)
+#define KEYS_RAG_INDEX	      "rag_doc_idx"
+#define KEYS_MEMORY_PREFIX    "memory:"
+#define KEYS_MEMORY_INDEX     "memory_idx"
+#define KEYS_TASK_TTL_S	      (24 * 3600)
+#define KEYS_METRICS_TTL_S    (90 * 86400)
 
 char *keys_tasks(const char *docket);
 char *keys_seen(const char *docket, const char *event_id);
@@ -52,7 +52,7 @@ char *keys_answer(const char *answer_id);
 char *keys_rag_doc(const char *source_id, int n);
 /* MATCH pattern for every chunk of one source: rag_doc:<source_id>:* */
 char *keys_rag_source_pattern(const char *source_id);
-const char *keys_kb_meta(void);    /* borrowed, static */
+const char *keys_kb_meta(void);	   /* borrowed, static */
 const char *keys_kb_sources(void); /* borrowed, static */
 /* embedding:<hex sha256 of model, a NUL byte, then text> */
 char *keys_embedding(const char *model, const char *text, size_t text_len);

@@ -16,33 +16,49 @@ struct metric_def {
 };
 
 static const struct metric_def defs[M__COUNT] = {
-	[M_HTTP_REQUESTS] = {"haink_http_requests_total", MK_COUNTER, "HTTP requests by route and status code", 1},
-	[M_HTTP_SECONDS] = {"haink_http_request_seconds", MK_HISTOGRAM, "HTTP request handling time by route", 1},
-	[M_SIGNATURE_FAILURES] = {"haink_slack_signature_failures_total", MK_COUNTER, "Slack requests rejected for a bad or missing signature", 0},
-	[M_EVENTS_DUPLICATE] = {"haink_events_duplicate_total", MK_COUNTER, "Slack events already seen (retries), acknowledged without queueing", 0},
-	[M_TASKS_ENQUEUED] = {"haink_tasks_enqueued_total", MK_COUNTER, "Tasks added to the stream by type", 1},
-	[M_TASKS] = {"haink_tasks_total", MK_COUNTER, "Tasks finished by outcome", 1},
-	[M_TASK_SECONDS] = {"haink_task_seconds", MK_HISTOGRAM, "Time to process one task", 0},
-	[M_QUEUE_WAIT_SECONDS] = {"haink_queue_wait_seconds", MK_HISTOGRAM, "Time from enqueue to pickup by a worker", 0},
-	[M_TASK_RETRIES] = {"haink_task_retries_total", MK_COUNTER, "Tasks scheduled for another attempt", 0},
-	[M_TASKS_DEAD] = {"haink_tasks_dead_total", MK_COUNTER, "Tasks moved to the dead-letter stream", 0},
-	[M_TASKS_RECLAIMED] = {"haink_tasks_reclaimed_total", MK_COUNTER, "Pending tasks reclaimed from crashed consumers", 0},
-	[M_LLM_REQUESTS] = {"haink_llm_requests_total", MK_COUNTER, "LLM requests by outcome", 1},
-	[M_LLM_TOKENS] = {"haink_llm_tokens_total", MK_COUNTER, "LLM tokens used by kind", 1},
-	[M_LLM_SECONDS] = {"haink_llm_seconds", MK_HISTOGRAM, "LLM request latency", 0},
-	[M_TOOL_CALLS] = {"haink_tool_calls_total", MK_COUNTER, "Agent tool calls by tool", 1},
-	[M_TOOL_SECONDS] = {"haink_tool_seconds", MK_HISTOGRAM, "Agent tool call latency by tool", 1},
-	[M_EMBEDDING_CACHE] = {"haink_embedding_cache_total", MK_COUNTER, "Embedding cache lookups by result", 1},
-	[M_VECTOR_SEARCH_SECONDS] = {"haink_vector_search_seconds", MK_HISTOGRAM, "Vector search latency", 0},
-	[M_QUEUE_DEPTH] = {"haink_queue_depth", MK_GAUGE, "Entries in the task stream not yet delivered to the consumer group", 0},
-	[M_QUEUE_PENDING] = {"haink_queue_pending", MK_GAUGE, "Entries delivered to a worker and not yet acknowledged", 0},
-	[M_SLACK_API_REQUESTS] = {"haink_slack_api_requests_total", MK_COUNTER, "Slack Web API calls by method and outcome", 1},
-	[M_FEEDBACK] = {"haink_feedback_total", MK_COUNTER, "Feedback button clicks by value", 1},
-	[M_RATE_LIMITED] = {"haink_rate_limited_total", MK_COUNTER, "Requests refused by a rate limit by kind", 1},
+    [M_HTTP_REQUESTS] = {"haink_http_requests_total", MK_COUNTER,
+			 "HTTP requests by route and status code", 1},
+    [M_HTTP_SECONDS] = {"haink_http_request_seconds", MK_HISTOGRAM,
+			"HTTP request handling time by route", 1},
+    [M_SIGNATURE_FAILURES] = {"haink_slack_signature_failures_total", MK_COUNTER,
+			      "Slack requests rejected for a bad or missing signature", 0},
+    [M_EVENTS_DUPLICATE] = {"haink_events_duplicate_total", MK_COUNTER,
+			    "Slack events already seen (retries), acknowledged without queueing",
+			    0},
+    [M_TASKS_ENQUEUED] = {"haink_tasks_enqueued_total", MK_COUNTER,
+			  "Tasks added to the stream by type", 1},
+    [M_TASKS] = {"haink_tasks_total", MK_COUNTER, "Tasks finished by outcome", 1},
+    [M_TASK_SECONDS] = {"haink_task_seconds", MK_HISTOGRAM, "Time to process one task", 0},
+    [M_QUEUE_WAIT_SECONDS] = {"haink_queue_wait_seconds", MK_HISTOGRAM,
+			      "Time from enqueue to pickup by a worker", 0},
+    [M_TASK_RETRIES] = {"haink_task_retries_total", MK_COUNTER,
+			"Tasks scheduled for another attempt", 0},
+    [M_TASKS_DEAD] = {"haink_tasks_dead_total", MK_COUNTER, "Tasks moved to the dead-letter stream",
+		      0},
+    [M_TASKS_RECLAIMED] = {"haink_tasks_reclaimed_total", MK_COUNTER,
+			   "Pending tasks reclaimed from crashed consumers", 0},
+    [M_LLM_REQUESTS] = {"haink_llm_requests_total", MK_COUNTER, "LLM requests by outcome", 1},
+    [M_LLM_TOKENS] = {"haink_llm_tokens_total", MK_COUNTER, "LLM tokens used by kind", 1},
+    [M_LLM_SECONDS] = {"haink_llm_seconds", MK_HISTOGRAM, "LLM request latency", 0},
+    [M_TOOL_CALLS] = {"haink_tool_calls_total", MK_COUNTER, "Agent tool calls by tool", 1},
+    [M_TOOL_SECONDS] = {"haink_tool_seconds", MK_HISTOGRAM, "Agent tool call latency by tool", 1},
+    [M_EMBEDDING_CACHE] = {"haink_embedding_cache_total", MK_COUNTER,
+			   "Embedding cache lookups by result", 1},
+    [M_VECTOR_SEARCH_SECONDS] = {"haink_vector_search_seconds", MK_HISTOGRAM,
+				 "Vector search latency", 0},
+    [M_QUEUE_DEPTH] = {"haink_queue_depth", MK_GAUGE,
+		       "Entries in the task stream not yet delivered to the consumer group", 0},
+    [M_QUEUE_PENDING] = {"haink_queue_pending", MK_GAUGE,
+			 "Entries delivered to a worker and not yet acknowledged", 0},
+    [M_SLACK_API_REQUESTS] = {"haink_slack_api_requests_total", MK_COUNTER,
+			      "Slack Web API calls by method and outcome", 1},
+    [M_FEEDBACK] = {"haink_feedback_total", MK_COUNTER, "Feedback button clicks by value", 1},
+    [M_RATE_LIMITED] = {"haink_rate_limited_total", MK_COUNTER,
+			"Requests refused by a rate limit by kind", 1},
 };
 
 static const double bucket_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-				       0.25,   0.5,   1,      2.5,   5,    10,    30,    60};
+				       0.25,   0.5,   1,      2.5,   5,	   10,	  30,	60};
 #define NBUCKETS (sizeof(bucket_bounds) / sizeof(bucket_bounds[0]))
 
 struct series {
@@ -188,8 +204,8 @@ static void add_num(struct buf *out, double v)
 		buf_addf(out, "%.9g", v);
 }
 
-static void render_sample(struct buf *out, const char *name, const char *suffix,
-			  const char *labels, const char *extra, double v)
+static void render_sample(struct buf *out, const char *name, const char *suffix, const char *labels,
+			  const char *extra, double v)
 {
 	int has = labels && *labels, hasx = extra && *extra;
 

@@ -18,28 +18,28 @@ struct metrics;
 
 enum metric_id {
 	M_HTTP_REQUESTS = 0,  /* counter {route,code} */
-	M_HTTP_SECONDS,       /* histogram {route} */
+	M_HTTP_SECONDS,	      /* histogram {route} */
 	M_SIGNATURE_FAILURES, /* counter */
 	M_EVENTS_DUPLICATE,   /* counter */
 	M_TASKS_ENQUEUED,     /* counter {type} */
-	M_TASKS,              /* counter {outcome}: answered, feedback, limited, retried, dead, skipped */
-	M_TASK_SECONDS,       /* histogram */
-	M_QUEUE_WAIT_SECONDS, /* histogram */
-	M_TASK_RETRIES,       /* counter */
-	M_TASKS_DEAD,         /* counter */
-	M_TASKS_RECLAIMED,    /* counter */
-	M_LLM_REQUESTS,       /* counter {outcome} */
-	M_LLM_TOKENS,         /* counter {kind}: prompt, completion */
-	M_LLM_SECONDS,        /* histogram */
-	M_TOOL_CALLS,         /* counter {tool} */
-	M_TOOL_SECONDS,       /* histogram {tool} */
-	M_EMBEDDING_CACHE,    /* counter {result}: hit, miss */
+	M_TASKS,	/* counter {outcome}: answered, feedback, limited, retried, dead, skipped */
+	M_TASK_SECONDS, /* histogram */
+	M_QUEUE_WAIT_SECONDS,	 /* histogram */
+	M_TASK_RETRIES,		 /* counter */
+	M_TASKS_DEAD,		 /* counter */
+	M_TASKS_RECLAIMED,	 /* counter */
+	M_LLM_REQUESTS,		 /* counter {outcome} */
+	M_LLM_TOKENS,		 /* counter {kind}: prompt, completion */
+	M_LLM_SECONDS,		 /* histogram */
+	M_TOOL_CALLS,		 /* counter {tool} */
+	M_TOOL_SECONDS,		 /* histogram {tool} */
+	M_EMBEDDING_CACHE,	 /* counter {result}: hit, miss */
 	M_VECTOR_SEARCH_SECONDS, /* histogram */
-	M_QUEUE_DEPTH,        /* gauge */
-	M_QUEUE_PENDING,      /* gauge */
-	M_SLACK_API_REQUESTS, /* counter {method,outcome} */
-	M_FEEDBACK,           /* counter {feedback} */
-	M_RATE_LIMITED,       /* counter {kind}: thread, user, web */
+	M_QUEUE_DEPTH,		 /* gauge */
+	M_QUEUE_PENDING,	 /* gauge */
+	M_SLACK_API_REQUESTS,	 /* counter {method,outcome} */
+	M_FEEDBACK,		 /* counter {feedback} */
+	M_RATE_LIMITED,		 /* counter {kind}: thread, user, web */
 	M__COUNT
 };
 

@@ -9,20 +9,23 @@ struct task_str_field {
 	size_t offset;
 };
 
-#define TF(n, f) {n, offsetof(struct task, f)}
+#define TF(n, f)                                                                                   \
+	{                                                                                          \
+		n, offsetof(struct task, f)                                                        \
+	}
 static const struct task_str_field str_fields[] = {
-	TF("id", id),
-	TF("team", team),
-	TF("channel", channel),
-	TF("user", user),
-	TF("text", text),
-	TF("ts", ts),
-	TF("thread_ts", thread_ts),
-	TF("channel_type", channel_type),
-	TF("agent", agent),
-	TF("source", source),
-	TF("answer_id", answer_id),
-	TF("feedback", feedback),
+    TF("id", id),
+    TF("team", team),
+    TF("channel", channel),
+    TF("user", user),
+    TF("text", text),
+    TF("ts", ts),
+    TF("thread_ts", thread_ts),
+    TF("channel_type", channel_type),
+    TF("agent", agent),
+    TF("source", source),
+    TF("answer_id", answer_id),
+    TF("feedback", feedback),
 };
 #define NSTR (sizeof(str_fields) / sizeof(str_fields[0]))
 
@@ -54,8 +57,7 @@ const char *task_type_name(enum task_type type)
 	return type == TASK_FEEDBACK ? "feedback" : "question";
 }
 
-size_t task_encode(const struct task *t, const char **fields, const char **values,
-		   char nbuf[48])
+size_t task_encode(const struct task *t, const char **fields, const char **values, char nbuf[48])
 {
 	size_t n = 0;
 	int off;

@@ -19,7 +19,7 @@ enum task_type { TASK_QUESTION = 0, TASK_FEEDBACK };
 
 struct task {
 	enum task_type type;
-	char *id;           /* event_id, ui:<uuid>, cmd:<trigger_id>, fb:<action_ts> */
+	char *id; /* event_id, ui:<uuid>, cmd:<trigger_id>, fb:<action_ts> */
 	char *team;
 	char *channel;
 	char *user;
@@ -28,11 +28,11 @@ struct task {
 	char *thread_ts;    /* the event's thread_ts, else its ts */
 	char *channel_type; /* im, channel, group, mpim */
 	char *agent;
-	char *source;       /* slack, ui, cli */
-	char *answer_id;    /* feedback tasks */
-	char *feedback;     /* feedback tasks: helpful / not_helpful */
+	char *source;	 /* slack, ui, cli */
+	char *answer_id; /* feedback tasks */
+	char *feedback;	 /* feedback tasks: helpful / not_helpful */
 	int64_t enqueued_ms;
-	int attempt;        /* 1 on first delivery */
+	int attempt; /* 1 on first delivery */
 };
 
 /* Highest number of field/value pairs task_encode() produces. */
@@ -49,8 +49,7 @@ const char *task_type_name(enum task_type type);
  * pointers into t and into nbuf (a scratch of 48 bytes the caller keeps alive
  * while the arrays are used, for the numbers). Returns the number of pairs.
  */
-size_t task_encode(const struct task *t, const char **fields, const char **values,
-		   char nbuf[48]);
+size_t task_encode(const struct task *t, const char **fields, const char **values, char nbuf[48]);
 
 /*
  * Decodes n field/value pairs (binary-safe, lengths given) into t (which must be

@@ -14,9 +14,11 @@ void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *p, size_t n);
 /* Returns an owned copy of s (NULL gives NULL); free with free(). */
 char *xstrdup(const char *s);
-/* Returns an owned copy of at most the first n bytes of s (stopping at a NUL), NUL-terminated; free with free(). */
+/* Returns an owned copy of at most the first n bytes of s (stopping at a NUL), NUL-terminated; free
+ * with free(). */
 char *xstrndup(const char *s, size_t n);
-/* Returns an owned copy of exactly n bytes of p (which may hold NULs) plus a NUL; free with free(). */
+/* Returns an owned copy of exactly n bytes of p (which may hold NULs) plus a NUL; free with free().
+ */
 char *xmemdup(const void *p, size_t n);
 /* Returns an owned printf-formatted string; free with free(). */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -23,8 +23,7 @@ static int have_thread(const struct tool_scope *s)
 	return s->team && s->channel && s->thread_ts && *s->thread_ts;
 }
 
-int convo_history(struct wctx *w, const struct tool_scope *scope, json_t *messages,
-		  struct err *err)
+int convo_history(struct wctx *w, const struct tool_scope *scope, json_t *messages, struct err *err)
 {
 	char *key;
 	long n;
@@ -91,7 +90,8 @@ int convo_save_turn(struct wctx *w, const struct tool_scope *scope, const char *
 	if (have_thread(scope)) {
 		char *key = keys_chat(scope->team, scope->channel, scope->thread_ts);
 		json_t *turn = history_turn(question, turn_messages, answer, clock_wall_ms());
-		if (history_append(w->r, key, turn, cfg->chat_max_messages, cfg->chat_ttl_s, err) < 0)
+		if (history_append(w->r, key, turn, cfg->chat_max_messages, cfg->chat_ttl_s, err) <
+		    0)
 			rc = -1;
 		json_decref(turn);
 		free(key);

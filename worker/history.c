@@ -15,20 +15,20 @@
  * or assistant message and keeps every tool_calls/result pair whole.
  */
 static const char append_lua[] =
-	"local max = tonumber(ARGV[1])\n"
-	"local n = redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))\n"
-	"local cut = n - max\n"
-	"if cut > 0 then\n"
-	"  while cut < n - 1 do\n"
-	"    local ok, m = pcall(cjson.decode, redis.call('LINDEX', KEYS[1], cut))\n"
-	"    if not ok or type(m) ~= 'table' or m.role ~= 'tool' then break end\n"
-	"    cut = cut + 1\n"
-	"  end\n"
-	"  redis.call('LTRIM', KEYS[1], cut, -1)\n"
-	"  n = n - cut\n"
-	"end\n"
-	"redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
-	"return n\n";
+    "local max = tonumber(ARGV[1])\n"
+    "local n = redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))\n"
+    "local cut = n - max\n"
+    "if cut > 0 then\n"
+    "  while cut < n - 1 do\n"
+    "    local ok, m = pcall(cjson.decode, redis.call('LINDEX', KEYS[1], cut))\n"
+    "    if not ok or type(m) ~= 'table' or m.role ~= 'tool' then break end\n"
+    "    cut = cut + 1\n"
+    "  end\n"
+    "  redis.call('LTRIM', KEYS[1], cut, -1)\n"
+    "  n = n - cut\n"
+    "end\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+    "return n\n";
 
 static struct rds_script append_script;
 static pthread_once_t append_once = PTHREAD_ONCE_INIT;
@@ -71,7 +71,8 @@ static json_t *find_result(json_t *msgs, const char *id)
 	size_t i;
 	json_t *m;
 
-	json_array_foreach(msgs, i, m) {
+	json_array_foreach(msgs, i, m)
+	{
 		const char *role = json_string_value(json_object_get(m, "role"));
 		const char *cid = json_string_value(json_object_get(m, "tool_call_id"));
 		if (role && !strcmp(role, "tool") && cid && !strcmp(cid, id))
@@ -107,7 +108,8 @@ static void add_round(json_t *turn, json_t *msgs, json_t *asst, int64_t now_ms)
 		return;
 	if (json_array_size(turn) + 1 + json_array_size(calls) + 1 > HISTORY_TURN_MAX)
 		return; /* leave room for the answer; drop the whole round */
-	json_array_foreach(calls, i, call) {
+	json_array_foreach(calls, i, call)
+	{
 		const char *id = json_string_value(json_object_get(call, "id"));
 		if (!id || !find_result(msgs, id))
 			return; /* an unanswered call would make the history invalid */
@@ -118,10 +120,11 @@ static void add_round(json_t *turn, json_t *msgs, json_t *asst, int64_t now_ms)
 	json_object_set(m, "tool_calls", calls);
 	json_object_set_new(m, "ts", json_integer(now_ms));
 	json_array_append_new(turn, m);
-	json_array_foreach(calls, i, call) {
+	json_array_foreach(calls, i, call)
+	{
 		const char *id = json_string_value(json_object_get(call, "id"));
-		const char *name = json_string_value(
-			json_object_get(json_object_get(call, "function"), "name"));
+		const char *name =
+		    json_string_value(json_object_get(json_object_get(call, "function"), "name"));
 		json_array_append_new(turn, tool_result_copy(find_result(msgs, id), name, now_ms));
 	}
 }
@@ -134,7 +137,8 @@ json_t *history_turn(const char *question, json_t *turn_messages, const char *an
 
 	json_array_append_new(turn, text_msg("user", question, now_ms));
 	if (json_is_array(turn_messages))
-		json_array_foreach(turn_messages, i, m) {
+		json_array_foreach(turn_messages, i, m)
+		{
 			const char *role = json_string_value(json_object_get(m, "role"));
 			if (role && !strcmp(role, "assistant") && json_object_get(m, "tool_calls"))
 				add_round(turn, turn_messages, m, now_ms);
@@ -248,7 +252,8 @@ static int round_complete(json_t *all, size_t i)
 	json_t *calls = json_object_get(json_array_get(all, i), "tool_calls"), *call;
 	size_t k, ncalls = json_array_size(calls);
 
-	json_array_foreach(calls, k, call) {
+	json_array_foreach(calls, k, call)
+	{
 		const char *id = json_string_value(json_object_get(call, "id"));
 		json_t *res = json_array_get(all, i + 1 + k);
 		const char *rid = json_string_value(json_object_get(res, "tool_call_id"));
@@ -328,7 +333,8 @@ int history_thread_parse(const char *thread, char **team, char **channel, char *
 	*team = *channel = *thread_ts = NULL;
 	if (!a || !b || a == thread || b == a + 1 || !b[1] || strchr(b + 1, ':')) {
 		err_set(err, ERR_INVALID,
-			"thread '%s' must be <team>:<channel>:<thread_ts>, e.g. T01:C02:1700000000.000100",
+			"thread '%s' must be <team>:<channel>:<thread_ts>, e.g. "
+			"T01:C02:1700000000.000100",
 			thread ? thread : "");
 		return -1;
 	}

@@ -17,16 +17,17 @@ struct verb {
 };
 
 static const struct verb verbs[] = {
-	{"run", cli_run, "run                                   consume tasks (default)"},
-	{"ingest", cli_ingest, "ingest PATH... [--source-url URL] [--reindex]"},
-	{"ask", cli_ask, "ask \"question\" [--user U] [--agent A]"},
-	{"kb", cli_kb, "kb stats | search \"query\" [-k N] | drop"},
-	{"dlq", cli_dlq, "dlq list | replay ID | purge"},
-	{"memory", cli_memory, "memory list --user U [--agent A] | forget --user U [--agent A]"},
-	{"chat", cli_chat, "chat show THREAD | clear THREAD"},
-	{"stats", cli_stats, "stats [--days N]"},
-	{"doctor", cli_doctor, "doctor"},
-	{"healthcheck", cli_healthcheck, "healthcheck                           GET /healthz on METRICS_PORT"},
+    {"run", cli_run, "run                                   consume tasks (default)"},
+    {"ingest", cli_ingest, "ingest PATH... [--source-url URL] [--reindex]"},
+    {"ask", cli_ask, "ask \"question\" [--user U] [--agent A]"},
+    {"kb", cli_kb, "kb stats | search \"query\" [-k N] | drop"},
+    {"dlq", cli_dlq, "dlq list | replay ID | purge"},
+    {"memory", cli_memory, "memory list --user U [--agent A] | forget --user U [--agent A]"},
+    {"chat", cli_chat, "chat show THREAD | clear THREAD"},
+    {"stats", cli_stats, "stats [--days N]"},
+    {"doctor", cli_doctor, "doctor"},
+    {"healthcheck", cli_healthcheck,
+     "healthcheck                           GET /healthz on METRICS_PORT"},
 };
 
 static void usage(FILE *f)
@@ -34,7 +35,9 @@ static void usage(FILE *f)
 	fprintf(f, "usage: haink-worker VERB [ARGS]\n\nverbs:\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(f, "  %s\n", verbs[i].usage);
-	fprintf(f, "  print-config                          show the configuration (secrets redacted)\n");
+	fprintf(
+	    f,
+	    "  print-config                          show the configuration (secrets redacted)\n");
 }
 
 int main(int argc, char **argv)
@@ -89,7 +92,8 @@ int main(int argc, char **argv)
 		snprintf(env.hostname, sizeof(env.hostname), "worker");
 	atomic_init(&env.stopping, 0);
 
-	rc = argc > 1 ? v->fn(argc - 1, argv + 1, &env) : v->fn(1, (char *[]){(char *)"run", NULL}, &env);
+	rc = argc > 1 ? v->fn(argc - 1, argv + 1, &env)
+		      : v->fn(1, (char *[]){(char *)"run", NULL}, &env);
 
 	agents_release(&agents);
 	config_release(&cfg);

@@ -45,15 +45,15 @@ void mem_hits_release(struct mem_hits *h)
 
 /* ---- text scoring ------------------------------------------------------- */
 
-#define BM25_K1 1.2
-#define BM25_B 0.75
+#define BM25_K1	   1.2
+#define BM25_B	   0.75
 #define MAX_QTERMS 32
 
 static const char *const stopwords[] = {
-	"a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from",
-	"how", "i", "in", "is", "it", "me", "my", "of", "on", "or", "that", "the", "this",
-	"to", "was", "we", "what", "when", "where", "which", "who", "why", "with", "you",
-	"your", NULL};
+    "a",    "an",    "and",   "are",  "as",  "at",   "be",  "by",   "can", "do",
+    "does", "for",   "from",  "how",  "i",   "in",   "is",  "it",   "me",  "my",
+    "of",   "on",    "or",    "that", "the", "this", "to",  "was",  "we",  "what",
+    "when", "where", "which", "who",  "why", "with", "you", "your", NULL};
 
 static int is_stopword(const char *w, size_t n)
 {
@@ -207,7 +207,7 @@ struct mem_row {
 };
 
 struct mem_entry {
-	char *key; /* the scope set's key */
+	char *key;	       /* the scope set's key */
 	struct mem_row **rows; /* newest first, as the scope set */
 	size_t n;
 	size_t bytes;
@@ -262,7 +262,8 @@ static void cache_evict(const struct mem_entry *keep)
 	while (cache.bytes > cache.budget && cache.n > 1) {
 		size_t lru = cache.n;
 		for (size_t i = 0; i < cache.n; i++)
-			if (cache.v[i] != keep && (lru == cache.n || cache.v[i]->used < cache.v[lru]->used))
+			if (cache.v[i] != keep &&
+			    (lru == cache.n || cache.v[i]->used < cache.v[lru]->used))
 				lru = i;
 		if (lru == cache.n)
 			return;
@@ -336,9 +337,11 @@ int mem_store(struct rds *r, const struct mem_scope *s, const char *kind, const 
 	set = keys_memory_scope(s->app, s->agent, s->user);
 	text = history_cut_utf8(content, MEM_CONTENT_MAX);
 	{
-		const char *hv[] = {"HSET", key, "content", text, "role", "user", "kind", kind,
-				    "thread", s->thread ? s->thread : "", "created_ms", ms, "app",
-				    s->app, "agent", s->agent, "user", s->user, "embedding", ""};
+		const char *hv[] = {
+		    "HSET",	  key,	  "content", text,	  "role",
+		    "user",	  "kind", kind,	     "thread",	  s->thread ? s->thread : "",
+		    "created_ms", ms,	  "app",     s->app,	  "agent",
+		    s->agent,	  "user", s->user,   "embedding", ""};
 		size_t hl[sizeof(hv) / sizeof(hv[0])];
 		int hc = (int)(sizeof(hv) / sizeof(hv[0]));
 		const char *zv[] = {"ZADD", set, ms, id};
@@ -352,7 +355,8 @@ int mem_store(struct rds *r, const struct mem_scope *s, const char *kind, const 
 			hc -= 2;
 		}
 		if (rds_append(r, err, "MULTI") < 0 || (n++, rds_appendv(r, err, hc, hv, hl) < 0) ||
-		    (n++, rds_appendv(r, err, 4, zv, NULL) < 0) || (n++, rds_append(r, err, "EXEC") < 0)) {
+		    (n++, rds_appendv(r, err, 4, zv, NULL) < 0) ||
+		    (n++, rds_append(r, err, "EXEC") < 0)) {
 			/* never leave a half-queued transaction on the connection */
 			rds_disconnect(r);
 			goto out;
@@ -367,7 +371,8 @@ int mem_store(struct rds *r, const struct mem_scope *s, const char *kind, const 
 			goto out;
 	}
 	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-	    (rep->element[0]->type == REDIS_REPLY_ERROR || rep->element[1]->type == REDIS_REPLY_ERROR)) {
+	    (rep->element[0]->type == REDIS_REPLY_ERROR ||
+	     rep->element[1]->type == REDIS_REPLY_ERROR)) {
 		err_set(err, ERR_REDIS, "memory store: %s",
 			rep->element[0]->type == REDIS_REPLY_ERROR ? rep->element[0]->str
 								   : rep->element[1]->str);
@@ -399,8 +404,8 @@ static int fetch_rows(struct rds *r, const struct mem_scope *s, char **ids, size
 
 	for (; sent < n; sent++) {
 		char *key = keys_memory(s->app, s->agent, s->user, ids[sent]);
-		const char *av[] = {"HMGET", key, "content", "kind", "thread", "created_ms",
-				    "embedding"};
+		const char *av[] = {"HMGET",  key,	    "content",	"kind",
+				    "thread", "created_ms", "embedding"};
 		int ok = rds_appendv(r, err, 7, av, NULL);
 		free(key);
 		if (ok < 0)
@@ -424,7 +429,8 @@ static int fetch_rows(struct rds *r, const struct mem_scope *s, char **ids, size
 		row->content = xstrndup(f[0]->str, f[0]->len);
 		row->kind = f[1]->type == REDIS_REPLY_STRING ? xstrdup(f[1]->str) : xstrdup("turn");
 		row->thread = f[2]->type == REDIS_REPLY_STRING ? xstrdup(f[2]->str) : xstrdup("");
-		row->created_ms = f[3]->type == REDIS_REPLY_STRING ? strtoll(f[3]->str, NULL, 10) : 0;
+		row->created_ms =
+		    f[3]->type == REDIS_REPLY_STRING ? strtoll(f[3]->str, NULL, 10) : 0;
 		if (f[4]->type == REDIS_REPLY_STRING && f[4]->len == sizeof(float) * (size_t)dim &&
 		    dim > 0) {
 			row->vec = xmalloc(f[4]->len);
@@ -657,8 +663,8 @@ static void rerank(struct mem_hits *c, const struct mem_query *q, struct mem_hit
 	mem_text_scores(q->text ? q->text : "", docs, c->n, ts);
 	for (size_t i = 0; i < c->n; i++) {
 		c->v[i].tscore = ts[i];
-		c->v[i].score = q->w_vector * c->v[i].vscore + q->w_text * ts[i] +
-				fact_bonus(c->v[i].kind);
+		c->v[i].score =
+		    q->w_vector * c->v[i].vscore + q->w_text * ts[i] + fact_bonus(c->v[i].kind);
 	}
 	qsort(c->v, c->n, sizeof(*c->v), cmp_hit);
 	for (size_t i = 0; i < c->n; i++) {
@@ -720,7 +726,6 @@ enum mem_backend mem_backend_pick(struct rds *r, int vector_backend)
 	return p == 2 ? MEM_BACKEND_FT : MEM_BACKEND_LOCAL;
 }
 
-
 /* ---- task-level entry points ------------------------------------------- */
 
 static void task_scope(const struct wctx *w, const struct tool_scope *sc, int filter_thread,
@@ -757,8 +762,8 @@ int mem_recall(struct wctx *w, const struct tool_scope *sc, const char *query, i
 	return rc;
 }
 
-int mem_remember(struct wctx *w, const struct tool_scope *sc, const char *kind,
-		 const char *content, char **id_out, struct err *err)
+int mem_remember(struct wctx *w, const struct tool_scope *sc, const char *kind, const char *content,
+		 char **id_out, struct err *err)
 {
 	const struct config *cfg = w->env->cfg;
 	struct mem_scope s;

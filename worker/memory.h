@@ -37,10 +37,10 @@ struct err;
 struct wctx;
 struct tool_scope;
 
-#define MEM_SCAN_MAX 500                  /* newest memories of a scope considered */
-#define MEM_CONTENT_MAX 1200              /* bytes of stored content */
-#define MEM_LINE_MAX 300                  /* bytes of one "## Memories" line */
-#define MEM_FACT_BONUS 0.05               /* facts first when scores tie */
+#define MEM_SCAN_MAX	500		    /* newest memories of a scope considered */
+#define MEM_CONTENT_MAX 1200		    /* bytes of stored content */
+#define MEM_LINE_MAX	300		    /* bytes of one "## Memories" line */
+#define MEM_FACT_BONUS	0.05		    /* facts first when scores tie */
 #define MEM_CACHE_BYTES (64u * 1024 * 1024) /* default in-process row cache budget */
 
 enum mem_backend { MEM_BACKEND_LOCAL = 0, MEM_BACKEND_FT };
@@ -140,7 +140,7 @@ void mem_cache_reset(size_t budget);
 int mem_recall(struct wctx *w, const struct tool_scope *sc, const char *query, int top_k,
 	       struct mem_hits *out, struct err *err);
 /* Embeds and stores content as kind in sc's scope. Returns 0 or -1 with err. */
-int mem_remember(struct wctx *w, const struct tool_scope *sc, const char *kind,
-		 const char *content, char **id_out, struct err *err);
+int mem_remember(struct wctx *w, const struct tool_scope *sc, const char *kind, const char *content,
+		 char **id_out, struct err *err);
 
 #endif

@@ -50,13 +50,14 @@ static char *key_agent(const char *key, const char *app, const char *user, int h
 typedef int scan_fn(struct rds *r, const char *key, void *ctx, struct err *err);
 
 /* SCANs pattern (TYPE type) and calls fn for each key. Returns 0 or -1. */
-static int scan_keys(struct rds *r, const char *pattern, const char *type, scan_fn *fn,
-		     void *ctx, struct err *err)
+static int scan_keys(struct rds *r, const char *pattern, const char *type, scan_fn *fn, void *ctx,
+		     struct err *err)
 {
 	char cursor[32] = "0";
 
 	do {
-		const char *av[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000", "TYPE", type};
+		const char *av[] = {"SCAN",  cursor, "MATCH", pattern,
+				    "COUNT", "1000", "TYPE",  type};
 		redisReply *rep = rds_cmdv(r, err, 8, av, NULL);
 		int bad;
 
@@ -113,8 +114,10 @@ long mem_forget(struct rds *r, const char *app, const char *agent, const char *u
 	char *hp = NULL, *sp = NULL;
 	long rc = -1;
 
-	if (!user || !*user || strchr(user, ':') || (agent && !agents_valid_id(agent, strlen(agent)))) {
-		err_set(err, ERR_INVALID, "memory forget needs a user id without ':' and a valid agent id");
+	if (!user || !*user || strchr(user, ':') ||
+	    (agent && !agents_valid_id(agent, strlen(agent)))) {
+		err_set(err, ERR_INVALID,
+			"memory forget needs a user id without ':' and a valid agent id");
 		return -1;
 	}
 	hp = keys_memory_hash_match(app, agent, user);
@@ -174,7 +177,8 @@ static int list_agent(struct rds *r, const char *app, const char *agent, const c
 			m->id = xstrdup(ids->element[i]->str);
 			m->agent = xstrdup(agent);
 			m->kind = xstrdup(h->element[0]->str ? h->element[0]->str : "");
-			m->created_ms = h->element[1]->str ? strtoll(h->element[1]->str, NULL, 10) : 0;
+			m->created_ms =
+			    h->element[1]->str ? strtoll(h->element[1]->str, NULL, 10) : 0;
 			m->content = xstrndup(h->element[2]->str, h->element[2]->len);
 			m->thread = xstrdup(h->element[3]->str ? h->element[3]->str : "");
 		}
@@ -267,7 +271,8 @@ int cli_memory(int argc, char **argv, struct worker_env *env)
 	}
 	if (strchr(user, ':') || (agent && !agents_valid_id(agent, strlen(agent)))) {
 		fprintf(stderr, "haink-worker: memory %s: invalid %s\n", sub,
-			strchr(user, ':') ? "--user (no ':' allowed)" : "--agent (1-32 of a-z 0-9 _ -)");
+			strchr(user, ':') ? "--user (no ':' allowed)"
+					  : "--agent (1-32 of a-z 0-9 _ -)");
 		return 2;
 	}
 	r = cli_rds(env);
@@ -277,7 +282,8 @@ int cli_memory(int argc, char **argv, struct worker_env *env)
 		long n = mem_forget(r, env->cfg->app_id, agent, user, &e);
 		if (n < 0)
 			goto out;
-		printf("forgot %ld memories of user %s (%s)\n", n, user, agent ? agent : "all agents");
+		printf("forgot %ld memories of user %s (%s)\n", n, user,
+		       agent ? agent : "all agents");
 	} else {
 		struct mem_hits h = {0};
 		if (mem_list(r, env->cfg->app_id, agent, user, &h, &e) < 0) {
@@ -311,7 +317,8 @@ int cli_chat(int argc, char **argv, struct worker_env *env)
 	int rc = 1;
 
 	if (argc != 3 || (strcmp(sub, "show") && strcmp(sub, "clear"))) {
-		fprintf(stderr, "usage: haink-worker chat show|clear <team>:<channel>:<thread_ts>\n");
+		fprintf(stderr,
+			"usage: haink-worker chat show|clear <team>:<channel>:<thread_ts>\n");
 		return 2;
 	}
 	if (history_thread_parse(argv[2], &team, &channel, &ts, &e) < 0) {
@@ -334,7 +341,8 @@ int cli_chat(int argc, char **argv, struct worker_env *env)
 			json_decref(all);
 			goto fail;
 		}
-		json_array_foreach(all, i, m) {
+		json_array_foreach(all, i, m)
+		{
 			char *line = json_dumps(m, JSON_COMPACT | JSON_ENCODE_ANY);
 			printf("%s\n", line ? line : "");
 			free(line);

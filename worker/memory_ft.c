@@ -50,11 +50,36 @@ char *mem_cmd_text(const struct mem_cmd *c)
 
 void mem_ft_create_cmd(struct mem_cmd *c, int dim)
 {
-	static const char *const head[] = {
-		"FT.CREATE", KEYS_MEMORY_INDEX, "ON", "HASH", "PREFIX", "1", KEYS_MEMORY_PREFIX,
-		"SCHEMA", "app", "TAG", "agent", "TAG", "user", "TAG", "thread", "TAG", "kind",
-		"TAG", "content", "TEXT", "created_ms", "NUMERIC", "SORTABLE", "embedding",
-		"VECTOR", "FLAT", "6", "TYPE", "FLOAT32", "DIM"};
+	static const char *const head[] = {"FT.CREATE",
+					   KEYS_MEMORY_INDEX,
+					   "ON",
+					   "HASH",
+					   "PREFIX",
+					   "1",
+					   KEYS_MEMORY_PREFIX,
+					   "SCHEMA",
+					   "app",
+					   "TAG",
+					   "agent",
+					   "TAG",
+					   "user",
+					   "TAG",
+					   "thread",
+					   "TAG",
+					   "kind",
+					   "TAG",
+					   "content",
+					   "TEXT",
+					   "created_ms",
+					   "NUMERIC",
+					   "SORTABLE",
+					   "embedding",
+					   "VECTOR",
+					   "FLAT",
+					   "6",
+					   "TYPE",
+					   "FLOAT32",
+					   "DIM"};
 	char d[16];
 
 	memset(c, 0, sizeof(*c));

@@ -57,8 +57,8 @@ static int open_kb(struct worker_env *env, const sigset_t *stop)
 			break;
 		}
 		if (!logged++)
-			log_kv(LOG_WARN, "waiting for redis to open the knowledge base", "error", e.msg,
-			       NULL);
+			log_kv(LOG_WARN, "waiting for redis to open the knowledge base", "error",
+			       e.msg, NULL);
 		if (sigtimedwait(stop, NULL, &zero) > 0) {
 			log_kv(LOG_INFO, "stopped before start", NULL);
 			rc = 1;

@@ -51,7 +51,8 @@ static int search_memory_run(struct tool_call_ctx *c, json_t *args, struct buf *
 		json_object_set_new(m, "content", s ? s : json_string(""));
 		json_object_set_new(m, "kind", json_string(hits.v[i].kind));
 		json_object_set_new(m, "created", json_string(iso));
-		json_object_set_new(m, "score", json_real((double)(int)(hits.v[i].score * 1000) / 1000));
+		json_object_set_new(m, "score",
+				    json_real((double)(int)(hits.v[i].score * 1000) / 1000));
 		json_array_append_new(arr, m);
 		if (c->trace)
 			tool_trace_add_memory(c->trace, hits.v[i].content);
@@ -79,7 +80,8 @@ static int remember_run(struct tool_call_ctx *c, json_t *args, struct buf *out, 
 		return -1;
 	}
 	if (mem_remember(c->w, c->scope, "fact", text, &id, err) < 0) {
-		err_set(err, err ? err->code : ERR_REDIS, "could not save the memory, try again later");
+		err_set(err, err ? err->code : ERR_REDIS,
+			"could not save the memory, try again later");
 		return -1;
 	}
 	buf_addf(out, "{\"ok\":true,\"id\":\"%s\",\"stored\":", id);
@@ -94,24 +96,24 @@ static int remember_run(struct tool_call_ctx *c, json_t *args, struct buf *out, 
 }
 
 static const struct tool_def search_memory_def = {
-	"search_memory",
-	"Search what you remember about the user you are talking to (their preferences, "
-	"facts they told you, earlier conversations with you). Returns the most relevant "
-	"memories, best first.",
-	"{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\","
-	"\"description\":\"What to look for, in a few words\"}},\"required\":[\"query\"]}",
-	search_memory_run,
+    "search_memory",
+    "Search what you remember about the user you are talking to (their preferences, "
+    "facts they told you, earlier conversations with you). Returns the most relevant "
+    "memories, best first.",
+    "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\","
+    "\"description\":\"What to look for, in a few words\"}},\"required\":[\"query\"]}",
+    search_memory_run,
 };
 
 static const struct tool_def remember_def = {
-	"remember",
-	"Save a durable fact about the user you are talking to (a preference, their role, "
-	"something they asked you to keep in mind) so you can use it in later "
-	"conversations. Write it as one short self-contained sentence.",
-	"{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\","
-	"\"description\":\"The fact to remember, e.g. 'Prefers answers in French'\"}},"
-	"\"required\":[\"text\"]}",
-	remember_run,
+    "remember",
+    "Save a durable fact about the user you are talking to (a preference, their role, "
+    "something they asked you to keep in mind) so you can use it in later "
+    "conversations. Write it as one short self-contained sentence.",
+    "{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\","
+    "\"description\":\"The fact to remember, e.g. 'Prefers answers in French'\"}},"
+    "\"required\":[\"text\"]}",
+    remember_run,
 };
 
 TOOL_REGISTER(search_memory_def)

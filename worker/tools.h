@@ -22,7 +22,7 @@
 struct wctx;
 
 struct tool_scope {
-	const char *app;       /* APP_ID */
+	const char *app; /* APP_ID */
 	const char *team;
 	const char *channel;
 	const char *user;
@@ -78,10 +78,10 @@ struct tool_def {
  * TOOL_REGISTER() in the tool's own file, so a new tool is one new file.
  */
 void tools_register(const struct tool_def *def);
-#define TOOL_REGISTER(def)                                                                 \
-	__attribute__((constructor)) static void tool_register_##def(void)                 \
-	{                                                                                  \
-		tools_register(&def);                                                      \
+#define TOOL_REGISTER(def)                                                                         \
+	__attribute__((constructor)) static void tool_register_##def(void)                         \
+	{                                                                                          \
+		tools_register(&def);                                                              \
 	}
 
 /* Returns the tool named name (borrowed, static), or NULL. */

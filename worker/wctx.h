@@ -18,15 +18,15 @@ struct kb;
 struct worker_env {
 	const struct config *cfg;
 	const struct agents *agents;
-	struct kb *kb;        /* shared, thread-safe; NULL until opened */
+	struct kb *kb; /* shared, thread-safe; NULL until opened */
 	char hostname[64];
-	atomic_int stopping;  /* set by the signal thread: stop reading new tasks */
+	atomic_int stopping; /* set by the signal thread: stop reading new tasks */
 };
 
 struct wctx {
 	struct worker_env *env;
 	struct rds *r;
-	struct http_client *hc;     /* NULL when http is a test transport */
+	struct http_client *hc;	    /* NULL when http is a test transport */
 	struct http_transport http; /* every outgoing request goes through this seam */
 	int thread_no;
 };

@@ -125,7 +125,8 @@ const char *test_redis_url(void)
 	for (int tries = 0; tries < 3; tries++) {
 		redis_port = free_port();
 		if (redis_port && spawn() == 0) {
-			snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d/0", redis_port);
+			snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d/0",
+				 redis_port);
 			return redis_url;
 		}
 		stop_child();

@@ -25,66 +25,64 @@ struct test_case {
 
 void test_register(struct test_case *tc);
 void test_fail(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Returns 1 when the current test has failed so far. */
 int test_failed(void);
 
-#define TEST(suite, name)                                                                  \
-	static void test_##suite##_##name(void);                                           \
-	static struct test_case tc_##suite##_##name = {#suite, #name,                      \
-						       test_##suite##_##name, NULL};       \
-	__attribute__((constructor)) static void reg_##suite##_##name(void)                \
-	{                                                                                  \
-		test_register(&tc_##suite##_##name);                                       \
-	}                                                                                  \
+#define TEST(suite, name)                                                                          \
+	static void test_##suite##_##name(void);                                                   \
+	static struct test_case tc_##suite##_##name = {#suite, #name, test_##suite##_##name,       \
+						       NULL};                                      \
+	__attribute__((constructor)) static void reg_##suite##_##name(void)                        \
+	{                                                                                          \
+		test_register(&tc_##suite##_##name);                                               \
+	}                                                                                          \
 	static void test_##suite##_##name(void)
 
-#define CHECK(cond)                                                                        \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			test_fail(__FILE__, __LINE__, "CHECK(%s) failed", #cond);          \
-			return;                                                            \
-		}                                                                          \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			test_fail(__FILE__, __LINE__, "CHECK(%s) failed", #cond);                  \
+			return;                                                                    \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_INT_EQ(a, b)                                                                 \
-	do {                                                                               \
-		long long va_ = (long long)(a), vb_ = (long long)(b);                      \
-		if (va_ != vb_) {                                                          \
-			test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b,    \
-				  va_, vb_);                                               \
-			return;                                                            \
-		}                                                                          \
+#define CHECK_INT_EQ(a, b)                                                                         \
+	do {                                                                                       \
+		long long va_ = (long long)(a), vb_ = (long long)(b);                              \
+		if (va_ != vb_) {                                                                  \
+			test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, va_, vb_); \
+			return;                                                                    \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_STR_EQ(a, b)                                                                 \
-	do {                                                                               \
-		const char *sa_ = (a), *sb_ = (b);                                         \
-		if (!sa_ || !sb_ || strcmp(sa_, sb_)) {                                    \
-			test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a,    \
-				  #b, sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");         \
-			return;                                                            \
-		}                                                                          \
+#define CHECK_STR_EQ(a, b)                                                                         \
+	do {                                                                                       \
+		const char *sa_ = (a), *sb_ = (b);                                                 \
+		if (!sa_ || !sb_ || strcmp(sa_, sb_)) {                                            \
+			test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b,        \
+				  sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");                     \
+			return;                                                                    \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_STR_CONTAINS(hay, needle)                                                    \
-	do {                                                                               \
-		const char *h_ = (hay), *n_ = (needle);                                    \
-		if (!h_ || !strstr(h_, n_)) {                                              \
-			test_fail(__FILE__, __LINE__, "%s contains \"%s\": got \"%.400s\"",  \
-				  #hay, n_, h_ ? h_ : "(null)");                           \
-			return;                                                            \
-		}                                                                          \
+#define CHECK_STR_CONTAINS(hay, needle)                                                            \
+	do {                                                                                       \
+		const char *h_ = (hay), *n_ = (needle);                                            \
+		if (!h_ || !strstr(h_, n_)) {                                                      \
+			test_fail(__FILE__, __LINE__, "%s contains \"%s\": got \"%.400s\"", #hay,  \
+				  n_, h_ ? h_ : "(null)");                                         \
+			return;                                                                    \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_NEAR(a, b, eps)                                                              \
-	do {                                                                               \
-		double da_ = (double)(a), db_ = (double)(b);                               \
-		if (!(da_ - db_ <= (eps) && db_ - da_ <= (eps))) {                         \
-			test_fail(__FILE__, __LINE__, "%s ~= %s: %.9g != %.9g", #a, #b,    \
-				  da_, db_);                                               \
-			return;                                                            \
-		}                                                                          \
+#define CHECK_NEAR(a, b, eps)                                                                      \
+	do {                                                                                       \
+		double da_ = (double)(a), db_ = (double)(b);                                       \
+		if (!(da_ - db_ <= (eps) && db_ - da_ <= (eps))) {                                 \
+			test_fail(__FILE__, __LINE__, "%s ~= %s: %.9g != %.9g", #a, #b, da_, db_); \
+			return;                                                                    \
+		}                                                                                  \
 	} while (0)
 
 /*

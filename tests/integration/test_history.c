@@ -40,17 +40,18 @@ static json_t *make_turn(const char *tag, int rounds, int calls)
 		for (int c = 0; c < calls; c++) {
 			char id[64];
 			snprintf(id, sizeof(id), "%s-%d-%d", tag, r, c);
-			json_array_append_new(tc, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type",
-							    "function", "function", "name", "web_search",
-							    "arguments", "{}"));
+			json_array_append_new(tc, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id,
+							    "type", "function", "function", "name",
+							    "web_search", "arguments", "{}"));
 		}
 		json_array_append_new(run, json_pack("{s:s, s:n, s:o}", "role", "assistant",
 						     "content", "tool_calls", tc));
 		for (int c = 0; c < calls; c++) {
 			char id[64];
 			snprintf(id, sizeof(id), "%s-%d-%d", tag, r, c);
-			json_array_append_new(run, json_pack("{s:s, s:s, s:s}", "role", "tool",
-							     "tool_call_id", id, "content", "result"));
+			json_array_append_new(run,
+					      json_pack("{s:s, s:s, s:s}", "role", "tool",
+							"tool_call_id", id, "content", "result"));
 		}
 	}
 	snprintf(q, sizeof(q), "question %s", tag);
@@ -91,8 +92,9 @@ static const char *check_snapshot(redisReply *rep, int max)
 			for (size_t c = 0; c < json_array_size(calls); c++) {
 				json_t *res = i + 1 + c < n ? m[i + 1 + c] : NULL;
 				const char *want = json_string_value(
-					json_object_get(json_array_get(calls, c), "id"));
-				const char *got = json_string_value(json_object_get(res, "tool_call_id"));
+				    json_object_get(json_array_get(calls, c), "id"));
+				const char *got =
+				    json_string_value(json_object_get(res, "tool_call_id"));
 				if (!got || strcmp(want, got))
 					bad = "tool call split from its result";
 			}
@@ -143,10 +145,12 @@ TEST(history, every_trim_point_keeps_pairs_and_newest)
 				test_fail(__FILE__, __LINE__, "max %d turn %d: %s", max, t, bad);
 			CHECK(!bad);
 			{
-				json_t *last = json_loads(rep->element[rep->elements - 1]->str, 0, NULL);
+				json_t *last =
+				    json_loads(rep->element[rep->elements - 1]->str, 0, NULL);
 				char want[64];
 				snprintf(want, sizeof(want), "answer %s", tag);
-				CHECK_STR_EQ(json_string_value(json_object_get(last, "content")), want);
+				CHECK_STR_EQ(json_string_value(json_object_get(last, "content")),
+					     want);
 				json_decref(last);
 			}
 			freeReplyObject(rep);
@@ -259,8 +263,7 @@ TEST(history, ttl_and_load_in_chat_format)
 
 	/* a foreign leading tool result and a broken round are dropped on load */
 	out = json_array();
-	rep = rds_cmd(r, &e, "LPUSH chat:T:C:2.2 %s %s",
-		      "{\"role\":\"user\",\"content\":\"hi\"}",
+	rep = rds_cmd(r, &e, "LPUSH chat:T:C:2.2 %s %s", "{\"role\":\"user\",\"content\":\"hi\"}",
 		      "{\"role\":\"tool\",\"tool_call_id\":\"x\",\"content\":\"orphan\"}");
 	freeReplyObject(rep);
 	CHECK_INT_EQ(history_load(r, "chat:T:C:2.2", out, &e), 1);

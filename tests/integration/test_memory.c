@@ -72,12 +72,15 @@ TEST(memory, scopes_are_isolated_by_user_and_agent)
 	CHECK(r != NULL);
 	test_redis_flush();
 	mem_cache_reset(MEM_CACHE_BYTES);
-	CHECK_INT_EQ(put(r, "support", "U1", "fact", "U1 secret: prefers answers in French", 1000), 0);
-	CHECK_INT_EQ(put(r, "sales", "U1", "fact", "U1 sales note: budget is ten thousand", 1001), 0);
+	CHECK_INT_EQ(put(r, "support", "U1", "fact", "U1 secret: prefers answers in French", 1000),
+		     0);
+	CHECK_INT_EQ(put(r, "sales", "U1", "fact", "U1 sales note: budget is ten thousand", 1001),
+		     0);
 	CHECK_INT_EQ(put(r, "support", "U12", "fact", "U12 likes short answers", 1002), 0);
 	CHECK_INT_EQ(put(r, "support", "U2", "fact", "U2 works on billing", 1003), 0);
 
-	CHECK_INT_EQ(search(r, "support", "U2", NULL, "prefers answers in French budget", 10, &h), 0);
+	CHECK_INT_EQ(search(r, "support", "U2", NULL, "prefers answers in French budget", 10, &h),
+		     0);
 	CHECK_INT_EQ(h.n, 1);
 	CHECK_STR_CONTAINS(h.v[0].content, "U2 works on billing");
 	mem_hits_release(&h);
@@ -102,16 +105,16 @@ TEST(memory, scopes_are_isolated_by_user_and_agent)
 TEST(memory, hybrid_ranking_puts_the_relevant_memory_first)
 {
 	static const char *const fixture[] = {
-		"Q: how do I reset my password / A: use the account settings page",
-		"Q: what is our refund policy / A: refunds within 30 days",
-		"Works in the Berlin office on the data platform team",
-		"Q: how do I deploy the api / A: run make deploy after review",
-		"Has a dog called Pixel",
-		"Q: when is the quarterly planning / A: the first week of March",
-		"Prefers code examples in Rust rather than Python",
-		"Q: which database do we use / A: Postgres for billing, Redis for queues",
-		"Is on call for the payments service this month",
-		"Q: where are the onboarding docs / A: in the handbook wiki",
+	    "Q: how do I reset my password / A: use the account settings page",
+	    "Q: what is our refund policy / A: refunds within 30 days",
+	    "Works in the Berlin office on the data platform team",
+	    "Q: how do I deploy the api / A: run make deploy after review",
+	    "Has a dog called Pixel",
+	    "Q: when is the quarterly planning / A: the first week of March",
+	    "Prefers code examples in Rust rather than Python",
+	    "Q: which database do we use / A: Postgres for billing, Redis for queues",
+	    "Is on call for the payments service this month",
+	    "Q: where are the onboarding docs / A: in the handbook wiki",
 	};
 	struct rds *r = connect_test();
 	struct mem_hits h;
@@ -157,9 +160,9 @@ TEST(memory, thread_scope_and_cache_coherence)
 	mem_cache_reset(MEM_CACHE_BYTES);
 	CHECK_INT_EQ(put(r, "support", "U3", "fact", "first thread memory about kafka", 1), 0);
 	embed_offline("second thread memory about kafka", 32, v, DIM);
-	CHECK_INT_EQ(mem_store(r, &other, "fact", "second thread memory about kafka", v, DIM, 2,
-			       NULL, &e),
-		     0);
+	CHECK_INT_EQ(
+	    mem_store(r, &other, "fact", "second thread memory about kafka", v, DIM, 2, NULL, &e),
+	    0);
 	CHECK_INT_EQ(search(r, "support", "U3", "2.2", "kafka", 5, &h), 0);
 	CHECK_INT_EQ(h.n, 1);
 	CHECK_STR_CONTAINS(h.v[0].content, "second thread");
@@ -277,7 +280,8 @@ TEST(memory, tools_use_the_task_scope_not_model_arguments)
 	struct buf problems = BUF_INIT, out = BUF_INIT;
 	struct err e = {0};
 	struct tool_trace trace;
-	const struct tool_def *search_def = tools_find("search_memory"), *remember_def = tools_find("remember");
+	const struct tool_def *search_def = tools_find("search_memory"),
+			      *remember_def = tools_find("remember");
 	struct tool_scope s1, s2;
 	struct tool_call_ctx c;
 	json_t *args;
@@ -286,13 +290,16 @@ TEST(memory, tools_use_the_task_scope_not_model_arguments)
 	CHECK(r != NULL && search_def != NULL && remember_def != NULL);
 	test_redis_flush();
 	mem_cache_reset(MEM_CACHE_BYTES);
-	CHECK_INT_EQ(config_load(&cfg, CONFIG_WORKER, fake_env, (void *)test_redis_url(), &problems), 0);
+	CHECK_INT_EQ(
+	    config_load(&cfg, CONFIG_WORKER, fake_env, (void *)test_redis_url(), &problems), 0);
 	buf_release(&problems);
-	CHECK_INT_EQ(agents_parse(&agents,
-				  "{\"agents\":[{\"id\":\"support\",\"instructions\":\"x\",\"default\":true},"
-				  "{\"id\":\"sales\",\"instructions\":\"y\"}]}",
-				  "t", &e),
-		     0);
+	CHECK_INT_EQ(
+	    agents_parse(
+		&agents,
+		"{\"agents\":[{\"id\":\"support\",\"instructions\":\"x\",\"default\":true},"
+		"{\"id\":\"sales\",\"instructions\":\"y\"}]}",
+		"t", &e),
+	    0);
 	memset(&env, 0, sizeof(env));
 	env.cfg = &cfg;
 	env.agents = &agents;

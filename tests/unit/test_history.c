@@ -25,24 +25,27 @@ TEST(history, turn_keeps_complete_rounds_in_order)
 {
 	json_t *run = json_array(), *turn;
 
-	json_array_append_new(run, json_pack("{s:s, s:n, s:[o,o]}", "role", "assistant",
-					     "content", "tool_calls", call("c1", "search_knowledge_base"),
+	json_array_append_new(run, json_pack("{s:s, s:n, s:[o,o]}", "role", "assistant", "content",
+					     "tool_calls", call("c1", "search_knowledge_base"),
 					     call("c2", "search_memory")));
-	json_array_append_new(run, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", "c1",
-					     "content", "kb result"));
-	json_array_append_new(run, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", "c2",
-					     "content", "mem result"));
-	json_array_append_new(run, json_pack("{s:s, s:s}", "role", "assistant", "content", "draft"));
+	json_array_append_new(run, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id",
+					     "c1", "content", "kb result"));
+	json_array_append_new(run, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id",
+					     "c2", "content", "mem result"));
+	json_array_append_new(run,
+			      json_pack("{s:s, s:s}", "role", "assistant", "content", "draft"));
 	turn = history_turn("what is haink?", run, "Haink is a bot.", 1234);
 	CHECK_INT_EQ(json_array_size(turn), 5);
 	CHECK_STR_EQ(role_at(turn, 0), "user");
 	CHECK_STR_EQ(role_at(turn, 1), "assistant");
 	CHECK(json_array_size(json_object_get(json_array_get(turn, 1), "tool_calls")) == 2);
 	CHECK_STR_EQ(role_at(turn, 2), "tool");
-	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(turn, 2), "tool_call_id")), "c1");
+	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(turn, 2), "tool_call_id")),
+		     "c1");
 	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(turn, 2), "name")),
 		     "search_knowledge_base");
-	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(turn, 3), "tool_call_id")), "c2");
+	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(turn, 3), "tool_call_id")),
+		     "c2");
 	CHECK_STR_EQ(role_at(turn, 4), "assistant");
 	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(turn, 4), "content")),
 		     "Haink is a bot.");
@@ -55,13 +58,13 @@ TEST(history, turn_drops_round_with_unanswered_call)
 {
 	json_t *run = json_array(), *turn;
 
-	json_array_append_new(run, json_pack("{s:s, s:n, s:[o,o]}", "role", "assistant",
-					     "content", "tool_calls", call("c1", "web_search"),
+	json_array_append_new(run, json_pack("{s:s, s:n, s:[o,o]}", "role", "assistant", "content",
+					     "tool_calls", call("c1", "web_search"),
 					     call("c2", "web_search")));
-	json_array_append_new(run, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", "c1",
-					     "content", "only one answered"));
-	json_array_append_new(run, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", "zz",
-					     "content", "orphan"));
+	json_array_append_new(run, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id",
+					     "c1", "content", "only one answered"));
+	json_array_append_new(run, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id",
+					     "zz", "content", "orphan"));
 	turn = history_turn("q", run, "a", 1);
 	CHECK_INT_EQ(json_array_size(turn), 2);
 	CHECK_STR_EQ(role_at(turn, 0), "user");
@@ -82,8 +85,8 @@ TEST(history, turn_cuts_big_tool_results)
 	big[9999] = '\0';
 	json_array_append_new(run, json_pack("{s:s, s:n, s:[o]}", "role", "assistant", "content",
 					     "tool_calls", call("c1", "web_search")));
-	json_array_append_new(run, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", "c1",
-					     "content", big));
+	json_array_append_new(run, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id",
+					     "c1", "content", big));
 	turn = history_turn("q", run, "a", 1);
 	CHECK_INT_EQ(json_array_size(turn), 4);
 	CHECK_INT_EQ(strlen(json_string_value(json_object_get(json_array_get(turn, 2), "content"))),

@@ -88,13 +88,14 @@ static redisReply *parse_resp(const char *raw)
 TEST(memory, ft_parse_recorded_reply)
 {
 	/* An FT.SEARCH reply as Redis 8 sends it over RESP2 (two documents). */
-	const char *raw = "*5\r\n:2\r\n"
-			  "$40\r\nmemory:haink:support:U1:1700000000000-aa\r\n"
-			  "*10\r\n$7\r\ncontent\r\n$25\r\nPrefers answers in French\r\n"
-			  "$4\r\nkind\r\n$4\r\nfact\r\n$6\r\nthread\r\n$3\r\n1.2\r\n"
-			  "$10\r\ncreated_ms\r\n$13\r\n1700000000000\r\n$6\r\nvscore\r\n$4\r\n0.25\r\n"
-			  "$40\r\nmemory:haink:support:U1:1700000000001-bb\r\n"
-			  "*4\r\n$7\r\ncontent\r\n$2\r\nhi\r\n$6\r\nvscore\r\n$3\r\n0.9\r\n";
+	const char *raw =
+	    "*5\r\n:2\r\n"
+	    "$40\r\nmemory:haink:support:U1:1700000000000-aa\r\n"
+	    "*10\r\n$7\r\ncontent\r\n$25\r\nPrefers answers in French\r\n"
+	    "$4\r\nkind\r\n$4\r\nfact\r\n$6\r\nthread\r\n$3\r\n1.2\r\n"
+	    "$10\r\ncreated_ms\r\n$13\r\n1700000000000\r\n$6\r\nvscore\r\n$4\r\n0.25\r\n"
+	    "$40\r\nmemory:haink:support:U1:1700000000001-bb\r\n"
+	    "*4\r\n$7\r\ncontent\r\n$2\r\nhi\r\n$6\r\nvscore\r\n$3\r\n0.9\r\n";
 	redisReply *rep = parse_resp(raw);
 	struct mem_hits h = {0};
 	struct err e = {0};
