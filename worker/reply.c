@@ -43,6 +43,20 @@ static int slack_progress(struct reply_sink *s, const char *text, struct err *er
 	return slack_update(s->w, task_channel(s), s->placeholder_ts, text, NULL, err);
 }
 
+/* Shows text/blocks in the placeholder, or posts them in the thread when there is none. */
+static int slack_show(struct reply_sink *s, const char *text, json_t *blocks, struct err *err)
+{
+	char *ts = NULL;
+	int rc;
+
+	if (s->placeholder_ts)
+		return slack_update(s->w, task_channel(s), s->placeholder_ts, text, blocks, err);
+	rc = slack_post_message(s->w, task_channel(s), s->thread_ts, text, blocks, &ts, err);
+	if (rc == 0)
+		s->placeholder_ts = ts; /* later edits go to the message just posted */
+	return rc;
+}
+
 static int slack_final(struct reply_sink *s, const struct reply_answer *a, struct err *err)
 {
 	json_t *blocks = mrkdwn_answer_blocks(a->markdown, a->sources, a->nsources, a->answer_id,
@@ -54,15 +68,7 @@ static int slack_final(struct reply_sink *s, const struct reply_answer *a, struc
 		free(text);
 		text = xstrdup("(answer)");
 	}
-	if (s->placeholder_ts) {
-		rc = slack_update(s->w, task_channel(s), s->placeholder_ts, text, blocks, err);
-	} else {
-		char *ts = NULL;
-		rc =
-		    slack_post_message(s->w, task_channel(s), s->thread_ts, text, blocks, &ts, err);
-		if (rc == 0)
-			s->placeholder_ts = ts;
-	}
+	rc = slack_show(s, text, blocks, err);
 	json_decref(blocks);
 	free(text);
 	return rc;
@@ -72,16 +78,8 @@ static int slack_notice(struct reply_sink *s, const char *text, struct err *err)
 {
 	json_t *blocks = json_pack("[{s:s, s:{s:s, s:s}}]", "type", "section", "text", "type",
 				   "mrkdwn", "text", text);
-	int rc;
+	int rc = slack_show(s, text, blocks, err);
 
-	if (s->placeholder_ts) {
-		rc = slack_update(s->w, task_channel(s), s->placeholder_ts, text, blocks, err);
-	} else {
-		char *ts = NULL;
-		rc =
-		    slack_post_message(s->w, task_channel(s), s->thread_ts, text, blocks, &ts, err);
-		free(ts);
-	}
 	json_decref(blocks);
 	return rc;
 }
