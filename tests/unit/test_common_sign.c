@@ -6,6 +6,10 @@
 
 #include "../harness/test.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdlib.h>
+
 /* The example of Slack's "Verifying requests from Slack" page (a slash command body). */
 static const char doc_secret[] = "8f742231b10e8888abcd99yyyzzz85a5";
 static const char doc_ts[] = "1531420618";
@@ -160,4 +164,50 @@ TEST(sign, result_strings)
 	CHECK_STR_EQ(slack_sign_result_str(SLACK_SIGN_STALE), "stale timestamp");
 	for (int r = SLACK_SIGN_OK; r <= SLACK_SIGN_MISMATCH; r++)
 		CHECK(strcmp(slack_sign_result_str((enum slack_sign_result)r), "unknown") != 0);
+}
+
+/* The reference: OpenSSL's one-shot HMAC over the whole base string. */
+static void reference_sig(const char *secret, const char *ts, const char *body, char out[68])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	char *msg = xasprintf("v0:%s:%s", ts, body);
+
+	HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, strlen(msg), md,
+	     &mdlen);
+	free(msg);
+	memcpy(out, "v0=", 3);
+	for (int i = 0; i < 32; i++) {
+		out[3 + 2 * i] = hex[md[i] >> 4];
+		out[4 + 2 * i] = hex[md[i] & 15];
+	}
+	out[67] = '\0';
+}
+
+/*
+ * The signer keeps per-thread keyed state: secrets around and beyond the
+ * 64-byte block (hashed first), and switching secrets on one thread, must all
+ * match a plain HMAC.
+ */
+TEST(sign, matches_plain_hmac_for_any_secret_length_and_switches)
+{
+	static const size_t lens[] = {1, 32, 63, 64, 65, 131, 200};
+	char secret[256], other[] = "another-secret", got[SLACK_SIGN_LEN + 1], want[68];
+
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		for (size_t j = 0; j < lens[i]; j++)
+			secret[j] = (char)('a' + (i * 7 + j) % 26);
+		secret[lens[i]] = '\0';
+		for (int round = 0; round < 2; round++) {
+			CHECK_INT_EQ(slack_sign_compute(secret, "1700000000", "{\"a\":1}", 7, got),
+				     0);
+			reference_sig(secret, "1700000000", "{\"a\":1}", want);
+			CHECK_STR_EQ(got, want);
+			/* a different secret in between must not leak into the next call */
+			CHECK_INT_EQ(slack_sign_compute(other, "1700000000", "x", 1, got), 0);
+			reference_sig(other, "1700000000", "x", want);
+			CHECK_STR_EQ(got, want);
+		}
+	}
 }
