@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "http.h"
 #include "agents.h"
+#include "form.h"
 
 #include "banned.h"
 

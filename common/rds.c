@@ -34,44 +34,6 @@ int rds_tls_supported(void)
 	return RDS_TLS;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Percent-decodes s[0..n) into an owned string, or returns NULL on a bad escape. */
-static char *pct_decode(const char *s, size_t n)
-{
-	char *out = xmalloc(n + 1), *o = out;
-
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '%') {
-			int hi, lo;
-			if (i + 2 >= n) {
-				free(out);
-				return NULL;
-			}
-			hi = hexval((unsigned char)s[i + 1]);
-			lo = hexval((unsigned char)s[i + 2]);
-			if (hi < 0 || lo < 0) {
-				free(out);
-				return NULL;
-			}
-			*o++ = (char)(hi * 16 + lo);
-			i += 2;
-		} else {
-			*o++ = s[i];
-		}
-	}
-	*o = '\0';
-	return out;
-}
-
 static int parse_db(const char *s, size_t n, int *db)
 {
 	long v = 0;
@@ -141,16 +103,16 @@ int rds_url_parse(const char *url, struct rds_url *out, struct err *err)
 		const char *colon = memchr(p, ':', (size_t)(at - p));
 		if (colon) {
 			if (colon > p) {
-				out->user = pct_decode(p, (size_t)(colon - p));
+				out->user = form_pct_decode(p, (size_t)(colon - p));
 				if (!out->user)
 					goto badesc;
 			}
-			out->password = pct_decode(colon + 1, (size_t)(at - colon - 1));
+			out->password = form_pct_decode(colon + 1, (size_t)(at - colon - 1));
 			if (!out->password)
 				goto badesc;
 		} else if (at > p) {
 			/* redis://secret@host: a lone userinfo is a password (legacy AUTH) */
-			out->password = pct_decode(p, (size_t)(at - p));
+			out->password = form_pct_decode(p, (size_t)(at - p));
 			if (!out->password)
 				goto badesc;
 		}

@@ -1,6 +1,7 @@
 /*
- * form.h - application/x-www-form-urlencoded bodies (slash commands and
- * interactive payloads). Thread-safe (pure functions).
+ * form.h - percent-encoding: application/x-www-form-urlencoded bodies (the
+ * API's slash commands and interactive payloads) and URL parts (credentials
+ * in REDIS_URL). Thread-safe (pure functions).
  */
 #ifndef HAINK_FORM_H
 #define HAINK_FORM_H
@@ -16,5 +17,7 @@ char *form_get(const char *body, size_t len, const char *key, int *bad);
 
 /* Percent-decodes s[0..n) with '+' as space. Returns owned, or NULL on a bad escape. */
 char *form_decode(const char *s, size_t n);
+/* Percent-decodes s[0..n), '+' kept (URL userinfo). Returns owned, or NULL on a bad escape. */
+char *form_pct_decode(const char *s, size_t n);
 
 #endif

@@ -14,12 +14,12 @@ static int hexv(char c)
 	return -1;
 }
 
-char *form_decode(const char *s, size_t n)
+static char *decode(const char *s, size_t n, int plus_is_space)
 {
 	char *out = xmalloc(n + 1), *o = out;
 
 	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '+') {
+		if (s[i] == '+' && plus_is_space) {
 			*o++ = ' ';
 		} else if (s[i] == '%') {
 			int hi, lo;
@@ -41,6 +41,16 @@ char *form_decode(const char *s, size_t n)
 	}
 	*o = '\0';
 	return out;
+}
+
+char *form_decode(const char *s, size_t n)
+{
+	return decode(s, n, 1);
+}
+
+char *form_pct_decode(const char *s, size_t n)
+{
+	return decode(s, n, 0);
 }
 
 char *form_get(const char *body, size_t len, const char *key, int *bad)
