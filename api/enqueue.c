@@ -12,17 +12,29 @@
 #include <unistd.h>
 
 /*
- * KEYS[1] seen marker, KEYS[2] stream; ARGV[1] dedupe TTL, ARGV[2] MAXLEN,
- * ARGV[3..] field/value pairs. Returns the entry id, or false for a duplicate.
+ * One call stores a batch of tasks. KEYS[1] is the stream, KEYS[1 + i] the
+ * seen marker of task i; ARGV[1] the dedupe TTL, ARGV[2] MAXLEN, then for
+ * each task its number of field/value strings followed by them. Each task is
+ * marked and added on its own, exactly as if it had its own call; the reply
+ * holds one element per task: the entry id, false (nil) for a duplicate, or
+ * the XADD error (the mark is then removed again). One call per batch rather
+ * than one per task: Redis spends per script call about as much as on the
+ * SET itself.
  */
 static const char enqueue_lua[] =
-    "if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return false end\n"
-    "local r = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))\n"
-    "if type(r) == 'table' and r.err then\n"
-    "  redis.call('DEL', KEYS[1])\n"
-    "  return r\n"
+    "local out, p = {}, 3\n"
+    "for i = 2, #KEYS do\n"
+    "  local n = tonumber(ARGV[p])\n"
+    "  local r = false\n"
+    "  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then\n"
+    "    r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, p + 1, p + "
+    "n))\n"
+    "    if type(r) == 'table' and r.err then redis.call('DEL', KEYS[i]) end\n"
+    "  end\n"
+    "  out[i - 1] = r\n"
+    "  p = p + n + 1\n"
     "end\n"
-    "return r\n";
+    "return out\n";
 
 static pthread_once_t script_once = PTHREAD_ONCE_INIT;
 static struct rds_script script;
@@ -32,56 +44,23 @@ static void script_setup(void)
 	rds_script_init(&script, enqueue_lua);
 }
 
-/* EVALSHA sha 2 seen stream ttl maxlen, then the task's field/value pairs */
-#define CMD_HEAD 7
-#define CMD_MAX	 (CMD_HEAD + 2 * TASK_MAX_FIELDS)
-
-/* One script call, built by the requesting thread on its own stack. */
+/* One task's part of a script call, built by the requesting thread on its own stack. */
 struct cmd {
-	const char *argv[CMD_MAX];
-	size_t lens[CMD_MAX];
-	int argc;
+	const char *fields[TASK_MAX_FIELDS], *values[TASK_MAX_FIELDS];
+	size_t npairs;
 	char nbuf[48];
-	char *seen; /* owned */
+	char count[8]; /* 2 * npairs, as ARGV wants it */
+	char *seen;    /* owned */
 };
 
-/*
- * Fills c with the EVALSHA call for t. stream, ttl and maxlen are borrowed and
- * must outlive c. Release with cmd_release().
- */
-static void cmd_build(struct cmd *c, const char *docket, struct task *t, const char *stream,
-		      const char *ttl, const char *maxlen)
+/* Fills c for t (whose enqueued_ms becomes now). Release with cmd_release(). */
+static void cmd_build(struct cmd *c, const char *docket, struct task *t)
 {
-	const char *fields[TASK_MAX_FIELDS], *values[TASK_MAX_FIELDS];
-	size_t n;
-
 	pthread_once(&script_once, script_setup);
 	t->enqueued_ms = clock_wall_ms();
-	n = task_encode(t, fields, values, c->nbuf);
+	c->npairs = task_encode(t, c->fields, c->values, c->nbuf);
+	snprintf(c->count, sizeof(c->count), "%zu", 2 * c->npairs);
 	c->seen = keys_seen(docket, t->id);
-	c->argc = 0;
-	c->argv[c->argc++] = "EVALSHA";
-	c->argv[c->argc++] = script.sha;
-	c->argv[c->argc++] = "2";
-	c->argv[c->argc++] = c->seen;
-	c->argv[c->argc++] = stream;
-	c->argv[c->argc++] = ttl;
-	c->argv[c->argc++] = maxlen;
-	for (size_t i = 0; i < n; i++) {
-		c->argv[c->argc++] = fields[i];
-		c->argv[c->argc++] = values[i];
-	}
-	for (int i = 0; i < c->argc; i++)
-		c->lens[i] = strlen(c->argv[i]);
-}
-
-/* Switches c from EVALSHA to EVAL with the script's body (after NOSCRIPT). */
-static void cmd_use_eval(struct cmd *c)
-{
-	c->argv[0] = "EVAL";
-	c->lens[0] = 4;
-	c->argv[1] = script.body;
-	c->lens[1] = strlen(script.body);
 }
 
 static void cmd_release(struct cmd *c)
@@ -90,45 +69,110 @@ static void cmd_release(struct cmd *c)
 	c->seen = NULL;
 }
 
-/* Maps the script's reply (not an error reply) to a result. */
-static enum enqueue_result reply_result(const redisReply *rep, char id_out[32])
+/* Script arguments (keys, then the rest) for at most n tasks. */
+#define CALL_CAP(n) (3 + (n) * (2 + 2 * TASK_MAX_FIELDS))
+
+/* One task's outcome. */
+struct outcome {
+	enum enqueue_result res;
+	struct err err;
+	char id[32];
+};
+
+/*
+ * Runs the script for the n tasks of cmds on r, with argv/lens as scratch
+ * (CALL_CAP(n) entries each), and fills *out[i] for each. A failed call (no
+ * connection, timeout, or an error reply for the whole script) fails every
+ * task with the same error; Slack then retries them all, and the seen marks
+ * of any the server did store make those retries duplicates, never second
+ * entries.
+ */
+static void run_script(struct rds *r, struct cmd *const *cmds, int n, const char *stream,
+		       const char *ttl, const char *maxlen, const char **argv, size_t *lens,
+		       struct outcome *const *out)
 {
-	if (rep->type == REDIS_REPLY_STRING) {
-		if (id_out)
-			snprintf(id_out, 32, "%s", rep->str);
-		return ENQUEUE_ADDED;
+	struct err e = {0};
+	redisReply *rep;
+	int argc = 0;
+
+	argv[argc++] = stream;
+	for (int i = 0; i < n; i++)
+		argv[argc++] = cmds[i]->seen;
+	argv[argc++] = ttl;
+	argv[argc++] = maxlen;
+	for (int i = 0; i < n; i++) {
+		argv[argc++] = cmds[i]->count;
+		for (size_t j = 0; j < cmds[i]->npairs; j++) {
+			argv[argc++] = cmds[i]->fields[j];
+			argv[argc++] = cmds[i]->values[j];
+		}
 	}
-	return ENQUEUE_DUPLICATE;
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	/* rds_eval() adds EVALSHA sha numkeys and falls back to EVAL on NOSCRIPT */
+	rep = rds_eval(r, &script, 1 + n, argc, argv, lens, &e);
+	if (rep && (rep->type != REDIS_REPLY_ARRAY || rep->elements != (size_t)n)) {
+		err_set(&e, ERR_REDIS, "enqueue script: unexpected reply type %d", rep->type);
+		freeReplyObject(rep);
+		rep = NULL;
+	}
+	for (int i = 0; i < n; i++) {
+		const redisReply *el = rep ? rep->element[i] : NULL;
+		memset(&out[i]->err, 0, sizeof(out[i]->err));
+		out[i]->id[0] = '\0';
+		if (!rep) {
+			out[i]->res = ENQUEUE_FAILED;
+			out[i]->err = e;
+		} else if (el->type == REDIS_REPLY_STRING) {
+			out[i]->res = ENQUEUE_ADDED;
+			snprintf(out[i]->id, sizeof(out[i]->id), "%s", el->str);
+		} else if (el->type == REDIS_REPLY_NIL) {
+			out[i]->res = ENQUEUE_DUPLICATE;
+		} else {
+			out[i]->res = ENQUEUE_FAILED;
+			err_set(&out[i]->err, ERR_REDIS, "%s",
+				el->type == REDIS_REPLY_ERROR ? el->str : "unexpected reply");
+		}
+	}
+	freeReplyObject(rep);
+}
+
+/* Hands one outcome to a caller: the result, and the id or the error. */
+static enum enqueue_result give(const struct outcome *o, char id_out[32], struct err *err)
+{
+	if (o->res == ENQUEUE_FAILED) {
+		if (err)
+			*err = o->err;
+	} else if (id_out) {
+		memcpy(id_out, o->id, 32);
+	}
+	return o->res;
 }
 
 enum enqueue_result enqueue_task(struct rds *r, const struct config *cfg, struct task *t,
 				 char id_out[32], struct err *err)
 {
-	struct cmd c;
+	struct cmd c, *cp = &c;
+	struct outcome o, *op = &o;
 	char ttl[16], maxlen[24];
 	char *stream = keys_tasks(cfg->docket_name);
-	redisReply *rep;
-	enum enqueue_result res = ENQUEUE_FAILED;
+	const char *argv[CALL_CAP(1)];
+	size_t lens[CALL_CAP(1)];
 
 	snprintf(ttl, sizeof(ttl), "%d", cfg->dedupe_ttl_s);
 	snprintf(maxlen, sizeof(maxlen), "%ld", cfg->stream_maxlen);
-	cmd_build(&c, cfg->docket_name, t, stream, ttl, maxlen);
-	/* rds_eval() adds EVALSHA sha numkeys itself and handles NOSCRIPT */
-	rep = rds_eval(r, &script, 2, c.argc - 3, c.argv + 3, c.lens + 3, err);
-	if (rep) {
-		res = reply_result(rep, id_out);
-		freeReplyObject(rep);
-	}
+	cmd_build(&c, cfg->docket_name, t);
+	run_script(r, &cp, 1, stream, ttl, maxlen, argv, lens, &op);
 	cmd_release(&c);
 	free(stream);
-	return res;
+	return give(&o, id_out, err);
 }
 
 /* --- group commit ------------------------------------------------------------------ */
 
 #define BATCH_MAX 128
 /*
- * Connections, so leaders, that may run at the same time. One: each pipeline
+ * Connections, so leaders, that may run at the same time. One: each call
  * then carries everything queued meanwhile; two measured no better on two
  * cores (the code supports more should Redis sit on other machines).
  */
@@ -141,20 +185,22 @@ struct waiter {
 	struct cmd cmd;
 	atomic_int state; /* enum wstate; also the futex word */
 	struct waiter *next;
-	int pipe; /* W_LEAD: the connection the leader is handed */
-	/* results, written by the leader before it stores W_DONE */
-	enum enqueue_result res;
-	struct err err;
-	char id[32];
-	int sent; /* the current pipeline round holds its command */
-	int noscript;
+	int pipe;	    /* W_LEAD: the connection the leader is handed */
+	struct outcome out; /* written by the leader before it stores W_DONE */
+};
+
+/* A connection and the scratch its leader builds the script call in. */
+struct pipe {
+	struct rds *r;
+	const char **argv;
+	size_t *lens;
 };
 
 struct enqueue_batcher {
 	const struct config *cfg;
 	char *stream;
 	char ttl[16], maxlen[24];
-	struct rds *pipes[MAX_PIPES]; /* one connection per concurrent leader */
+	struct pipe pipes[MAX_PIPES]; /* one per concurrent leader */
 	int npipes;
 	int idle[MAX_PIPES]; /* stack of the pipes no leader holds */
 	int nidle;
@@ -180,11 +226,14 @@ struct enqueue_batcher *enqueue_batcher_new(const struct config *cfg, const char
 
 	b->npipes = MAX_PIPES;
 	for (int i = 0; i < b->npipes; i++) {
-		b->pipes[i] = rds_new(redis_url, connect_ms, reply_ms, err);
-		if (!b->pipes[i]) {
+		struct pipe *p = &b->pipes[i];
+		p->r = rds_new(redis_url, connect_ms, reply_ms, err);
+		if (!p->r) {
 			enqueue_batcher_free(b);
 			return NULL;
 		}
+		p->argv = xmalloc(sizeof(*p->argv) * CALL_CAP(BATCH_MAX));
+		p->lens = xmalloc(sizeof(*p->lens) * CALL_CAP(BATCH_MAX));
 		b->idle[b->nidle++] = i;
 	}
 	b->cfg = cfg;
@@ -199,8 +248,11 @@ void enqueue_batcher_free(struct enqueue_batcher *b)
 {
 	if (!b)
 		return;
-	for (int i = 0; i < b->npipes; i++)
-		rds_free(b->pipes[i]);
+	for (int i = 0; i < b->npipes; i++) {
+		rds_free(b->pipes[i].r);
+		free(b->pipes[i].argv);
+		free(b->pipes[i].lens);
+	}
 	free(b->stream);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
@@ -216,94 +268,22 @@ void enqueue_batcher_stats(struct enqueue_batcher *b, long long *requests, long 
 	pthread_mutex_unlock(&b->lock);
 }
 
-static void fail(struct waiter *w, const struct err *e)
-{
-	w->res = ENQUEUE_FAILED;
-	w->err = *e;
-}
-
-/*
- * One pipeline round over the n requests of batch whose `sent` flag is set:
- * appends their commands, then reads one reply each. After a lost connection
- * the replies still owed are lost too, so those requests fail with the same
- * error (Slack retries; the dedupe mark makes a retry of a stored event a
- * duplicate, never a second entry). NOSCRIPT replies set `noscript`.
- */
-static void pipeline_round(struct rds *r, struct waiter **batch, int n)
-{
-	struct err e = {0};
-	int i;
-
-	for (i = 0; i < n; i++) {
-		struct waiter *w = batch[i];
-		if (!w->sent)
-			continue;
-		if (rds_appendv(r, &e, w->cmd.argc, w->cmd.argv, w->cmd.lens) < 0) {
-			/* not connected (or the command could not be formatted): nothing owed */
-			fail(w, &e);
-			w->sent = 0;
-			if (e.code != ERR_INVALID)
-				break;
-		}
-	}
-	for (; i < n; i++) {
-		/* the connection is down: the rest was never sent */
-		if (batch[i]->sent) {
-			fail(batch[i], &e);
-			batch[i]->sent = 0;
-		}
-	}
-	for (i = 0; i < n; i++) {
-		struct waiter *w = batch[i];
-		redisReply *rep;
-		if (!w->sent)
-			continue;
-		rep = rds_reply(r, &e);
-		if (!rep) {
-			fail(w, &e);
-			continue;
-		}
-		if (rep->type == REDIS_REPLY_ERROR) {
-			err_set(&w->err, ERR_REDIS, "%s", rep->str);
-			w->res = ENQUEUE_FAILED;
-			w->noscript = rds_err_is(&w->err, "NOSCRIPT");
-		} else {
-			w->res = reply_result(rep, w->id);
-		}
-		freeReplyObject(rep);
-	}
-}
-
-/* Runs the n requests of batch as one pipeline, with one EVAL round for NOSCRIPT. */
-static void run_batch(struct rds *r, struct waiter **batch, int n)
-{
-	int again = 0;
-
-	for (int i = 0; i < n; i++)
-		batch[i]->sent = 1;
-	pipeline_round(r, batch, n);
-	for (int i = 0; i < n; i++) {
-		batch[i]->sent = batch[i]->noscript;
-		if (batch[i]->noscript) {
-			cmd_use_eval(&batch[i]->cmd);
-			again = 1;
-		}
-	}
-	if (again)
-		pipeline_round(r, batch, n);
-}
-
 /* Called by the request whose state became W_LEAD: it heads the queue. */
 static void lead(struct enqueue_batcher *b, struct waiter *self)
 {
 	struct waiter *batch[BATCH_MAX], *next;
+	struct cmd *cmds[BATCH_MAX];
+	struct outcome *outs[BATCH_MAX];
+	struct pipe *p = &b->pipes[self->pipe];
 	int n = 0;
 
 	pthread_mutex_lock(&b->lock);
 	/* a leader is always the queue's head: promoted as head, or alone in it */
 	assert(b->head == self);
 	while (b->head && n < BATCH_MAX) {
-		batch[n++] = b->head;
+		batch[n] = b->head;
+		cmds[n] = &b->head->cmd;
+		outs[n++] = &b->head->out;
 		b->head = b->head->next;
 	}
 	if (!b->head)
@@ -312,7 +292,7 @@ static void lead(struct enqueue_batcher *b, struct waiter *self)
 	b->batches++;
 	pthread_mutex_unlock(&b->lock);
 
-	run_batch(b->pipes[self->pipe], batch, n);
+	run_script(p->r, cmds, n, b->stream, b->ttl, b->maxlen, p->argv, p->lens, outs);
 
 	pthread_mutex_lock(&b->lock);
 	next = b->head;
@@ -347,7 +327,7 @@ enum enqueue_result enqueue_batch_task(struct enqueue_batcher *b, struct task *t
 	int s;
 
 	memset(&w, 0, sizeof(w));
-	cmd_build(&w.cmd, b->cfg->docket_name, t, b->stream, b->ttl, b->maxlen);
+	cmd_build(&w.cmd, b->cfg->docket_name, t);
 	atomic_init(&w.state, W_QUEUED);
 	pthread_mutex_lock(&b->lock);
 	if (b->tail)
@@ -371,11 +351,5 @@ enum enqueue_result enqueue_batch_task(struct enqueue_batcher *b, struct task *t
 	if (s == W_LEAD)
 		lead(b, &w);
 	cmd_release(&w.cmd);
-	if (w.res == ENQUEUE_FAILED) {
-		if (err)
-			*err = w.err;
-	} else if (id_out) {
-		memcpy(id_out, w.id, 32);
-	}
-	return w.res;
+	return give(&w.out, id_out, err);
 }

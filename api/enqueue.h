@@ -12,14 +12,16 @@
  * - enqueue_task() runs the script on the caller's own connection (one
  *   struct rds per thread).
  * - An enqueue_batcher is shared by every civetweb thread: requests arriving
- *   at the same time ride one Redis pipeline on one shared connection (group
+ *   at the same time ride one script call on one shared connection (group
  *   commit). The first caller to find no batch running becomes the leader: it
- *   takes every queued request (its own included), pipelines one script call
- *   per request, reads the replies, hands each caller its own result and
- *   passes the lead to the oldest request queued meanwhile. Alone, a request
- *   is a batch of one and waits for nothing. Each request still runs the
- *   script on its own, so results are per request: a duplicate, an error
- *   reply or a lost connection affects exactly the requests it hit.
+ *   takes every queued request (its own included), runs the script once for
+ *   all of them, hands each caller its own result and passes the lead to the
+ *   oldest request queued meanwhile. Alone, a request is a batch of one and
+ *   waits for nothing. The script marks and adds each task on its own, so
+ *   results are per request (a duplicate, or an XADD error, affects exactly
+ *   its task); a lost connection or an error for the whole call fails the
+ *   whole batch, and Slack's retries of any task the server did store are
+ *   then duplicates, never second entries.
  */
 #ifndef HAINK_ENQUEUE_H
 #define HAINK_ENQUEUE_H

@@ -64,7 +64,8 @@ int rds_url_parse(const char *url, struct rds_url *out, struct err *err)
 		out->kind = RDS_UNIX;
 		p = url + 7;
 		if (*p != '/') {
-			err_set(err, ERR_INVALID, "unix socket url needs an absolute path: unix:///path");
+			err_set(err, ERR_INVALID,
+				"unix socket url needs an absolute path: unix:///path");
 			return -1;
 		}
 		q = strchr(p, '?');
@@ -289,10 +290,11 @@ static int setup_cmd(struct rds *r, struct err *err, int argc, const char **argv
 		return -1;
 	}
 	if (rep->type == REDIS_REPLY_ERROR) {
-		err_set(err, strstr(rep->str, "WRONGPASS") || strstr(rep->str, "NOAUTH") ||
-					 strstr(rep->str, "invalid password")
-				     ? ERR_AUTH
-				     : ERR_REDIS,
+		err_set(err,
+			strstr(rep->str, "WRONGPASS") || strstr(rep->str, "NOAUTH") ||
+				strstr(rep->str, "invalid password")
+			    ? ERR_AUTH
+			    : ERR_REDIS,
 			"redis %s rejected: %s", argv[0], rep->str);
 		freeReplyObject(rep);
 		return -1;

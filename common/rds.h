@@ -27,11 +27,11 @@ enum rds_url_kind { RDS_TCP = 0, RDS_UNIX };
 
 struct rds_url {
 	enum rds_url_kind kind;
-	int tls;        /* rediss:// */
-	char *host;     /* RDS_TCP */
-	int port;       /* RDS_TCP, default 6379 */
-	char *path;     /* RDS_UNIX */
-	char *user;     /* NULL unless given */
+	int tls;	/* rediss:// */
+	char *host;	/* RDS_TCP */
+	int port;	/* RDS_TCP, default 6379 */
+	char *path;	/* RDS_UNIX */
+	char *user;	/* NULL unless given */
 	char *password; /* NULL unless given; percent-decoded */
 	int db;
 };
@@ -79,8 +79,7 @@ redisReply *rds_cmdv(struct rds *r, struct err *err, int argc, const char **argv
  * replies of that pipeline are lost: the caller must stop reading.
  */
 int rds_append(struct rds *r, struct err *err, const char *fmt, ...);
-int rds_appendv(struct rds *r, struct err *err, int argc, const char **argv,
-		const size_t *lens);
+int rds_appendv(struct rds *r, struct err *err, int argc, const char **argv, const size_t *lens);
 /* Returns the next owned reply; an error reply is returned as is (type REDIS_REPLY_ERROR). */
 redisReply *rds_reply(struct rds *r, struct err *err);
 

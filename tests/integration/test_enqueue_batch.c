@@ -185,6 +185,68 @@ TEST(enqueue_batch, concurrent_duplicates_once_each)
 	rds_free(r);
 }
 
+/*
+ * An XADD error inside a shared call is per task: every request that hit it
+ * fails with Redis's message and leaves no seen mark, so Slack's retries are
+ * accepted once the stream is usable again.
+ */
+TEST(enqueue_batch, xadd_error_fails_each_task_and_unmarks_it)
+{
+	struct config cfg;
+	struct err e = {0};
+	struct enqueue_batcher *b;
+	struct rds *r;
+	static struct dup_arg args[NTHREADS];
+	pthread_t th[NTHREADS];
+	long long nreq = 0, nbatch = 0;
+	redisReply *rep;
+
+	CHECK(test_redis_url() != NULL);
+	test_redis_flush();
+	r = plain_conn();
+	CHECK(r != NULL);
+	rep = rds_cmd(r, &e, "SET docket:{btest}:tasks not-a-stream");
+	CHECK(rep != NULL);
+	freeReplyObject(rep);
+	batch_config(&cfg);
+	b = enqueue_batcher_new(&cfg, test_redis_url(), 500, 2000, &e);
+	CHECK(b != NULL);
+	for (int i = 0; i < NTHREADS; i++) {
+		memset(&args[i], 0, sizeof(args[i]));
+		args[i].b = b;
+		args[i].tid = i;
+		CHECK_INT_EQ(pthread_create(&th[i], NULL, dup_thread, &args[i]), 0);
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < NTHREADS; i++) {
+		for (int j = 0; j < PER_THREAD; j++)
+			CHECK_INT_EQ(args[i].results[j], ENQUEUE_FAILED);
+		CHECK_STR_CONTAINS(args[i].errmsg, "WRONGTYPE");
+	}
+	enqueue_batcher_stats(b, &nreq, &nbatch);
+	CHECK_INT_EQ(nreq, NTHREADS * PER_THREAD);
+	rep = rds_cmd(r, &e, "EVAL %s 0", "return #redis.call('KEYS', 'docket:{btest}:seen:*')");
+	CHECK_INT_EQ(rds_reply_int(rep, -1), 0);
+	freeReplyObject(rep);
+	/* usable again: the same ids go in, once each */
+	rep = rds_cmd(r, &e, "DEL docket:{btest}:tasks");
+	freeReplyObject(rep);
+	for (int i = 0; i < NTHREADS; i++) {
+		memset(&args[i], 0, sizeof(args[i]));
+		args[i].b = b;
+		args[i].tid = i;
+		CHECK_INT_EQ(pthread_create(&th[i], NULL, dup_thread, &args[i]), 0);
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < NTHREADS; i++)
+		CHECK_STR_EQ(args[i].errmsg, "");
+	CHECK_INT_EQ(xlen(r), UNIQUE);
+	enqueue_batcher_free(b);
+	rds_free(r);
+}
+
 /* --- Redis stopped mid-way --------------------------------------------------------- */
 
 #define OUT_THREADS 4
