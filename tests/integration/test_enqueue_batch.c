@@ -121,30 +121,35 @@ static void *dup_thread(void *p)
 	return NULL;
 }
 
-TEST(enqueue_batch, concurrent_duplicates_once_each)
+/*
+ * Empties the test Redis, runs the command argv on a plain connection
+ * (returned in *r), and makes a batcher for cfg (in *b). Either is NULL when
+ * a step failed (the failure is reported).
+ */
+static void fresh_batcher(struct config *cfg, struct rds **r, struct enqueue_batcher **b, int argc,
+			  const char **argv)
 {
-	struct config cfg;
 	struct err e = {0};
-	struct enqueue_batcher *b;
-	struct rds *r;
-	static struct dup_arg args[NTHREADS];
-	pthread_t th[NTHREADS];
-	int added[UNIQUE] = {0}, dup[UNIQUE] = {0};
-	unsigned char in_stream[UNIQUE] = {0};
-	long long nreq = 0, nbatch = 0, stream_dups = 0;
 	redisReply *rep;
 
+	*b = NULL;
 	CHECK(test_redis_url() != NULL);
 	test_redis_flush();
-	r = plain_conn();
-	CHECK(r != NULL);
-	/* no script cached: the first pipeline gets NOSCRIPT and must fall back to EVAL */
-	rep = rds_cmd(r, &e, "SCRIPT FLUSH");
+	*r = plain_conn();
+	CHECK(*r != NULL);
+	rep = rds_cmdv(*r, &e, argc, argv, NULL);
 	CHECK(rep != NULL);
 	freeReplyObject(rep);
-	batch_config(&cfg);
-	b = enqueue_batcher_new(&cfg, test_redis_url(), 500, 2000, &e);
-	CHECK(b != NULL);
+	batch_config(cfg);
+	*b = enqueue_batcher_new(cfg, test_redis_url(), 500, 2000, &e);
+	CHECK(*b != NULL);
+}
+
+/* Runs dup_thread on NTHREADS threads against b and waits for them all. */
+static void run_dup_threads(struct enqueue_batcher *b, struct dup_arg *args)
+{
+	pthread_t th[NTHREADS];
+
 	for (int i = 0; i < NTHREADS; i++) {
 		memset(&args[i], 0, sizeof(args[i]));
 		args[i].b = b;
@@ -153,6 +158,22 @@ TEST(enqueue_batch, concurrent_duplicates_once_each)
 	}
 	for (int i = 0; i < NTHREADS; i++)
 		pthread_join(th[i], NULL);
+}
+
+TEST(enqueue_batch, concurrent_duplicates_once_each)
+{
+	struct config cfg;
+	struct enqueue_batcher *b;
+	struct rds *r;
+	static struct dup_arg args[NTHREADS];
+	int added[UNIQUE] = {0}, dup[UNIQUE] = {0};
+	unsigned char in_stream[UNIQUE] = {0};
+	long long nreq = 0, nbatch = 0, stream_dups = 0;
+
+	/* no script cached: the first call gets NOSCRIPT and must fall back to EVAL */
+	fresh_batcher(&cfg, &r, &b, 2, (const char *[]){"SCRIPT", "FLUSH"});
+	CHECK(b != NULL);
+	run_dup_threads(b, args);
 	for (int i = 0; i < NTHREADS; i++) {
 		if (args[i].errmsg[0])
 			test_fail(__FILE__, __LINE__, "thread %d: enqueue failed: %s", i,
@@ -197,28 +218,14 @@ TEST(enqueue_batch, xadd_error_fails_each_task_and_unmarks_it)
 	struct enqueue_batcher *b;
 	struct rds *r;
 	static struct dup_arg args[NTHREADS];
-	pthread_t th[NTHREADS];
 	long long nreq = 0, nbatch = 0;
 	redisReply *rep;
 
-	CHECK(test_redis_url() != NULL);
-	test_redis_flush();
-	r = plain_conn();
-	CHECK(r != NULL);
-	rep = rds_cmd(r, &e, "SET docket:{btest}:tasks not-a-stream");
-	CHECK(rep != NULL);
-	freeReplyObject(rep);
-	batch_config(&cfg);
-	b = enqueue_batcher_new(&cfg, test_redis_url(), 500, 2000, &e);
+	/* XADD fails: the stream key holds a string */
+	fresh_batcher(&cfg, &r, &b, 3,
+		      (const char *[]){"SET", "docket:{btest}:tasks", "not-a-stream"});
 	CHECK(b != NULL);
-	for (int i = 0; i < NTHREADS; i++) {
-		memset(&args[i], 0, sizeof(args[i]));
-		args[i].b = b;
-		args[i].tid = i;
-		CHECK_INT_EQ(pthread_create(&th[i], NULL, dup_thread, &args[i]), 0);
-	}
-	for (int i = 0; i < NTHREADS; i++)
-		pthread_join(th[i], NULL);
+	run_dup_threads(b, args);
 	for (int i = 0; i < NTHREADS; i++) {
 		for (int j = 0; j < PER_THREAD; j++)
 			CHECK_INT_EQ(args[i].results[j], ENQUEUE_FAILED);
@@ -232,14 +239,7 @@ TEST(enqueue_batch, xadd_error_fails_each_task_and_unmarks_it)
 	/* usable again: the same ids go in, once each */
 	rep = rds_cmd(r, &e, "DEL docket:{btest}:tasks");
 	freeReplyObject(rep);
-	for (int i = 0; i < NTHREADS; i++) {
-		memset(&args[i], 0, sizeof(args[i]));
-		args[i].b = b;
-		args[i].tid = i;
-		CHECK_INT_EQ(pthread_create(&th[i], NULL, dup_thread, &args[i]), 0);
-	}
-	for (int i = 0; i < NTHREADS; i++)
-		pthread_join(th[i], NULL);
+	run_dup_threads(b, args);
 	for (int i = 0; i < NTHREADS; i++)
 		CHECK_STR_EQ(args[i].errmsg, "");
 	CHECK_INT_EQ(xlen(r), UNIQUE);
