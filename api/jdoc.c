@@ -31,6 +31,16 @@ static int add_node(struct jdoc *d, enum jdoc_type type)
 	return (int)d->n++;
 }
 
+/* Links child after *last among parent's children (first when *last < 0). */
+static void append_child(struct jdoc *d, int parent, int *last, int child)
+{
+	if (*last < 0)
+		d->nodes[parent].first = child;
+	else
+		d->nodes[*last].next = child;
+	*last = child;
+}
+
 static void skip_ws(struct jparser *jp)
 {
 	while (jp->p < jp->end &&
@@ -257,11 +267,7 @@ static int parse_container(struct jparser *jp, int object)
 		if (child < 0)
 			return -1;
 		d->nodes[child].key = (size_t)key;
-		if (last < 0)
-			d->nodes[self].first = child;
-		else
-			d->nodes[last].next = child;
-		last = child;
+		append_child(d, self, &last, child);
 		skip_ws(jp);
 		if (jp->p >= jp->end)
 			return -1;
@@ -371,11 +377,7 @@ static int copy_value(struct jdoc *d, const json_t *v)
 			size_t koff = arena_add(d, k, strlen(k));
 			child = copy_value(d, m);
 			d->nodes[child].key = koff;
-			if (last < 0)
-				d->nodes[self].first = child;
-			else
-				d->nodes[last].next = child;
-			last = child;
+			append_child(d, self, &last, child);
 		}
 		return self;
 	}
@@ -383,11 +385,7 @@ static int copy_value(struct jdoc *d, const json_t *v)
 		self = add_node(d, JDOC_ARRAY);
 		for (size_t i = 0; i < json_array_size(v); i++) {
 			child = copy_value(d, json_array_get(v, i));
-			if (last < 0)
-				d->nodes[self].first = child;
-			else
-				d->nodes[last].next = child;
-			last = child;
+			append_child(d, self, &last, child);
 		}
 		return self;
 	case JSON_STRING:
