@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <hiredis/hiredis.h>
 
+#include "common.h"
 #include "test.h"
 
 static pid_t redis_pid;
@@ -133,6 +134,35 @@ const char *test_redis_url(void)
 	}
 	test_fail(__FILE__, __LINE__, "cannot start redis-server (is it installed?)");
 	return NULL;
+}
+
+struct rds *test_redis_connect(int reply_ms)
+{
+	const char *url = test_redis_url();
+	struct err e = {0};
+	struct rds *r;
+
+	if (!url)
+		return NULL;
+	r = rds_new(url, 500, reply_ms, &e);
+	if (!r)
+		test_fail(__FILE__, __LINE__, "rds_new(%s): %s", url, e.msg);
+	return r;
+}
+
+void test_task_question(struct task *t, const char *id, const char *text)
+{
+	task_init(t);
+	t->id = xstrdup(id);
+	t->team = xstrdup("T1");
+	t->channel = xstrdup("C1");
+	t->user = xstrdup("U1");
+	t->text = xstrdup(text);
+	t->ts = xstrdup("1.1");
+	t->thread_ts = xstrdup("1.1");
+	t->channel_type = xstrdup("channel");
+	t->agent = xstrdup("default");
+	t->source = xstrdup("slack");
 }
 
 int test_redis_port(void)

@@ -94,6 +94,19 @@ int test_failed(void);
 const char *test_redis_url(void);
 /* Returns the port of the throwaway server (0 when not started). */
 int test_redis_port(void);
+struct rds;
+struct task;
+/*
+ * Fills t (not yet initialised) as a question from U1 in channel C1 of team
+ * T1 (ts and thread_ts "1.1", agent "default", source "slack"); release with
+ * task_release().
+ */
+void test_task_question(struct task *t, const char *id, const char *text);
+/*
+ * Returns a connection (common/rds.h) to the throwaway server with a 500 ms
+ * connect and reply_ms reply timeout, or NULL (and fails the test).
+ */
+struct rds *test_redis_connect(int reply_ms);
 /* Runs FLUSHALL on the throwaway server. */
 void test_redis_flush(void);
 /* Stops and restarts the throwaway server on the same port (for reconnect tests). */

@@ -28,26 +28,7 @@ static void batch_config(struct config *cfg)
 
 static void make_task(struct task *t, const char *id)
 {
-	task_init(t);
-	t->id = xstrdup(id);
-	t->team = xstrdup("T1");
-	t->channel = xstrdup("C1");
-	t->user = xstrdup("U1");
-	t->text = xstrdup("how many?");
-	t->ts = xstrdup("1.1");
-	t->thread_ts = xstrdup("1.1");
-	t->channel_type = xstrdup("channel");
-	t->agent = xstrdup("default");
-	t->source = xstrdup("slack");
-}
-
-static struct rds *plain_conn(void)
-{
-	struct err e = {0};
-	char url[96];
-
-	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", test_redis_port());
-	return rds_new(url, 500, 2000, &e);
+	test_task_question(t, id, "how many?");
 }
 
 static long long xlen(struct rds *r)
@@ -135,7 +116,7 @@ static void fresh_batcher(struct config *cfg, struct rds **r, struct enqueue_bat
 	*b = NULL;
 	CHECK(test_redis_url() != NULL);
 	test_redis_flush();
-	*r = plain_conn();
+	*r = test_redis_connect(2000);
 	CHECK(*r != NULL);
 	rep = rds_cmdv(*r, &e, argc, argv, NULL);
 	CHECK(rep != NULL);
@@ -355,7 +336,7 @@ TEST(enqueue_batch, redis_stop_fails_fast_then_recovers)
 	 * answered ADDED, once, and every call started after the restart that
 	 * was answered ADDED is there.
 	 */
-	r = plain_conn();
+	r = test_redis_connect(2000);
 	CHECK(r != NULL);
 	in_stream = xcalloc((size_t)n + 1, 1);
 	CHECK_INT_EQ(stream_ids(r, "EvO", in_stream, (size_t)n, &stream_dups), 0);

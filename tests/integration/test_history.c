@@ -15,20 +15,6 @@
 
 #include "../harness/test.h"
 
-static struct rds *connect_test(void)
-{
-	const char *url = test_redis_url();
-	struct err e = {0};
-	struct rds *r;
-
-	if (!url)
-		return NULL;
-	r = rds_new(url, 500, 5000, &e);
-	if (!r)
-		test_fail(__FILE__, __LINE__, "rds_new: %s", e.msg);
-	return r;
-}
-
 /* A turn with `rounds` tool rounds of `calls` calls each; ids carry tag. */
 static json_t *make_turn(const char *tag, int rounds, int calls)
 {
@@ -117,7 +103,7 @@ static const char *check_snapshot(redisReply *rep, int max)
 
 TEST(history, every_trim_point_keeps_pairs_and_newest)
 {
-	struct rds *r = connect_test();
+	struct rds *r = test_redis_connect(5000);
 	struct err e = {0};
 
 	CHECK(r != NULL);
@@ -194,7 +180,7 @@ static void *writer_main(void *arg)
 TEST(history, concurrent_appends_hold_the_invariants)
 {
 	enum { NW = 6, MAX = 9 };
-	struct rds *r = connect_test();
+	struct rds *r = test_redis_connect(5000);
 	struct err e = {0};
 	pthread_t th[NW];
 	struct writer wr[NW];
@@ -236,7 +222,7 @@ TEST(history, concurrent_appends_hold_the_invariants)
 
 TEST(history, ttl_and_load_in_chat_format)
 {
-	struct rds *r = connect_test();
+	struct rds *r = test_redis_connect(5000);
 	struct err e = {0};
 	json_t *out = json_array(), *turn;
 	redisReply *rep;

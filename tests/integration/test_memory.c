@@ -18,20 +18,6 @@
 
 #define DIM 64
 
-static struct rds *connect_test(void)
-{
-	const char *url = test_redis_url();
-	struct err e = {0};
-	struct rds *r;
-
-	if (!url)
-		return NULL;
-	r = rds_new(url, 500, 5000, &e);
-	if (!r)
-		test_fail(__FILE__, __LINE__, "rds_new: %s", e.msg);
-	return r;
-}
-
 static int put(struct rds *r, const char *agent, const char *user, const char *kind,
 	       const char *text, int64_t ms)
 {
@@ -66,7 +52,7 @@ static int contains(const struct mem_hits *h, const char *needle)
 
 TEST(memory, scopes_are_isolated_by_user_and_agent)
 {
-	struct rds *r = connect_test();
+	struct rds *r = test_redis_connect(5000);
 	struct mem_hits h;
 
 	CHECK(r != NULL);
@@ -116,7 +102,7 @@ TEST(memory, hybrid_ranking_puts_the_relevant_memory_first)
 	    "Is on call for the payments service this month",
 	    "Q: where are the onboarding docs / A: in the handbook wiki",
 	};
-	struct rds *r = connect_test();
+	struct rds *r = test_redis_connect(5000);
 	struct mem_hits h;
 
 	CHECK(r != NULL);
@@ -149,7 +135,7 @@ TEST(memory, hybrid_ranking_puts_the_relevant_memory_first)
 
 TEST(memory, thread_scope_and_cache_coherence)
 {
-	struct rds *r = connect_test(), *r2 = connect_test();
+	struct rds *r = test_redis_connect(5000), *r2 = test_redis_connect(5000);
 	struct mem_scope other = {"haink", "support", "U3", "2.2"};
 	struct mem_hits h;
 	struct err e = {0};
@@ -214,7 +200,7 @@ static long scope_keys(struct rds *r, const char *app, const char *agent, const 
 
 TEST(memory, forget_removes_one_scope_and_nothing_else)
 {
-	struct rds *r = connect_test();
+	struct rds *r = test_redis_connect(5000);
 	struct err e = {0};
 	struct mem_hits h = {0};
 
@@ -285,7 +271,7 @@ TEST(memory, tools_use_the_task_scope_not_model_arguments)
 	struct tool_scope s1, s2;
 	struct tool_call_ctx c;
 	json_t *args;
-	struct rds *r = connect_test();
+	struct rds *r = test_redis_connect(5000);
 
 	CHECK(r != NULL && search_def != NULL && remember_def != NULL);
 	test_redis_flush();

@@ -341,17 +341,7 @@ static void enqueue_config(struct config *cfg)
 
 static void make_task(struct task *t, const char *id)
 {
-	task_init(t);
-	t->id = xstrdup(id);
-	t->team = xstrdup("T1");
-	t->channel = xstrdup("C1");
-	t->user = xstrdup("U1");
-	t->text = xstrdup("what is \xe2\x98\x83?");
-	t->ts = xstrdup("1.1");
-	t->thread_ts = xstrdup("1.0");
-	t->channel_type = xstrdup("channel");
-	t->agent = xstrdup("default");
-	t->source = xstrdup("slack");
+	test_task_question(t, id, "what is \xe2\x98\x83?");
 }
 
 TEST(enqueue, once_per_id)
