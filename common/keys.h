@@ -1,3 +1,4 @@
+/* clang-format off */
 /*
  * keys.h - every Redis key name the project uses, built in one place.
  *
@@ -5,30 +6,31 @@
  * (free with free()) unless noted. Thread-safe (pure functions).
  *
  * Key                                   type    TTL                 written by        read by
- * docket:{D}:tasks                      stream  MAXLEN ~ STREAM_MAXLEN  api (enqueue), worker
- * (retry mover, dlq replay)  worker docket:{D}:seen:<event_id>            string  DEDUPE_TTL_S api
- * (enqueue script)  api docket:{D}:scheduled                  zset    none                worker
- * (retry)    worker (mover) docket:{D}:dead                       stream  MAXLEN ~ STREAM_MAXLEN
- * worker        worker (dlq verbs) task:{D}:<task id>                    hash    24 h worker worker
- * answer:<answer_id>                    hash    none                worker            worker
- * (feedback, stats), ui rag_doc:<source_id>:<n>               hash    none                worker
- * (ingest)   worker (kb search) kb:meta                               hash    none worker (ingest)
- * worker kb:sources                            hash    none                worker (ingest:
- * source_id -> chunk count)  worker embedding:<sha256(model NUL text)>    string  EMBED_CACHE_TTL_S
- * worker            worker chat:<team>:<channel>:<thread_ts>     list    CHAT_TTL_S          worker
- * worker memory:<app>:<agent>:<user>:<id>      hash    none                worker            worker
+ * docket:{D}:tasks                      stream  MAXLEN ~ STREAM_MAXLEN  api (enqueue), worker (retry mover, dlq replay)  worker
+ * docket:{D}:seen:<event_id>            string  DEDUPE_TTL_S        api (enqueue script)  api
+ * docket:{D}:scheduled                  zset    none                worker (retry)    worker (mover)
+ * docket:{D}:dead                       stream  MAXLEN ~ STREAM_MAXLEN  worker        worker (dlq verbs)
+ * task:{D}:<task id>                    hash    24 h                worker            worker
+ * answer:<answer_id>                    hash    none                worker            worker (feedback, stats), ui
+ * rag_doc:<source_id>:<n>               hash    none                worker (ingest)   worker (kb search)
+ * kb:meta                               hash    none                worker (ingest)   worker
+ * kb:sources                            hash    none                worker (ingest: source_id -> chunk count)  worker
+ * embedding:<sha256(model NUL text)>    string  EMBED_CACHE_TTL_S   worker            worker
+ * chat:<team>:<channel>:<thread_ts>     list    CHAT_TTL_S          worker            worker
+ * memory:<app>:<agent>:<user>:<id>      hash    none                worker            worker
  * memory:<app>:<agent>:<user>           zset    none                worker            worker
  * rate_limit:web:<team>:<channel>:<ts>  string  1 h                 worker            worker
  * rate_limit:thread:<team>:<channel>:<ts> string 1 h                worker            worker
  * rate_limit:user:<team>:<user>         string  1 h                 worker            worker
- * metrics:<YYYY-MM-DD>                  hash    90 days             worker            worker
- * (stats) ui:<session>                          stream  1 h                 worker (ui sink)  api
- * (ui) memory:<app>:<agent|*>:<user>[:*]     SCAN MATCH patterns over the two memory keys above
+ * metrics:<YYYY-MM-DD>                  hash    90 days             worker            worker (stats)
+ * ui:<session>                          stream  1 h                 worker (ui sink)  api (ui)
+ * memory:<app>:<agent|*>:<user>[:*]     SCAN MATCH patterns over the two memory keys above
  *                                       (memory forget/list; glob-escaped)      worker
  *
  * D is DOCKET_NAME; the braces are a hash tag so a stream and its dedupe keys
  * live in one Redis Cluster slot and the enqueue script stays valid there.
  */
+/* clang-format on */
 #ifndef HAINK_KEYS_H
 #define HAINK_KEYS_H
 
