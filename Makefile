@@ -50,6 +50,10 @@ TOOL_SRC := $(wildcard tests/tools/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+# the Dev UI page, embedded in the API as a C string generated from api/ui_page.html
+UI_PAGE_C := $(B)/gen/ui_page.c
+UI_PAGE_O := $(B)/obj/gen/ui_page.o
+API_OBJ := $(call obj,$(API_SRC)) $(UI_PAGE_O)
 LIBCOMMON := $(B)/lib/libcommon.a
 API_BIN := $(B)/bin/haink-api
 WORKER_BIN := $(B)/bin/haink-worker
@@ -86,19 +90,32 @@ $(LIBCOMMON): $(call obj,$(COMMON_SRC))
 	@rm -f $@
 	ar rcs $@ $^
 
-$(API_BIN): $(call obj,api/main.c $(API_SRC)) $(LIBCOMMON)
+# each line becomes a string literal: \ and " escaped, and ? too (no trigraphs under -std=c11)
+$(UI_PAGE_C): api/ui_page.html
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -pthread -o $@ $(call obj,api/main.c $(API_SRC)) $(LIBCOMMON) $(LIBS)
+	@{ echo '/* generated from api/ui_page.html by the Makefile; edit that file */'; \
+	  echo '#include "common.h"'; echo '#include "ui.h"'; \
+	  echo 'const char ui_page_html[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+	  echo ';'; } > $@.tmp && mv $@.tmp $@
+
+$(UI_PAGE_O): $(UI_PAGE_C) $(B)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(API_BIN): $(call obj,api/main.c) $(API_OBJ) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -pthread -o $@ $(call obj,api/main.c) $(API_OBJ) $(LIBCOMMON) $(LIBS)
 
 $(WORKER_BIN): $(call obj,worker/main.c $(WORKER_SRC)) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -pthread -o $@ $(call obj,worker/main.c $(WORKER_SRC)) $(LIBCOMMON) $(LIBS)
 
-$(UNIT_BIN): $(call obj,$(UNIT_SRC) $(HARNESS_SRC) $(API_SRC) $(WORKER_SRC)) $(LIBCOMMON)
+$(UNIT_BIN): $(call obj,$(UNIT_SRC) $(HARNESS_SRC) $(WORKER_SRC)) $(API_OBJ) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIBS)
 
-$(ITEST_BIN): $(call obj,$(ITEST_SRC) $(HARNESS_SRC) $(API_SRC) $(WORKER_SRC)) $(LIBCOMMON)
+$(ITEST_BIN): $(call obj,$(ITEST_SRC) $(HARNESS_SRC) $(WORKER_SRC)) $(API_OBJ) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIBS)
 
@@ -106,7 +123,7 @@ $(B)/bin/%: $(B)/obj/tests/tools/%.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIBS)
 
-$(B)/bin/%: $(B)/obj/bench/%.o $(call obj,$(API_SRC) $(WORKER_SRC)) $(LIBCOMMON)
+$(B)/bin/%: $(B)/obj/bench/%.o $(API_OBJ) $(call obj,$(WORKER_SRC)) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LIBS) $(BLAS_LIBS)
 
@@ -163,4 +180,4 @@ format-check:
 clean:
 	rm -rf build
 
--include $(patsubst %.c,$(B)/obj/%.d,$(ALL_SRC))
+-include $(patsubst %.c,$(B)/obj/%.d,$(ALL_SRC)) $(UI_PAGE_O:.o=.d)

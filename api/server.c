@@ -3,6 +3,7 @@
 #include "form.h"
 #include "server.h"
 #include "slack_in.h"
+#include "ui.h"
 
 #include <civetweb.h>
 #include <openssl/rand.h>
@@ -45,19 +46,25 @@ enum route {
 	R_HEALTHZ,
 	R_READYZ,
 	R_METRICS,
+	R_UI, /* /ui and everything under it: one label for all */
 	R_OTHER,
 };
 
-static const char *const route_names[] = {
-    "/slack/events", "/slack/interactive", "/slack/commands", "/healthz", "/readyz", "/metrics",
-    "other"};
+static const char *const route_names[] = {"/slack/events",
+					  "/slack/interactive",
+					  "/slack/commands",
+					  "/healthz",
+					  "/readyz",
+					  "/metrics",
+					  "/ui",
+					  "other"};
 
 static enum route match_route(const char *uri)
 {
 	for (int i = 0; i < R_OTHER; i++)
 		if (!strcmp(uri, route_names[i]))
 			return (enum route)i;
-	return R_OTHER;
+	return ui_route(uri) ? R_UI : R_OTHER;
 }
 
 static void *thread_init(const struct mg_context *ctx, int thread_type)
@@ -179,6 +186,24 @@ static int read_body(struct mg_connection *conn, long max, struct buf *b)
 	}
 	if (want >= 0 && (long long)b->len != want)
 		return 400;
+	return 0;
+}
+
+/* Reads the body under MAX_BODY_BYTES; fills rp (413 or 400) and returns -1 when it cannot. */
+static int take_body(struct mg_connection *conn, struct api_server *s, struct buf *body,
+		     struct reply *rp)
+{
+	int rc = read_body(conn, s->cfg->max_body_bytes, body);
+
+	if (rc == 413) {
+		rp->close = 1;
+		reply_json_error(rp, 413, "payload_too_large", NULL);
+		return -1;
+	}
+	if (rc == 400) {
+		reply_json_error(rp, 400, "bad_request", "body shorter than Content-Length");
+		return -1;
+	}
 	return 0;
 }
 
@@ -329,6 +354,48 @@ static void handle_readyz(struct api_server *s, struct api_thread *th, struct re
 	}
 }
 
+/* The thread whose connection a Dev UI route may use. */
+struct ui_redis_arg {
+	struct api_server *s;
+	struct api_thread *th;
+};
+
+static struct rds *ui_redis(void *arg, struct err *err)
+{
+	struct ui_redis_arg *a = arg;
+
+	return thread_redis(a->s, a->th, err);
+}
+
+static void handle_ui(struct mg_connection *conn, struct api_server *s, struct api_thread *th,
+		      struct buf *body, struct reply *rp)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	struct ui_redis_arg arg = {s, th};
+	struct ui_env env = {s->cfg, s->agents, s->batcher, ui_redis, &arg};
+	struct ui_request rq = {ri->request_method,
+				ri->local_uri,
+				ri->query_string,
+				mg_get_header(conn, "Authorization"),
+				NULL,
+				0};
+	struct ui_reply ur;
+
+	if (!strcmp(ri->request_method, "POST")) {
+		if (take_body(conn, s, body, rp) < 0)
+			return;
+		rq.body = body->s;
+		rq.body_len = body->len;
+	}
+	ui_handle(&env, &rq, &ur, &rp->body);
+	if (ur.error) {
+		reply_json_error(rp, ur.code, ur.error, ur.reason[0] ? ur.reason : NULL);
+		return;
+	}
+	rp->code = ur.code;
+	rp->ctype = ur.ctype;
+}
+
 static const char *status_text(int code)
 {
 	switch (code) {
@@ -429,22 +496,12 @@ static int handle(struct mg_connection *conn, void *cbdata)
 	case R_EVENTS:
 	case R_INTERACTIVE:
 	case R_COMMANDS: {
-		int rc;
 		if (!is_post) {
 			reply_json_error(&rp, 405, "method_not_allowed", "use POST");
 			break;
 		}
-		rc = read_body(conn, s->cfg->max_body_bytes, body);
-		if (rc == 413) {
-			rp.close = 1;
-			reply_json_error(&rp, 413, "payload_too_large", NULL);
+		if (take_body(conn, s, body, &rp) < 0)
 			break;
-		}
-		if (rc == 400) {
-			reply_json_error(&rp, 400, "bad_request",
-					 "body shorter than Content-Length");
-			break;
-		}
 		if (is_ssl_check(ri->query_string, body)) {
 			reply_ok_json(&rp, "{\"ok\":true}");
 			break;
@@ -461,6 +518,9 @@ static int handle(struct mg_connection *conn, void *cbdata)
 	case R_METRICS:
 		rp.ctype = "text/plain; version=0.0.4; charset=utf-8";
 		metrics_render(NULL, &rp.body);
+		break;
+	case R_UI:
+		handle_ui(conn, s, th, body, &rp);
 		break;
 	case R_OTHER:
 		reply_json_error(&rp, 404, "not_found", NULL);
@@ -479,7 +539,9 @@ send:
 		    1);
 	metrics_observe(NULL, M_HTTP_SECONDS,
 			metrics_labels(lbl, sizeof(lbl), 1, "route", route_names[route]), secs);
+	/* the Dev UI polls: its successful GETs stay out of the info log */
 	if (route != R_HEALTHZ && route != R_METRICS && route != R_READYZ &&
+	    !(route == R_UI && rp.code == 200 && !is_post) &&
 	    log_enabled(rp.code >= 500 ? LOG_ERROR : LOG_INFO)) {
 		snprintf(ms, sizeof(ms), "%.3f", secs * 1000);
 		log_kv(rp.code >= 500 ? LOG_ERROR : LOG_INFO, "request", "method",

@@ -99,7 +99,13 @@ int cli_ask(int argc, char **argv, struct worker_env *env)
 		fprintf(stderr, "haink-worker: cannot answer: %s\n", e.msg);
 		goto out;
 	}
-	ans = (struct reply_answer){id, t.text, run.answer, run.trace.sources, run.trace.nsources};
+	ans = (struct reply_answer){id,
+				    t.text,
+				    run.answer,
+				    run.trace.sources,
+				    run.trace.nsources,
+				    run.trace.memories,
+				    run.trace.nmemories};
 	if (sink.ops->final(&sink, &ans, &e) < 0) {
 		fprintf(stderr, "haink-worker: %s\n", e.msg);
 		goto out;

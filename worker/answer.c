@@ -320,8 +320,10 @@ static int question_run(struct wctx *w, struct task *t, struct err *err)
 		log_kv(LOG_INFO, "showing the answer stored by an earlier attempt", "task_id",
 		       t->id, "answer_id", answer_id, NULL);
 	}
-	ans = (struct reply_answer){answer_id, t->text, run.answer, run.trace.sources,
-				    run.trace.nsources};
+	ans = (struct reply_answer){answer_id,		t->text,
+				    run.answer,		run.trace.sources,
+				    run.trace.nsources, run.trace.memories,
+				    run.trace.nmemories};
 	if (sink.ops->final(&sink, &ans, err) < 0)
 		goto out;
 	if (set_state(w, t, TASKSTATE_ANSWERED, err) < 0)
@@ -381,8 +383,17 @@ static int feedback_run(struct wctx *w, struct task *t, struct err *err)
 	snprintf(field, sizeof(field), "feedback_%s", fb);
 	daily_incr(w->r, field, 1);
 	rc = 0;
-	if (w->env->cfg->slack_bot_token && *w->env->cfg->slack_bot_token && t->channel &&
-	    *t->channel && t->ts && *t->ts && (!t->source || !strcmp(t->source, "slack"))) {
+	if (t->source && !strcmp(t->source, "ui")) {
+		/* the page shows its thanks when this arrives; retried like the rest */
+		if (reply_ui_feedback(w, t, &e) < 0) {
+			log_kv(LOG_WARN, "cannot confirm the feedback to the dev ui", "error",
+			       e.msg, NULL);
+			if (err)
+				*err = e;
+			rc = -1;
+		}
+	} else if (w->env->cfg->slack_bot_token && *w->env->cfg->slack_bot_token && t->channel &&
+		   *t->channel && t->ts && *t->ts && (!t->source || !strcmp(t->source, "slack"))) {
 		char *fallback = mrkdwn_fallback_text(text, 2900);
 
 		blocks = mrkdwn_answer_blocks(text, tr.sources, tr.nsources, t->answer_id,

@@ -1,5 +1,5 @@
 /*
- * reply.c - the reply sinks (see reply.h): Slack and console.
+ * reply.c - the reply sinks (see reply.h): Slack, the Dev UI and the console.
  */
 #include "common.h"
 #include "wctx.h"
@@ -12,6 +12,9 @@
 
 /* Slack shows `text` in notifications; keep it well under its limits. */
 #define REPLY_FALLBACK_MAX 2900
+
+static void sink_init(struct reply_sink *s, struct wctx *w, const struct task *t,
+		      const struct reply_ops *ops);
 
 static const char *task_channel(const struct reply_sink *s)
 {
@@ -86,6 +89,121 @@ static int slack_notice(struct reply_sink *s, const char *text, struct err *err)
 
 static const struct reply_ops slack_ops = {"slack", slack_placeholder, slack_progress, slack_final,
 					   slack_notice};
+
+/* --- dev ui --------------------------------------------------------------- */
+
+#define REPLY_UI_MAXLEN 1000 /* entries kept per session stream (approximate trim) */
+#define REPLY_UI_TTL_S	3600 /* the stream lives an hour after its last entry */
+#define REPLY_UI_PAIRS	6
+
+/*
+ * Appends an entry to the session's stream ui:<channel> (the channel of a UI
+ * task is its session): kind, then npairs field/value pairs of kv. Renews
+ * the stream's TTL. Sets *id_out (owned) to the entry id when id_out is set.
+ */
+static int ui_add(struct reply_sink *s, const char *kind, size_t npairs, const char *const *kv,
+		  char **id_out, struct err *err)
+{
+	const char *argv[8 + 2 * REPLY_UI_PAIRS];
+	char *key = keys_ui_session(task_channel(s));
+	char maxlen[16];
+	redisReply *rep;
+	int argc = 0, rc = -1;
+
+	snprintf(maxlen, sizeof(maxlen), "%d", REPLY_UI_MAXLEN);
+	argv[argc++] = "XADD";
+	argv[argc++] = key;
+	argv[argc++] = "MAXLEN";
+	argv[argc++] = "~";
+	argv[argc++] = maxlen;
+	argv[argc++] = "*";
+	argv[argc++] = "kind";
+	argv[argc++] = kind;
+	for (size_t i = 0; i < 2 * npairs && i < 2 * REPLY_UI_PAIRS; i++)
+		argv[argc++] = kv[i] ? kv[i] : "";
+	rep = rds_cmdv(s->w->r, err, argc, argv, NULL);
+	if (!rep)
+		goto out;
+	if (id_out && rep->type == REDIS_REPLY_STRING)
+		*id_out = xstrdup(rep->str);
+	freeReplyObject(rep);
+	rep = rds_cmd(s->w->r, err, "EXPIRE %s %d", key, REPLY_UI_TTL_S);
+	if (!rep)
+		goto out;
+	freeReplyObject(rep);
+	rc = 0;
+out:
+	free(key);
+	return rc;
+}
+
+static int ui_placeholder(struct reply_sink *s, const char *text, struct err *err)
+{
+	const char *kv[] = {"text",	text,
+			    "task_id",	s->t ? s->t->id : "",
+			    "question", s->t && s->t->text ? s->t->text : ""};
+	char *id = NULL;
+
+	if (ui_add(s, "placeholder", 3, kv, &id, err) < 0)
+		return -1;
+	free(s->placeholder_ts);
+	s->placeholder_ts = id ? id : xstrdup("");
+	return 0;
+}
+
+static int ui_progress(struct reply_sink *s, const char *text, struct err *err)
+{
+	const char *kv[] = {"ref", s->placeholder_ts, "text", text};
+
+	return ui_add(s, "progress", 2, kv, NULL, err);
+}
+
+static int ui_final(struct reply_sink *s, const struct reply_answer *a, struct err *err)
+{
+	json_t *src = json_array(), *mem = json_array();
+	char *src_text, *mem_text;
+	int rc;
+
+	for (size_t i = 0; i < a->nsources; i++)
+		json_array_append_new(src, json_pack("{s:s, s:s}", "title", a->sources[i].title,
+						     "url", a->sources[i].url));
+	for (size_t i = 0; i < a->nmemories; i++)
+		json_array_append_new(mem, json_string(a->memories[i]));
+	src_text = json_dumps(src, JSON_COMPACT);
+	mem_text = json_dumps(mem, JSON_COMPACT);
+	{
+		const char *kv[] = {"ref",	s->placeholder_ts, "answer_id", a->answer_id,
+				    "text",	a->markdown,	   "sources",	src_text,
+				    "memories", mem_text};
+		rc = ui_add(s, "answer", 5, kv, NULL, err);
+	}
+	free(src_text);
+	free(mem_text);
+	json_decref(src);
+	json_decref(mem);
+	return rc;
+}
+
+static int ui_notice(struct reply_sink *s, const char *text, struct err *err)
+{
+	const char *kv[] = {"ref", s->placeholder_ts, "text", text};
+
+	return ui_add(s, "notice", 2, kv, NULL, err);
+}
+
+static const struct reply_ops ui_ops = {"ui", ui_placeholder, ui_progress, ui_final, ui_notice};
+
+int reply_ui_feedback(struct wctx *w, const struct task *t, struct err *err)
+{
+	struct reply_sink s;
+	const char *kv[] = {"answer_id", t->answer_id, "feedback", t->feedback};
+	int rc;
+
+	sink_init(&s, w, t, &ui_ops);
+	rc = ui_add(&s, "feedback", 2, kv, NULL, err);
+	reply_sink_close(&s);
+	return rc;
+}
 
 /* --- console -------------------------------------------------------------- */
 
@@ -170,7 +288,10 @@ void reply_sink_open(struct reply_sink *s, struct wctx *w, const struct task *t)
 	int slack = cfg->slack_bot_token && *cfg->slack_bot_token &&
 		    (!t || !t->source || !strcmp(t->source, "slack"));
 
-	sink_init(s, w, t, slack ? &slack_ops : &console_ops);
+	if (t && t->source && !strcmp(t->source, "ui"))
+		sink_init(s, w, t, &ui_ops);
+	else
+		sink_init(s, w, t, slack ? &slack_ops : &console_ops);
 }
 
 void reply_sink_open_console(struct reply_sink *s, struct wctx *w, const struct task *t,

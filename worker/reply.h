@@ -2,10 +2,17 @@
  * reply.h - where answers go: one interface, several sinks.
  *
  * A struct reply_sink is opened per task by reply_sink_open(), which picks
- * the sink from the configuration and the task: "slack" when SLACK_BOT_TOKEN
- * is set and the task came from Slack, else "console" (answers logged as one
- * JSON line each; `ask` also prints them). A Dev UI sink plugs in here later
- * by filling the same operations.
+ * the sink from the configuration and the task: "ui" for tasks from the Dev
+ * UI (source "ui"), "slack" when SLACK_BOT_TOKEN is set and the task came from
+ * Slack, else "console" (answers logged as one JSON line each; `ask` also
+ * prints them).
+ *
+ * The ui sink appends to the stream ui:<session> (the task's channel; TTL 1 h,
+ * about 1,000 entries kept), which the API's /ui/api/events reads. Each entry
+ * has a kind: "placeholder" (text, task_id, question; its entry id is the
+ * placeholder's ts), "progress" and "notice" (ref = placeholder id, text),
+ * "answer" (ref, answer_id, text = markdown, sources and memories as JSON
+ * arrays), "feedback" (answer_id, feedback).
  *
  * Lifecycle of a question: post_placeholder() once (skipped when the task
  * state already holds a placeholder: set s->placeholder_ts before), then any
@@ -34,12 +41,14 @@ struct reply_answer {
 	const char *markdown; /* the answer, never empty */
 	const struct tool_source *sources;
 	size_t nsources;
+	char *const *memories; /* the long-term memories the agent was given */
+	size_t nmemories;
 };
 
 struct reply_sink;
 
 struct reply_ops {
-	const char *name; /* "slack", "console" */
+	const char *name; /* "slack", "ui", "console" */
 	/* Posts "Thinking…"; sets s->placeholder_ts (and s->thread_ts for a top-level post). */
 	int (*post_placeholder)(struct reply_sink *s, const char *text, struct err *err);
 	/* Edits the placeholder to show progress; the text is plain. */
@@ -66,6 +75,12 @@ void reply_sink_open(struct reply_sink *s, struct wctx *w, const struct task *t)
 void reply_sink_open_console(struct reply_sink *s, struct wctx *w, const struct task *t,
 			     FILE *print);
 void reply_sink_close(struct reply_sink *s);
+
+/*
+ * Tells a Dev UI session that feedback on t->answer_id was recorded (a
+ * "feedback" entry on ui:<t->channel>). Returns 0, or -1 with err (retryable).
+ */
+int reply_ui_feedback(struct wctx *w, const struct task *t, struct err *err);
 
 /* Sets the placeholder ts (copied) restored from the task state. */
 void reply_sink_set_placeholder(struct reply_sink *s, const char *ts);

@@ -6,7 +6,8 @@ import os
 import signal
 import urllib.parse
 
-from haink import Stack, app_mention, blocks_text, fake_llm_env, has_buttons, wait_until
+from haink import (Stack, app_mention, blocks_text, fake_llm_env, has_buttons, request,
+                   wait_until)
 
 KB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kb")
 DIM = 64
@@ -16,7 +17,7 @@ QUESTION = "<@UBOT> How do I rotate the signing secret?"
 class E2E:
     """A stack with fakes, the sample fixture knowledge base ingested, and the api."""
 
-    def __init__(self, aof=False, **worker_env):
+    def __init__(self, aof=False, api_env=None, **worker_env):
         self.st = Stack()
         try:
             self.st.redis(appendonly=aof)
@@ -28,7 +29,7 @@ class E2E:
             code, _, err = self.st.run_worker("ingest", KB, "--source-url",
                                               "https://docs.example.com/kb", **self.wenv)
             assert code == 0, "ingest failed: " + err[-2000:]
-            self.api = self.st.api()
+            self.api = self.st.api(**(api_env or {}))
             self.llm.reset()
         except Exception:
             self.st.close()
@@ -315,3 +316,57 @@ def test_malformed_tool_arguments_are_reported_to_the_model_not_a_crash():
         tool = [m for m in second if m.get("role") == "tool"]
         assert tool and "argument" in tool[0]["content"].lower()
         assert w.alive()
+
+
+def test_dev_ui_question_is_answered_on_its_session_and_feedback_lands():
+    token, sess = "e2e-ui-token", "s-e2e000000000001"
+    auth = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+
+    def post(path, body):
+        status, _, data = request("127.0.0.1", e.api.port, "POST", path, json.dumps(body), auth)
+        assert status == 200, (path, status, data)
+        return json.loads(data)
+
+    def events():
+        status, _, data = request("127.0.0.1", e.api.port, "GET",
+                                  "/ui/api/events?session=" + sess, headers=auth)
+        assert status == 200, data
+        return json.loads(data)["events"]
+
+    def wait_kind(kind, n=1):
+        return wait_until(lambda: len([x for x in events() if x["kind"] == kind]) >= n
+                          and [x for x in events() if x["kind"] == kind], 30,
+                          "%d %s event(s)" % (n, kind))
+
+    with E2E(api_env={"UI_TOKEN": token}) as e:
+        e.worker()
+        tid = post("/ui/api/ask", {"session": sess, "user": "dana",
+                                   "text": "How do I rotate the signing secret?"})["task_id"]
+        ans = wait_kind("answer")[0]
+        evs = events()
+        ph = evs[0]
+        assert ph["kind"] == "placeholder" and ph["task_id"] == tid, evs
+        assert ph["question"] == "How do I rotate the signing secret?"
+        assert ans["ref"] == ph["id"]
+        assert "rotation" in ans["text"].lower(), ans["text"][:300]
+        assert ans["sources"] and all(s["url"].startswith("https://docs.example.com/kb")
+                                      for s in ans["sources"]), ans["sources"]
+        assert isinstance(ans["memories"], list)
+        # the answer is stored like a Slack one, and nothing went to Slack
+        stored = e.r.hgetall("answer:" + ans["answer_id"])
+        assert stored["user"] == "dana" and stored["channel"] == sess, stored
+        assert e.messages() == [] and e.slack.requests("/api/chat.postMessage") == []
+
+        post("/ui/api/feedback", {"session": sess, "answer_id": ans["answer_id"],
+                                  "feedback": "helpful", "user": "dana"})
+        fb = wait_kind("feedback")[0]
+        assert fb["answer_id"] == ans["answer_id"] and fb["feedback"] == "helpful"
+        assert e.r("HGET", "answer:" + ans["answer_id"], "feedback") == "helpful"
+
+        # a follow-up in the same session carries the first turn as history
+        post("/ui/api/ask", {"session": sess, "user": "dana", "text": "And how often?"})
+        wait_kind("answer", 2)
+        last = e.chat_requests()[-1]["json"]["messages"]
+        contents = [m.get("content") or "" for m in last]
+        assert any("How do I rotate the signing secret?" in c for c in contents), contents
+        wait_until(e.group_idle, 10, "every task acknowledged")

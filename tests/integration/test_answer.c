@@ -468,3 +468,119 @@ TEST(answer, ratelimit_hit_counts_and_expires_once)
 	freeReplyObject(r);
 	fake_env_release(&s.fe);
 }
+
+/* A Dev UI question: session s-uisess01 is its channel and its thread. */
+static void ui_question(struct task *t, const char *id)
+{
+	question(t, id, "s-uisess01", "alice");
+	free(t->team);
+	free(t->channel);
+	free(t->ts);
+	free(t->source);
+	t->team = xstrdup("ui");
+	t->channel = xstrdup("s-uisess01");
+	t->ts = xstrdup("");
+	t->source = xstrdup("ui");
+}
+
+/* The entries of ui:s-uisess01 (owned reply; free with freeReplyObject). */
+static redisReply *ui_entries(struct setup *s)
+{
+	redisReply *r = rds_cmd(s->fe.w.r, NULL, "XRANGE ui:s-uisess01 - +");
+
+	return r && r->type == REDIS_REPLY_ARRAY ? r : (freeReplyObject(r), NULL);
+}
+
+/* Field f of entry i of rep, or "" when absent. */
+static const char *entry_field(const redisReply *rep, size_t i, const char *f)
+{
+	const redisReply *kv = rep->element[i]->element[1];
+
+	for (size_t j = 0; j + 1 < kv->elements; j += 2)
+		if (!strcmp(kv->element[j]->str, f))
+			return kv->element[j + 1]->str;
+	return "";
+}
+
+TEST(answer, ui_question_answers_into_the_session_stream_not_slack)
+{
+	struct setup s;
+	struct task t;
+	struct err e = {0};
+	redisReply *r, *ttl;
+	size_t n;
+	char *aid;
+
+	CHECK(setup_env(&s, NULL) == 0);
+	ui_question(&t, "ui:0001");
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
+	CHECK_INT_EQ(s.rs.posts + s.rs.updates, 0); /* SLACK_BOT_TOKEN is set, yet no Slack call */
+	CHECK_INT_EQ(s.rs.chats, 1);
+	r = ui_entries(&s);
+	CHECK(r && r->elements >= 2);
+	n = r->elements;
+	CHECK_STR_EQ(entry_field(r, 0, "kind"), "placeholder");
+	CHECK_STR_EQ(entry_field(r, 0, "task_id"), "ui:0001");
+	CHECK_STR_EQ(entry_field(r, 0, "question"), "How do I rotate the secret?");
+	CHECK_STR_EQ(entry_field(r, n - 1, "kind"), "answer");
+	CHECK_STR_EQ(entry_field(r, n - 1, "ref"), r->element[0]->element[0]->str);
+	CHECK_STR_EQ(entry_field(r, n - 1, "text"), "Rotate it in **settings**.");
+	CHECK_STR_EQ(entry_field(r, n - 1, "sources"), "[]");
+	CHECK_STR_EQ(entry_field(r, n - 1, "memories"), "[]");
+	/* the answer entry names the stored answer, and the placeholder is the task's */
+	aid = hget(&s, "task:{haink}:ui:0001", "answer_id");
+	CHECK_STR_EQ(entry_field(r, n - 1, "answer_id"), aid ? aid : "(none)");
+	free(aid);
+	aid = hget(&s, "task:{haink}:ui:0001", "placeholder_ts");
+	CHECK_STR_EQ(aid ? aid : "(none)", r->element[0]->element[0]->str);
+	free(aid);
+	ttl = rds_cmd(s.fe.w.r, NULL, "TTL ui:s-uisess01");
+	CHECK(ttl && ttl->integer > 3500 && ttl->integer <= 3600);
+	freeReplyObject(ttl);
+	freeReplyObject(r);
+	/* a redelivery of the finished task adds nothing */
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
+	r = ui_entries(&s);
+	CHECK(r && r->elements == n);
+	freeReplyObject(r);
+	task_release(&t);
+	fake_env_release(&s.fe);
+}
+
+TEST(answer, ui_feedback_is_recorded_and_confirmed_on_the_session)
+{
+	struct setup s;
+	struct task t, fb;
+	struct err e = {0};
+	redisReply *r;
+	char *aid, *akey, *v;
+
+	CHECK(setup_env(&s, NULL) == 0);
+	ui_question(&t, "ui:0002");
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
+	aid = hget(&s, "task:{haink}:ui:0002", "answer_id");
+	CHECK(aid != NULL);
+	ui_question(&fb, "fb:ui-0002");
+	fb.type = TASK_FEEDBACK;
+	fb.answer_id = xstrdup(aid ? aid : "");
+	fb.feedback = xstrdup("not_helpful");
+	CHECK_INT_EQ(handler_run(&s.fe.w, &fb, &e), 0);
+	CHECK_INT_EQ(s.rs.posts + s.rs.updates, 0);
+	akey = xasprintf("answer:%s", aid ? aid : "");
+	v = hget(&s, akey, "feedback");
+	CHECK_STR_EQ(v ? v : "(none)", "not_helpful");
+	free(v);
+	r = ui_entries(&s);
+	CHECK(r && r->elements >= 3);
+	if (r && r->elements >= 3) {
+		CHECK_STR_EQ(entry_field(r, r->elements - 1, "kind"), "feedback");
+		CHECK_STR_EQ(entry_field(r, r->elements - 1, "answer_id"), aid ? aid : "");
+		CHECK_STR_EQ(entry_field(r, r->elements - 1, "feedback"), "not_helpful");
+	}
+	freeReplyObject(r);
+	free(akey);
+	free(aid);
+	task_release(&fb);
+	task_release(&t);
+	fake_env_release(&s.fe);
+}

@@ -23,12 +23,16 @@ if [ ! -f "$D/secret" ]; then
 	od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$D/secret"
 fi
 SECRET=$(cat "$D/secret")
+# the Dev UI's token: random per demo directory, like the signing secret
+if [ ! -f "$D/ui_token" ]; then
+	od -An -N12 -tx1 /dev/urandom | tr -d ' \n' > "$D/ui_token"
+fi
 
 export REDIS_URL="redis://127.0.0.1:$RPORT/0"
 export SLACK_SIGNING_SECRET="$SECRET"
 export PORT="$APORT"
 export LOG_FORMAT="${LOG_FORMAT:-json}"
-export UI_TOKEN="${UI_TOKEN:-demo}"
+export UI_TOKEN="${UI_TOKEN:-$(cat "$D/ui_token")}"
 [ -n "${AGENTS_FILE:-}" ] || export AGENTS_FILE="$ROOT/deploy/agents.json"
 [ -f "$AGENTS_FILE" ] || unset AGENTS_FILE
 
@@ -84,6 +88,7 @@ start() {
 
 The system is running:
   haink-api      http://127.0.0.1:$APORT  (/healthz /readyz /metrics, Slack routes under /slack/)
+  Dev UI         http://127.0.0.1:$APORT/ui#token=$UI_TOKEN  (chat with the agents in a browser)
   haink-worker   x2, metrics on :$MPORT and :$((MPORT + 1))
   redis-server   127.0.0.1:$RPORT (data in .demo/redis)
   logs           .demo/*.log
