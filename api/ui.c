@@ -80,25 +80,6 @@ static int valid_session(const char *s)
 	return plain_word(s, 8, 64, "-_");
 }
 
-/* A stream id: digits, optionally "-" and digits. */
-static int valid_stream_id(const char *s)
-{
-	const char *p = s;
-
-	if (!isdigit((unsigned char)*p))
-		return 0;
-	while (isdigit((unsigned char)*p))
-		p++;
-	if (*p == '-') {
-		p++;
-		if (!isdigit((unsigned char)*p))
-			return 0;
-		while (isdigit((unsigned char)*p))
-			p++;
-	}
-	return *p == '\0' && p - s <= 41;
-}
-
 /* Writes 32 random hex digits and a NUL into out. */
 static void random_hex(char out[33])
 {
@@ -364,7 +345,7 @@ static void route_events(const struct ui_env *env, const struct ui_request *rq, 
 		     "'session' must be 8-64 letters, digits, '-' or '_' in the query string");
 		goto out;
 	}
-	if (after && *after && !valid_stream_id(after)) {
+	if (after && *after && !rds_stream_id_valid(after)) {
 		fail(rp, 400, "bad_request", "'after' must be a stream id such as 1700000000000-0");
 		goto out;
 	}

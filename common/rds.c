@@ -517,3 +517,26 @@ long long rds_reply_int(const redisReply *rep, long long def)
 	}
 	return def;
 }
+
+int rds_stream_id_valid(const char *id)
+{
+	const char *p = id;
+	int digits = 0;
+
+	while (isdigit((unsigned char)*p)) {
+		p++;
+		digits++;
+	}
+	if (!digits || digits > 20)
+		return 0;
+	if (!*p)
+		return 1;
+	if (*p++ != '-')
+		return 0;
+	digits = 0;
+	while (isdigit((unsigned char)*p)) {
+		p++;
+		digits++;
+	}
+	return digits && digits <= 20 && !*p;
+}

@@ -86,6 +86,12 @@ redisReply *rds_reply(struct rds *r, struct err *err);
 /* Returns 1 when err holds a Redis error reply starting with prefix ("NOSCRIPT", "BUSYGROUP"). */
 int rds_err_is(const struct err *err, const char *prefix);
 
+/*
+ * Returns 1 when id is a stream entry id: <ms>-<seq>, or <ms> alone (Redis
+ * fills the sequence), each part 1-20 digits. For ids taken from users.
+ */
+int rds_stream_id_valid(const char *id);
+
 /* A server-side Lua script run with EVALSHA, falling back to EVAL on NOSCRIPT. */
 struct rds_script {
 	const char *body; /* borrowed; usually a string literal */

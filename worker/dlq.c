@@ -2,7 +2,6 @@
 #include "dlq.h"
 #include "retry.h"
 
-#include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -169,30 +168,6 @@ void dlq_entries_free(struct dlq_entry *e, size_t n)
 	free(e);
 }
 
-/* Stream ids are <ms>-<seq>, or <ms> alone (Redis fills the sequence). */
-static int valid_id(const char *id)
-{
-	const char *p = id;
-	int digits = 0;
-
-	while (isdigit((unsigned char)*p)) {
-		p++;
-		digits++;
-	}
-	if (!digits || digits > 20)
-		return 0;
-	if (!*p)
-		return 1;
-	if (*p++ != '-')
-		return 0;
-	digits = 0;
-	while (isdigit((unsigned char)*p)) {
-		p++;
-		digits++;
-	}
-	return digits && digits <= 20 && !*p;
-}
-
 int dlq_replay(struct rds *r, const char *docket, long maxlen, const char *dead_id, char new_id[64],
 	       struct err *err)
 {
@@ -203,7 +178,7 @@ int dlq_replay(struct rds *r, const char *docket, long maxlen, const char *dead_
 	int rc;
 
 	new_id[0] = '\0';
-	if (!valid_id(dead_id)) {
+	if (!rds_stream_id_valid(dead_id)) {
 		err_set(err, ERR_INVALID, "'%.64s' is not a stream entry id (want <ms>-<seq>)",
 			dead_id);
 		return -1;

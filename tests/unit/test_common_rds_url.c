@@ -191,3 +191,19 @@ TEST(rds_url, redact)
 	check_redact("not a url", "not a url");
 	check_redact("", "");
 }
+
+TEST(rds_url, stream_ids_from_users)
+{
+	CHECK(rds_stream_id_valid("1700000000000-0"));
+	CHECK(rds_stream_id_valid("1700000000000"));
+	CHECK(rds_stream_id_valid("0-0"));
+	CHECK(rds_stream_id_valid("18446744073709551615-18446744073709551615"));
+	CHECK(!rds_stream_id_valid(""));
+	CHECK(!rds_stream_id_valid("-1"));
+	CHECK(!rds_stream_id_valid("1-"));
+	CHECK(!rds_stream_id_valid("1-2-3"));
+	CHECK(!rds_stream_id_valid("abc"));
+	CHECK(!rds_stream_id_valid("1 -2"));
+	CHECK(!rds_stream_id_valid("123456789012345678901-0")); /* 21 digits */
+	CHECK(!rds_stream_id_valid("(1-0"));
+}
