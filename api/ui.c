@@ -7,7 +7,6 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -78,25 +77,6 @@ static int plain_word(const char *s, size_t min, size_t max, const char *extra)
 static int valid_session(const char *s)
 {
 	return plain_word(s, 8, 64, "-_");
-}
-
-/* Writes 32 random hex digits and a NUL into out. */
-static void random_hex(char out[33])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char b[16];
-
-	if (RAND_bytes(b, sizeof(b)) != 1) {
-		/* no entropy: the clock and the stack address still make ids distinct */
-		uint64_t a = (uint64_t)clock_mono_ns(), c = (uint64_t)(uintptr_t)&b;
-		memcpy(b, &a, 8);
-		memcpy(b + 8, &c, 8);
-	}
-	for (int i = 0; i < 16; i++) {
-		out[2 * i] = hex[b[i] >> 4];
-		out[2 * i + 1] = hex[b[i] & 15];
-	}
-	out[32] = '\0';
 }
 
 /* The body as a JSON object, or NULL with rp filled. */
@@ -202,7 +182,7 @@ static void route_ask(const struct ui_env *env, const struct ui_request *rq, str
 	json_t *root = body_object(rq, rp);
 	const char *session, *user, *text, *agent_id;
 	const struct agent *ag;
-	char hex[33], id[40], *clean = NULL;
+	char hex[RANDID_HEX_LEN + 1], id[40], *clean = NULL;
 	struct task t;
 	size_t a, z;
 
@@ -232,7 +212,7 @@ static void route_ask(const struct ui_env *env, const struct ui_request *rq, str
 	} else {
 		ag = default_agent(env);
 	}
-	random_hex(hex);
+	randid_hex(hex);
 	snprintf(id, sizeof(id), "ui:%s", hex);
 	ui_task(&t, TASK_QUESTION, id, session, user, ag ? ag->id : AGENTS_DEFAULT_ID);
 	t.text = clean;
@@ -250,7 +230,7 @@ static void route_feedback(const struct ui_env *env, const struct ui_request *rq
 	json_t *root = body_object(rq, rp);
 	const char *session, *user, *answer_id, *fb;
 	const struct agent *ag;
-	char hex[33], id[40];
+	char hex[RANDID_HEX_LEN + 1], id[40];
 	struct task t;
 
 	task_init(&t);
@@ -267,7 +247,7 @@ static void route_feedback(const struct ui_env *env, const struct ui_request *rq
 		fail(rp, 400, "bad_request", "'feedback' must be \"helpful\" or \"not_helpful\"");
 		goto out;
 	}
-	random_hex(hex);
+	randid_hex(hex);
 	snprintf(id, sizeof(id), "fb:ui-%s", hex);
 	ag = default_agent(env);
 	ui_task(&t, TASK_FEEDBACK, id, session, user, ag ? ag->id : AGENTS_DEFAULT_ID);

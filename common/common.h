@@ -31,6 +31,7 @@
 #include "http.h"
 #include "agents.h"
 #include "form.h"
+#include "randid.h"
 
 #include "banned.h"
 

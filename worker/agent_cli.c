@@ -34,7 +34,7 @@ int cli_ask(int argc, char **argv, struct worker_env *env)
 	struct agent_run run;
 	struct reply_answer ans;
 	struct err e = {0};
-	char id[33], thread[40];
+	char id[RANDID_HEX_LEN + 1], thread[40];
 	int rc = 1, opened_kb = 0, have_w = 0, have_run = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -75,7 +75,7 @@ int cli_ask(int argc, char **argv, struct worker_env *env)
 		}
 		opened_kb = 1;
 	}
-	answer_new_id(id);
+	randid_hex(id);
 	snprintf(thread, sizeof(thread), "cli-%lld", (long long)clock_wall_ms());
 	t.type = TASK_QUESTION;
 	t.id = xasprintf("cli:%s", id);

@@ -15,28 +15,6 @@
 #include "taskstate.h"
 
 #include <jansson.h>
-#include <sys/random.h>
-
-void answer_new_id(char out[33])
-{
-	unsigned char raw[16];
-	size_t got = 0;
-
-	while (got < sizeof(raw)) {
-		ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got < sizeof(raw)) {
-		/* no entropy source: time and address still make ids distinct per task */
-		uint64_t x = (uint64_t)clock_mono_ns() ^ (uint64_t)(uintptr_t)out;
-		for (size_t i = got; i < sizeof(raw); i++, x = x * 6364136223846793005ULL + 1)
-			raw[i] = (unsigned char)(x >> 56);
-	}
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(out + 2 * i, 3, "%02x", raw[i]);
-}
 
 static const char *s_or(const char *s, const char *def)
 {
@@ -239,7 +217,7 @@ static int question_run(struct wctx *w, struct task *t, struct err *err)
 	struct agent_run run;
 	struct reply_answer ans;
 	struct err e = {0};
-	char answer_id[33];
+	char answer_id[RANDID_HEX_LEN + 1];
 	int rc = -1, notice = 0, stored, lim;
 	long long latency;
 
@@ -271,7 +249,7 @@ static int question_run(struct wctx *w, struct task *t, struct err *err)
 	reply_sink_set_placeholder(&sink, st.placeholder_ts);
 	snprintf(answer_id, sizeof(answer_id), "%s", st.answer_id ? st.answer_id : "");
 	if (!*answer_id)
-		answer_new_id(answer_id);
+		randid_hex(answer_id);
 	if (!sink.placeholder_ts) {
 		const char *f[] = {"placeholder_ts", "thread_ts", "answer_id", "state"};
 		const char *v[4];

@@ -27,9 +27,6 @@ struct task;
 	"I've answered a lot of questions here in the last hour, so I'm taking a short break. "    \
 	"Please try again a little later."
 
-/* Writes a new random answer id (32 hex digits) into out. */
-void answer_new_id(char out[33]);
-
 /*
  * Stores the answer:<answer_id> hash of a finished run for task t (question,
  * answer, user, team, channel, thread_ts, agent, model, tokens, tools,

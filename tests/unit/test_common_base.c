@@ -156,3 +156,15 @@ TEST(clock, formats_and_monotonic)
 	CHECK(b >= a);
 	CHECK(clock_wall_ms() > 1600000000000LL);
 }
+
+TEST(base, randid_is_32_lowercase_hex_and_fresh_each_call)
+{
+	char a[RANDID_HEX_LEN + 1], b[RANDID_HEX_LEN + 1];
+
+	memset(a, 'x', sizeof(a));
+	randid_hex(a);
+	randid_hex(b);
+	CHECK_INT_EQ((long long)strlen(a), RANDID_HEX_LEN);
+	CHECK_INT_EQ((long long)strspn(a, "0123456789abcdef"), RANDID_HEX_LEN);
+	CHECK(strcmp(a, b) != 0);
+}
