@@ -137,9 +137,16 @@ static void run_script(struct rds *r, struct cmd *const *cmds, int n, const char
 	freeReplyObject(rep);
 }
 
-/* Hands one outcome to a caller: the result, and the id or the error. */
-static enum enqueue_result give(const struct outcome *o, char id_out[32], struct err *err)
+/* Hands one outcome to a caller: the result, and the id or the error; counts an added task. */
+static enum enqueue_result give(const struct outcome *o, const struct task *t, char id_out[32],
+				struct err *err)
 {
+	char lbl[48];
+
+	if (o->res == ENQUEUE_ADDED)
+		metrics_inc(NULL, M_TASKS_ENQUEUED,
+			    metrics_labels(lbl, sizeof(lbl), 1, "type", task_type_name(t->type)),
+			    1);
 	if (o->res == ENQUEUE_FAILED) {
 		if (err)
 			*err = o->err;
@@ -165,7 +172,7 @@ enum enqueue_result enqueue_task(struct rds *r, const struct config *cfg, struct
 	run_script(r, &cp, 1, stream, ttl, maxlen, argv, lens, &op);
 	cmd_release(&c);
 	free(stream);
-	return give(&o, id_out, err);
+	return give(&o, t, id_out, err);
 }
 
 /* --- group commit ------------------------------------------------------------------ */
@@ -351,5 +358,5 @@ enum enqueue_result enqueue_batch_task(struct enqueue_batcher *b, struct task *t
 	if (s == W_LEAD)
 		lead(b, &w);
 	cmd_release(&w.cmd);
-	return give(&w.out, id_out, err);
+	return give(&w.out, t, id_out, err);
 }

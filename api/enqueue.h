@@ -34,7 +34,8 @@ enum enqueue_result { ENQUEUE_FAILED = -1, ENQUEUE_DUPLICATE = 0, ENQUEUE_ADDED 
  * Sets t->enqueued_ms to now and enqueues t on cfg->docket_name's stream using
  * r (caller's, one thread at a time). Returns ENQUEUE_ADDED (stream id copied
  * into id_out when given, 32 bytes), ENQUEUE_DUPLICATE, or ENQUEUE_FAILED with
- * ERR_REDIS / ERR_TIMEOUT.
+ * ERR_REDIS / ERR_TIMEOUT. Each task added counts in
+ * haink_tasks_enqueued_total{type} (the global registry).
  */
 enum enqueue_result enqueue_task(struct rds *r, const struct config *cfg, struct task *t,
 				 char id_out[32], struct err *err);

@@ -261,14 +261,10 @@ static void enqueue_reply(struct api_server *s, struct slack_in *in, struct repl
 			  const char *ok_json)
 {
 	struct err e = {0};
-	char lbl[64];
 	enum enqueue_result res = enqueue_batch_task(s->batcher, &in->task, NULL, &e);
 
 	switch (res) {
 	case ENQUEUE_ADDED:
-		metrics_inc(
-		    NULL, M_TASKS_ENQUEUED,
-		    metrics_labels(lbl, sizeof(lbl), 1, "type", task_type_name(in->task.type)), 1);
 		log_kv(LOG_DEBUG, "task queued", "task_id", in->task.id, "agent", in->task.agent,
 		       NULL);
 		reply_ok_json(rp, ok_json);

@@ -157,23 +157,14 @@ static void ui_task(struct task *t, enum task_type type, const char *id, const c
 static void enqueue(const struct ui_env *env, struct task *t, struct ui_reply *rp, struct buf *body)
 {
 	struct err e = {0};
-	char lbl[64];
 
-	switch (enqueue_batch_task(env->batcher, t, NULL, &e)) {
-	case ENQUEUE_ADDED:
-		metrics_inc(NULL, M_TASKS_ENQUEUED,
-			    metrics_labels(lbl, sizeof(lbl), 1, "type", task_type_name(t->type)),
-			    1);
-		/* fall through */
-	case ENQUEUE_DUPLICATE:
-		log_kv(LOG_DEBUG, "ui task queued", "task_id", t->id, "agent", t->agent, NULL);
-		ok_json(rp, body, json_pack("{s:b, s:s}", "ok", 1, "task_id", t->id));
-		break;
-	case ENQUEUE_FAILED:
+	if (enqueue_batch_task(env->batcher, t, NULL, &e) == ENQUEUE_FAILED) {
 		log_kv(LOG_ERROR, "cannot queue ui task", "task_id", t->id, "error", e.msg, NULL);
 		fail(rp, 503, "unavailable", "the queue is unavailable; retry later");
-		break;
+		return;
 	}
+	log_kv(LOG_DEBUG, "ui task queued", "task_id", t->id, "agent", t->agent, NULL);
+	ok_json(rp, body, json_pack("{s:b, s:s}", "ok", 1, "task_id", t->id));
 }
 
 static void route_ask(const struct ui_env *env, const struct ui_request *rq, struct ui_reply *rp,
