@@ -33,19 +33,6 @@ static char *tools_csv(const struct tool_trace *tr)
 	return buf_detach(&b, NULL);
 }
 
-static char *sources_json(const struct tool_source *src, size_t n)
-{
-	json_t *a = json_array();
-	char *s;
-
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_pack("{s:s, s:s, s:f}", "title", src[i].title, "url",
-						   src[i].url, "score", src[i].score));
-	s = json_dumps(a, JSON_COMPACT);
-	json_decref(a);
-	return s;
-}
-
 /* Fills trace's sources from the JSON stored with an answer. */
 static void sources_parse(const char *text, struct tool_trace *tr)
 {
@@ -68,7 +55,7 @@ int answer_store(struct wctx *w, const char *answer_id, const struct task *t, co
 		 const struct agent_run *r, long long latency_ms, struct err *err)
 {
 	char *key = keys_answer(answer_id), *tools = tools_csv(&r->trace);
-	char *src = sources_json(r->trace.sources, r->trace.nsources);
+	char *src = tool_sources_json(r->trace.sources, r->trace.nsources);
 	char pt[24], ct[24], lat[24], created[24];
 	const char *argv[32];
 	int argc = 0, rc = -1;

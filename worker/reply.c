@@ -160,16 +160,12 @@ static int ui_progress(struct reply_sink *s, const char *text, struct err *err)
 
 static int ui_final(struct reply_sink *s, const struct reply_answer *a, struct err *err)
 {
-	json_t *src = json_array(), *mem = json_array();
-	char *src_text, *mem_text;
+	json_t *mem = json_array();
+	char *src_text = tool_sources_json(a->sources, a->nsources), *mem_text;
 	int rc;
 
-	for (size_t i = 0; i < a->nsources; i++)
-		json_array_append_new(src, json_pack("{s:s, s:s}", "title", a->sources[i].title,
-						     "url", a->sources[i].url));
 	for (size_t i = 0; i < a->nmemories; i++)
 		json_array_append_new(mem, json_string(a->memories[i]));
-	src_text = json_dumps(src, JSON_COMPACT);
 	mem_text = json_dumps(mem, JSON_COMPACT);
 	{
 		const char *kv[] = {"ref",	s->placeholder_ts, "answer_id", a->answer_id,
@@ -179,7 +175,6 @@ static int ui_final(struct reply_sink *s, const struct reply_answer *a, struct e
 	}
 	free(src_text);
 	free(mem_text);
-	json_decref(src);
 	json_decref(mem);
 	return rc;
 }

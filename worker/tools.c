@@ -7,6 +7,8 @@
 #include "common.h"
 #include "tools.h"
 
+#include <jansson.h>
+
 #define TOOLS_MAX 32
 
 static const struct tool_def *registry[TOOLS_MAX];
@@ -82,6 +84,19 @@ void tool_trace_add_source(struct tool_trace *t, const char *title, const char *
 	t->sources[t->nsources].url = xstrdup(url);
 	t->sources[t->nsources].score = score;
 	t->nsources++;
+}
+
+char *tool_sources_json(const struct tool_source *src, size_t n)
+{
+	json_t *a = json_array();
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:f}", "title", src[i].title, "url",
+						   src[i].url, "score", src[i].score));
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
 }
 
 void tool_trace_add_memory(struct tool_trace *t, const char *content)

@@ -51,6 +51,8 @@ void tool_trace_init(struct tool_trace *t);
 void tool_trace_release(struct tool_trace *t);
 /* Adds a source unless one with the same url is there (keeps the best score). */
 void tool_trace_add_source(struct tool_trace *t, const char *title, const char *url, double score);
+/* Returns owned JSON text [{"title","url","score"}…] for n sources; free with free(). */
+char *tool_sources_json(const struct tool_source *src, size_t n);
 void tool_trace_add_memory(struct tool_trace *t, const char *content);
 void tool_trace_add_tool(struct tool_trace *t, const char *name);
 
