@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/sha.h>
+#include <sys/time.h>
 
 #if defined(HAINK_HAVE_HIREDIS_SSL) && HIREDIS_MAJOR >= 1
 #include <hiredis/hiredis_ssl.h>

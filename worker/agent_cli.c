@@ -17,6 +17,7 @@
 #include "slack_api.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 
 static int ask_usage(void)
 {
