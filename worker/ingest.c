@@ -355,7 +355,7 @@ static int ingest_file(struct run *r, const char *root, int root_is_dir, const c
 		warn(r, path, why);
 		goto out;
 	}
-	if (memchr(raw.s, '\0', raw.len) || !chunk_utf8_valid(raw.s, raw.len)) {
+	if (memchr(raw.s, '\0', raw.len) || !utf8_valid(raw.s, raw.len)) {
 		warn(r, path, "binary file (NUL bytes or invalid UTF-8)");
 		goto out;
 	}

@@ -97,9 +97,7 @@ static void first_line(const char *s, char *out, size_t cap)
 	while (s[n] && s[n] != '\n')
 		n++;
 	if (n >= cap) { /* cut at a character boundary */
-		n = cap - 4;
-		while (n && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
+		n = utf8_floor(s, n, cap - 4);
 		snprintf(out, cap, "%.*s...", (int)n, s);
 	} else {
 		snprintf(out, cap, "%.*s", (int)n, s);

@@ -199,11 +199,9 @@ static void excerpt(const char *s, size_t max, char *out, size_t outsz)
 
 	for (i = 0; s[i] && i < max && o + 4 < outsz; i++)
 		out[o++] = (s[i] == '\n' || s[i] == '\r' || s[i] == '\t') ? ' ' : s[i];
-	/* do not end inside a UTF-8 sequence */
-	while (s[i] && o > 0 && ((unsigned char)out[o - 1] & 0xC0) == 0x80)
-		o--;
-	if (s[i] && o > 0 && ((unsigned char)out[o - 1] & 0xC0) == 0xC0)
-		o--;
+	/* do not end inside a UTF-8 sequence (s[i] is the first byte left out) */
+	if (s[i])
+		o = o - i + utf8_floor(s, strlen(s), i);
 	if (s[i] && o + 4 < outsz) {
 		memcpy(out + o, "\xE2\x80\xA6", 3);
 		o += 3;
