@@ -90,6 +90,8 @@ static const struct cfg_var vars[] = {
     CFG_INT("SHUTDOWN_GRACE_S", shutdown_grace_s, "25", 0, 3600, BOTH),
     CFG_INT("AGENT_MAX_ITERATIONS", agent_max_iterations, "25", 1, 200, CONFIG_WORKER),
     CFG_INT("LLM_TIMEOUT_S", llm_timeout_s, "60", 1, 3600, CONFIG_WORKER),
+    CFG_LONG("UPSTREAM_MAX_BODY_BYTES", upstream_max_body_bytes, "8388608", 65536,
+	     1024L * 1024 * 1024, CONFIG_WORKER),
     CFG_ENUM("VECTOR_BACKEND", vector_backend, "auto", "auto|redis|local", CONFIG_WORKER),
     CFG_ENUM("VECTOR_ALGORITHM", vector_algorithm, "HNSW", "HNSW|FLAT", CONFIG_WORKER),
     CFG_INT("KB_TOP_K", kb_top_k, "5", 1, 100, CONFIG_WORKER),

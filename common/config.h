@@ -52,6 +52,7 @@ struct config {
 	int shutdown_grace_s;
 	int agent_max_iterations;
 	int llm_timeout_s;
+	long upstream_max_body_bytes;
 	int vector_backend;   /* enum vector_backend */
 	int vector_algorithm; /* enum vector_algorithm */
 	int kb_top_k;

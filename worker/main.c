@@ -91,6 +91,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	http_global_init();
+	http_set_max_body((size_t)cfg.upstream_max_body_bytes);
 	signal(SIGPIPE, SIG_IGN);
 	env.cfg = &cfg;
 	env.agents = &agents;

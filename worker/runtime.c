@@ -282,6 +282,19 @@ static void schedule_retry(struct task_thread *tt, const char *id, struct retry_
 	struct finish_args a = {.kind = FIN_RETRY, .id = id, .f = f};
 	char *member;
 
+	/*
+	 * A retry due after the task state expires would run without it (a second
+	 * placeholder, a second answer): give up instead. Retry-After is already
+	 * capped at 15 minutes where it is parsed.
+	 */
+	if (t->enqueued_ms > 0 &&
+	    clock_wall_ms() + delay - t->enqueued_ms > (int64_t)KEYS_TASK_TTL_S * 1000 - 60000) {
+		struct err late = *why;
+		snprintf(late.msg, sizeof(late.msg),
+			 "a retry would outlive the task state (%.200s)", why->msg);
+		dead_letter(tt, id, f, t, &late);
+		return;
+	}
 	snprintf(next, sizeof(next), "%d", t->attempt + 1);
 	snprintf(delay_s, sizeof(delay_s), "%ld", delay);
 	retry_fields_set(f, "attempt", next);

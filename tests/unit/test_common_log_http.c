@@ -204,3 +204,17 @@ TEST(http, retry_policy_through_fake_transport)
 	CHECK_INT_EQ(e.code, ERR_UPSTREAM);
 	log_setup("test", getenv("TEST_LOG") ? LOG_DEBUG : LOG_OFF, 1);
 }
+
+TEST(http, retry_after_parsing_is_bounded)
+{
+	CHECK_INT_EQ(http_parse_retry_after("30"), 30);
+	CHECK_INT_EQ(http_parse_retry_after(" 7\r\n"), 7);
+	CHECK_INT_EQ(http_parse_retry_after("0"), 0);
+	CHECK_INT_EQ(http_parse_retry_after("901"), HTTP_RETRY_AFTER_MAX_S);
+	CHECK_INT_EQ(http_parse_retry_after("99999999999999999999999999999"),
+		     HTTP_RETRY_AFTER_MAX_S);
+	CHECK_INT_EQ(http_parse_retry_after("-5"), -1);
+	CHECK_INT_EQ(http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), -1);
+	CHECK_INT_EQ(http_parse_retry_after("12abc"), -1);
+	CHECK_INT_EQ(http_parse_retry_after(""), -1);
+}
