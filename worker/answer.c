@@ -232,7 +232,19 @@ static int question_run(struct wctx *w, struct task *t, struct err *err)
 		taskstate_release(&st);
 		return 0;
 	}
+	snprintf(answer_id, sizeof(answer_id), "%s", st.answer_id ? st.answer_id : "");
+	if (!*answer_id)
+		randid_hex(answer_id);
 	if (!st.exists) {
+		/*
+		 * Record the task before counting it: a redelivery finds the record
+		 * and never counts the rate limits a second time.
+		 */
+		const char *f[] = {"state", "answer_id"}, *v[] = {TASKSTATE_STARTING, answer_id};
+		if (taskstate_set(w, t->id, 2, f, v, err) < 0) {
+			taskstate_release(&st);
+			return -1;
+		}
 		lim = over_limit(w, t, &notice, err);
 		if (lim != 0) {
 			taskstate_release(&st);
@@ -246,25 +258,33 @@ static int question_run(struct wctx *w, struct task *t, struct err *err)
 		sink.thread_ts = xstrdup(st.thread_ts);
 	}
 	reply_sink_set_placeholder(&sink, st.placeholder_ts);
-	snprintf(answer_id, sizeof(answer_id), "%s", st.answer_id ? st.answer_id : "");
-	if (!*answer_id)
-		randid_hex(answer_id);
+	if (!sink.placeholder_ts && st.placeholder && sink.ops->find_placeholder) {
+		/* an earlier attempt began posting and did not record the ts: look first */
+		int found = sink.ops->find_placeholder(&sink, &e);
+		if (found < 0 && err_retryable(e.code)) {
+			*err = e;
+			goto out;
+		}
+		if (found < 0)
+			log_kv(LOG_WARN,
+			       "cannot look for an earlier placeholder; posting a new one",
+			       "task_id", t->id, "error", e.msg, NULL);
+		err_clear(&e);
+	}
 	if (!sink.placeholder_ts) {
-		const char *f[] = {"placeholder_ts", "thread_ts", "answer_id", "state"};
-		const char *v[4];
+		const char *f[] = {"placeholder", "answer_id", "state"};
+		const char *v[] = {"posting", answer_id, TASKSTATE_RUNNING};
 
-		if (lease_check(w, err) < 0 ||
+		/* intent first, so a crash between the post and the record is found again */
+		if (taskstate_set(w, t->id, 3, f, v, err) < 0 || lease_check(w, err) < 0 ||
 		    sink.ops->post_placeholder(&sink, REPLY_THINKING, err) < 0)
 			goto out;
-		v[0] = sink.placeholder_ts;
-		v[1] = sink.thread_ts;
-		v[2] = answer_id;
-		v[3] = TASKSTATE_RUNNING;
+	}
+	if (!st.placeholder_ts && sink.placeholder_ts) {
+		const char *f[] = {"placeholder_ts", "thread_ts", "answer_id", "state"};
+		const char *v[] = {sink.placeholder_ts, sink.thread_ts, answer_id,
+				   TASKSTATE_RUNNING};
 		if (taskstate_set(w, t->id, 4, f, v, err) < 0)
-			goto out;
-	} else if (!st.answer_id) {
-		const char *f[] = {"answer_id"}, *v[] = {answer_id};
-		if (taskstate_set(w, t->id, 1, f, v, err) < 0)
 			goto out;
 	}
 	run.agent = task_agent(w, t);
@@ -319,6 +339,7 @@ out:
 
 static int feedback_run(struct wctx *w, struct task *t, struct err *err)
 {
+	struct taskstate st = {0};
 	const char *fb = t->feedback;
 	char *key = NULL, *text = NULL;
 	char now[24], labels[64], field[40];
@@ -351,15 +372,29 @@ static int feedback_run(struct wctx *w, struct task *t, struct err *err)
 	if (rep->element[1]->type == REDIS_REPLY_STRING)
 		sources_parse(rep->element[1]->str, &tr);
 	freeReplyObject(rep);
-	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
-	rep = rds_cmd(w->r, err, "HSET %s feedback %s feedback_user %s feedback_ms %s", key, fb,
-		      s_or(t->user, ""), now);
-	if (!rep)
+	rep = NULL;
+	if (taskstate_load(w, t->id, &st, err) < 0)
 		goto out;
-	metrics_labels(labels, sizeof(labels), 1, "feedback", fb);
-	metrics_inc(NULL, M_FEEDBACK, labels, 1);
-	snprintf(field, sizeof(field), "feedback_%s", fb);
-	daily_incr(w->r, field, 1);
+	if (taskstate_is_final(st.state)) {
+		rc = 0; /* this click was handled completely before */
+		goto out;
+	}
+	if (!st.state || strcmp(st.state, TASKSTATE_RECORDED)) {
+		/*
+		 * Record and count the click once: a retry (the Slack confirmation
+		 * failed) finds the state "recorded" and only confirms again.
+		 */
+		const char *f[] = {"state"}, *v[] = {TASKSTATE_RECORDED};
+		snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
+		rep = rds_cmd(w->r, err, "HSET %s feedback %s feedback_user %s feedback_ms %s", key,
+			      fb, s_or(t->user, ""), now);
+		if (!rep || taskstate_set(w, t->id, 1, f, v, err) < 0)
+			goto out;
+		metrics_labels(labels, sizeof(labels), 1, "feedback", fb);
+		metrics_inc(NULL, M_FEEDBACK, labels, 1);
+		snprintf(field, sizeof(field), "feedback_%s", fb);
+		daily_incr(w->r, field, 1);
+	}
 	rc = 0;
 	if (t->source && !strcmp(t->source, "ui")) {
 		/* the page shows its thanks when this arrives; retried like the rest */
@@ -388,9 +423,16 @@ static int feedback_run(struct wctx *w, struct task *t, struct err *err)
 		}
 		free(fallback);
 	}
+	if (rc == 0) {
+		struct err e2 = {0};
+		if (set_state(w, t, TASKSTATE_ANSWERED, &e2) < 0)
+			log_kv(LOG_DEBUG, "feedback task state not finalised", "error", e2.msg,
+			       NULL);
+	}
 out:
 	if (rep)
 		freeReplyObject(rep);
+	taskstate_release(&st);
 	json_decref(blocks);
 	tool_trace_release(&tr);
 	free(text);

@@ -274,6 +274,36 @@ def test_feedback_click_updates_the_answer_and_the_message():
         wait_until(thanked, 20, "buttons replaced by a thank-you")
 
 
+def test_feedback_counted_once_when_the_slack_confirmation_is_retried():
+    with E2E(RETRY_BASE_MS=50) as e:
+        e.worker()
+        e.ask("EvFb2", ts="1700000013.000100")
+        msg = e.wait_answers(1)[0]
+        answer_id = list(e.answers().keys())[0].split(":", 1)[1]
+        # the thank-you edit fails once with a transient Slack error: the task is retried
+        e.slack.config(ok_false_error="internal_error", ok_false_count=1,
+                       ok_false_method="chat.update")
+        payload = {"type": "block_actions", "user": {"id": "U200"}, "team": {"id": "T300"},
+                   "channel": {"id": "C100"},
+                   "container": {"type": "message", "message_ts": msg["ts"]},
+                   "message": {"ts": msg["ts"], "thread_ts": "1700000013.000100"},
+                   "actions": [{"action_id": "feedback_not_helpful", "value": answer_id,
+                                "type": "button", "action_ts": "1700000020.123456"}]}
+        body = "payload=" + urllib.parse.quote(json.dumps(payload))
+        status, _, _ = e.st.post_signed(e.api, "/slack/interactive", body,
+                                        content_type="application/x-www-form-urlencoded")
+        assert status == 200
+
+        def thanked():
+            m = [x for x in e.messages() if x["ts"] == msg["ts"]][0]
+            return not has_buttons(m) and "thank" in blocks_text(m).lower()
+        wait_until(thanked, 30, "thanked after the retry")
+        day = [k for k in e.r("KEYS", "metrics:*")]
+        assert len(day) == 1, day
+        assert int(e.r("HGET", day[0], "tasks_retried") or 0) >= 1, e.r.hgetall(day[0])
+        assert e.r("HGET", day[0], "feedback_not_helpful") == "1", e.r.hgetall(day[0])
+
+
 def test_thread_rate_limit_sends_one_notice_and_no_llm_call():
     with E2E(ANSWERS_PER_THREAD_HOUR=1) as e:
         e.worker()

@@ -102,3 +102,44 @@ def test_dlq_replay_answers_a_given_up_question_once():
         chans = sorted(r["json"]["channel"] for r in finals)
         assert chans == ["CR0", "CR1"], chans
         assert w.alive()
+
+
+def test_crash_between_placeholder_and_record_leaves_one_message():
+    """The worker dies while chat.postMessage is in flight: Slack stores the
+    "Thinking..." message, the task state never learns its ts. The next worker
+    finds that message by its metadata and edits it: one message in the thread,
+    the rate limits counted once (wave 1 posted a second placeholder and left
+    the first one as an orphan)."""
+    with Stack(docket="e2e-once") as st:
+        st.redis()
+        slack = st.fake("fake_slack.js")
+        llm = st.fake("fake_openai.js")
+        api = st.api()
+        env = fake_llm_env(slack, llm, 64, REDELIVERY_TIMEOUT_MS=1000, MEMORY_TOP_K=0,
+                           MEMORY_STORE_TURNS="false", WORKER_CONCURRENCY=1)
+        # the post reaches Slack, which answers only after 1.5 s
+        slack.fault(path="/api/chat.postMessage", status=0, delay_ms=1500, count=1)
+        w1 = st.worker(**env)
+        ev = app_mention("EvOnce1", channel="CONCE", user="UONCE", ts="1700000003.000100")
+        assert st.post_event(api, ev)[0] == 200
+        got = slack.wait("/api/chat.postMessage", count=1, timeout_ms=15000)
+        assert got["ok"], got
+        w1.kill9()
+
+        def thread():
+            return slack.ctl("GET", "/_fake/messages?channel=CONCE")
+        wait_until(lambda: len(thread()) == 1, 10, "the orphan-to-be stored by Slack")
+        state = st.r.hgetall("task:{e2e-once}:EvOnce1")
+        assert state.get("placeholder") == "posting" and "placeholder_ts" not in state, state
+
+        st.worker(**env)
+        wait_until(lambda: st.r("HGET", "task:{e2e-once}:EvOnce1", "state") == "answered", 30,
+                   "answered by the second worker")
+        msgs = thread()
+        assert len(msgs) == 1, msgs
+        assert msgs[0]["update_count"] >= 1 and "feedback_helpful" in json.dumps(msgs[0]), msgs
+        assert len(slack.requests("/api/chat.postMessage")) == 1
+        assert len(slack.requests("/api/conversations.replies")) == 1
+        # counted once although the task ran twice
+        assert st.r("GET", "rate_limit:user:T300:UONCE") == "1"
+        assert st.r("GET", "rate_limit:thread:T300:CONCE:1700000003.000100") == "1"
