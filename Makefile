@@ -65,7 +65,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(B)/bin/%,$(BENCH_SRC))
 ALL_SRC := $(COMMON_SRC) $(API_SRC) api/main.c $(WORKER_SRC) worker/main.c $(UNIT_SRC) \
 	$(HARNESS_SRC) $(ITEST_SRC) $(TOOL_SRC) $(BENCH_SRC)
 
-.PHONY: all deps test test-core unit integration e2e check-deploy check-trixie demo demo-stop bench clean \
+.PHONY: all deps test test-core unit integration e2e check-deploy check-trixie soak demo demo-stop bench clean \
 	format format-check install valgrind FORCE
 .DEFAULT_GOAL := all
 
@@ -161,6 +161,12 @@ check-deploy: deps
 # Debian 13 roots, health checks as the image user, suites on Redis 8 and Valkey 8.
 check-trixie:
 	@bash tests/trixie/check.sh
+
+# The real binaries under kill -9s, a Redis restart, LLM 5xx and Slack 429 bursts:
+# every question answered exactly once. SOAK_QUESTIONS=500 by default; CI runs 100.
+SOAK_QUESTIONS ?= 500
+soak: all
+	@BUILD_DIR=$(B) SOAK_QUESTIONS=$(SOAK_QUESTIONS) python3 tests/soak/soak.py
 
 # The unit suite under valgrind: any leak or error fails.
 valgrind: all $(UNIT_BIN)
