@@ -82,6 +82,27 @@ static void log_text_line(void)
 	log_kv(LOG_DEBUG, "task queued", "task_id", "Ev9", NULL);
 }
 
+static void log_forged_line(void)
+{
+	log_setup("api", LOG_DEBUG, 0);
+	log_kv(LOG_INFO, "question\nqueued", "text", "hi\n2026-01-01T00:00:00Z error api: forged",
+	       "user", "a \"b\"\tc", "empty", "", NULL);
+}
+
+/* A newline in a value can never start a second (forged) line in text logs. */
+TEST(log, text_format_escapes_control_characters)
+{
+	char *out = capture_stderr(log_forged_line);
+
+	log_setup("test", getenv("TEST_LOG") ? LOG_DEBUG : LOG_OFF, 1);
+	CHECK_INT_EQ(strchr(out, '\n') - out, (long)strlen(out) - 1); /* exactly one line */
+	CHECK_STR_CONTAINS(out, "api: question\\nqueued");
+	CHECK_STR_CONTAINS(out, "text=\"hi\\n2026-01-01T00:00:00Z error api: forged\"");
+	CHECK_STR_CONTAINS(out, "user=\"a \\\"b\\\"\\tc\"");
+	CHECK_STR_CONTAINS(out, "empty=\"\"");
+	free(out);
+}
+
 TEST(log, text_format_and_levels)
 {
 	char *out = capture_stderr(log_text_line);
