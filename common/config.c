@@ -96,6 +96,7 @@ static const struct cfg_var vars[] = {
     CFG_ENUM("VECTOR_ALGORITHM", vector_algorithm, "HNSW", "HNSW|FLAT", CONFIG_WORKER),
     CFG_INT("KB_TOP_K", kb_top_k, "5", 1, 100, CONFIG_WORKER),
     CFG_INT("EMBED_CACHE_TTL_S", embed_cache_ttl_s, "86400", 1, 365 * 86400, CONFIG_WORKER),
+    CFG_INT("ANSWER_TTL_S", answer_ttl_s, "7776000", 0, 10 * 365 * 86400, CONFIG_WORKER),
     CFG_INT("CHAT_MAX_MESSAGES", chat_max_messages, "50", 2, 10000, CONFIG_WORKER),
     CFG_INT("CHAT_TTL_S", chat_ttl_s, "604800", 60, 365 * 86400, CONFIG_WORKER),
     CFG_INT("MEMORY_TOP_K", memory_top_k, "5", 0, 100, CONFIG_WORKER),

@@ -57,6 +57,7 @@ struct config {
 	int vector_algorithm; /* enum vector_algorithm */
 	int kb_top_k;
 	int embed_cache_ttl_s;
+	int answer_ttl_s; /* ANSWER_TTL_S: answer:<id> expiry, 0 = kept forever */
 	int chat_max_messages;
 	int chat_ttl_s;
 	int memory_top_k;

@@ -6,12 +6,12 @@
  * (free with free()) unless noted. Thread-safe (pure functions).
  *
  * Key                                   type    TTL                 written by        read by
- * docket:{D}:tasks                      stream  MAXLEN ~ STREAM_MAXLEN  api (enqueue), worker (retry mover, dlq replay)  worker
+ * docket:{D}:tasks                      stream  acked entries trimmed; STREAM_MAXLEN caps the backlog  api (enqueue), worker (retry mover, dlq replay)  worker
  * docket:{D}:seen:<event_id>            string  DEDUPE_TTL_S        api (enqueue script)  api
  * docket:{D}:scheduled                  zset    none                worker (retry)    worker (mover)
- * docket:{D}:dead                       stream  MAXLEN ~ STREAM_MAXLEN  worker        worker (dlq verbs)
+ * docket:{D}:dead                       stream  never trimmed       worker            worker (dlq verbs)
  * task:{D}:<task id>                    hash    24 h                worker            worker
- * answer:<answer_id>                    hash    none                worker            worker (feedback, stats), ui
+ * answer:<answer_id>                    hash    ANSWER_TTL_S (90 d) worker            worker (feedback, stats), ui
  * rag_doc:<source_id>:<n>               hash    none                worker (ingest)   worker (kb search)
  * kb:meta                               hash    none                worker (ingest)   worker
  * kb:sources                            hash    none                worker (ingest: source_id -> chunk count)  worker

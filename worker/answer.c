@@ -2,6 +2,7 @@
  * answer.c - handler_run() / handler_give_up() for question and feedback
  * tasks (see answer.h and handler.h).
  */
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "common.h"
@@ -54,6 +55,16 @@ static void sources_parse(const char *text, struct tool_trace *tr)
 	json_decref(a);
 }
 
+/* KEYS: answer:<id>. ARGV: ttl seconds, field, value, ... */
+static const char store_lua[] = "redis.call('HSET', KEYS[1], unpack(ARGV, 2))\n"
+				"return redis.call('EXPIRE', KEYS[1], ARGV[1])\n";
+static struct rds_script store_script;
+
+static void store_script_setup(void)
+{
+	rds_script_init(&store_script, store_lua);
+}
+
 int answer_store(struct wctx *w, const char *answer_id, const struct task *t, const char *thread_ts,
 		 const struct agent_run *r, long long latency_ms, struct err *err)
 {
@@ -87,7 +98,18 @@ int answer_store(struct wctx *w, const char *answer_id, const struct task *t, co
 	FIELD("sources", src);
 	FIELD("task_id", s_or(t->id, ""));
 #undef FIELD
-	rep = rds_cmdv(w->r, err, argc, argv, NULL);
+	if (w->env->cfg->answer_ttl_s > 0) {
+		/* one script: the record never exists without its expiry */
+		static pthread_once_t once = PTHREAD_ONCE_INIT;
+		char ttl[24];
+		snprintf(ttl, sizeof(ttl), "%d", w->env->cfg->answer_ttl_s);
+		pthread_once(&once, store_script_setup);
+		argv[0] = key; /* KEYS[1], then ARGV: the ttl and the field/value pairs */
+		argv[1] = ttl;
+		rep = rds_eval(w->r, &store_script, 1, argc, argv, NULL, err);
+	} else {
+		rep = rds_cmdv(w->r, err, argc, argv, NULL);
+	}
 	if (rep) {
 		freeReplyObject(rep);
 		rc = 0;

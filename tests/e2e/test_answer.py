@@ -304,6 +304,20 @@ def test_feedback_counted_once_when_the_slack_confirmation_is_retried():
         assert e.r("HGET", day[0], "feedback_not_helpful") == "1", e.r.hgetall(day[0])
 
 
+def test_answers_expire_after_answer_ttl():
+    for ttl in (1000, 0):
+        with E2E(ANSWER_TTL_S=ttl) as e:
+            e.worker()
+            e.ask("EvTtl%d" % ttl, ts="1700000014.000100")
+            e.wait_answers(1)
+            key = list(e.answers().keys())[0]
+            left = e.r("TTL", key)
+            if ttl:
+                assert 0 < left <= ttl, left
+            else:
+                assert left == -1, left  # 0 keeps answers forever
+
+
 def test_thread_rate_limit_sends_one_notice_and_no_llm_call():
     with E2E(ANSWERS_PER_THREAD_HOUR=1) as e:
         e.worker()
