@@ -17,8 +17,9 @@
  * kb:sources                            hash    none                worker (ingest: source_id -> chunk count)  worker
  * embedding:<sha256(model NUL text)>    string  EMBED_CACHE_TTL_S   worker            worker
  * chat:<team>:<channel>:<thread_ts>     list    CHAT_TTL_S          worker            worker
- * memory:<app>:<agent>:<user>:<id>      hash    none                worker            worker
- * memory:<app>:<agent>:<user>           zset    none                worker            worker
+ * memory:<app>:<agent>:<ns>/<user>:<id> hash    none                worker            worker
+ * memory:<app>:<agent>:<ns>/<user>      zset    none                worker            worker
+ *   (<ns>: the source namespace, a Slack team id or "ui"; see memory.h)
  * rate_limit:web:<team>:<channel>:<ts>  string  1 h                 worker            worker
  * rate_limit:thread:<team>:<channel>:<ts> string 1 h                worker            worker
  * rate_limit:user:<team>:<user>         string  1 h                 worker            worker
@@ -75,5 +76,14 @@ char *keys_ui_session(const char *session);
  */
 char *keys_memory_scope_match(const char *app, const char *agent, const char *user);
 char *keys_memory_hash_match(const char *app, const char *agent, const char *user);
+
+/*
+ * SCAN MATCH patterns for `forget-user` (user glob-escaped): the memory scope
+ * sets of user in every agent and namespace (memory:<app>:<any agent>:<any ns>/<user>), every
+ * answer record, and the user's rate-limit counters in every team.
+ */
+char *keys_memory_scope_match_all_ns(const char *app, const char *user);
+const char *keys_answer_match(void);
+char *keys_rl_user_match(const char *user);
 
 #endif

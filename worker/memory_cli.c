@@ -233,8 +233,76 @@ static struct rds *cli_rds(struct worker_env *env)
 
 static int memory_usage(void)
 {
-	fprintf(stderr, "usage: haink-worker memory list|forget --user U [--agent A]\n");
+	fprintf(stderr, "usage: haink-worker memory list|forget --user U [--team T] [--agent A]\n");
 	return 2;
+}
+
+/* Returns 1 when s is a usable user or namespace id (no ':' or '/', not empty). */
+static int id_ok(const char *s)
+{
+	return s && *s && !strchr(s, ':') && !strchr(s, MEM_NS_SEP);
+}
+
+struct ns_ctx {
+	const char *app, *user;
+	char **v; /* distinct namespaced users, owned */
+	size_t n, cap;
+};
+
+/* memory:<app>:<agent>:<ns>/<user> (a scope set): records "<ns>/<user>" once. */
+static int ns_one(struct rds *r, const char *key, void *vctx, struct err *err)
+{
+	struct ns_ctx *c = vctx;
+	size_t pl = strlen(KEYS_MEMORY_PREFIX), al = strlen(c->app);
+	const char *p = key + pl + al + 1, *colon, *slash;
+
+	(void)r;
+	(void)err;
+	if (strncmp(key, KEYS_MEMORY_PREFIX, pl) || strncmp(key + pl, c->app, al) ||
+	    key[pl + al] != ':' || !(colon = strchr(p, ':')))
+		return 0;
+	p = colon + 1; /* "<ns>/<user>" */
+	slash = strchr(p, MEM_NS_SEP);
+	if (!slash || strchr(p, ':') || strcmp(slash + 1, c->user) || slash == p)
+		return 0;
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->v[i], p))
+			return 0;
+	xgrow((void **)&c->v, &c->cap, c->n + 1, sizeof(*c->v));
+	c->v[c->n++] = xstrdup(p);
+	return 0;
+}
+
+/*
+ * The namespaced users "<ns>/<user>" to act on: just team/user with a team,
+ * else every namespace that holds memories of user. Returns 0 or -1.
+ */
+static int scoped_users(struct rds *r, const char *app, const char *team, const char *user,
+			struct ns_ctx *c, struct err *err)
+{
+	char *pattern;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->app = app;
+	c->user = user;
+	if (team) {
+		c->v = xcalloc(1, sizeof(*c->v));
+		c->v[0] = mem_scoped_user(team, user);
+		c->n = c->cap = 1;
+		return 0;
+	}
+	pattern = keys_memory_scope_match_all_ns(app, user);
+	rc = scan_keys(r, pattern, "zset", ns_one, c, err);
+	free(pattern);
+	return rc;
+}
+
+static void ns_release(struct ns_ctx *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i]);
+	free(c->v);
 }
 
 static void print_excerpt(const char *s, size_t max)
@@ -250,8 +318,9 @@ static void print_excerpt(const char *s, size_t max)
 
 int cli_memory(int argc, char **argv, struct worker_env *env)
 {
-	const char *user = NULL, *agent = NULL, *sub = argc > 1 ? argv[1] : NULL;
+	const char *user = NULL, *agent = NULL, *team = NULL, *sub = argc > 1 ? argv[1] : NULL;
 	struct rds *r = NULL;
+	struct ns_ctx ns = {0};
 	struct err e = {0};
 	int rc = 1;
 
@@ -262,6 +331,8 @@ int cli_memory(int argc, char **argv, struct worker_env *env)
 			user = argv[++i];
 		else if (!strcmp(argv[i], "--agent") && i + 1 < argc)
 			agent = argv[++i];
+		else if (!strcmp(argv[i], "--team") && i + 1 < argc)
+			team = argv[++i];
 		else
 			return memory_usage();
 	}
@@ -269,41 +340,56 @@ int cli_memory(int argc, char **argv, struct worker_env *env)
 		fprintf(stderr, "haink-worker: memory %s: --user is required\n", sub);
 		return 2;
 	}
-	if (strchr(user, ':') || (agent && !agents_valid_id(agent, strlen(agent)))) {
+	if (!id_ok(user) || (team && !id_ok(team)) ||
+	    (agent && !agents_valid_id(agent, strlen(agent)))) {
 		fprintf(stderr, "haink-worker: memory %s: invalid %s\n", sub,
-			strchr(user, ':') ? "--user (no ':' allowed)"
-					  : "--agent (1-32 of a-z 0-9 _ -)");
+			!id_ok(user)	       ? "--user (no ':' or '/' allowed)"
+			: team && !id_ok(team) ? "--team (no ':' or '/' allowed)"
+					       : "--agent (1-32 of a-z 0-9 _ -)");
 		return 2;
 	}
 	r = cli_rds(env);
 	if (!r)
 		return 1;
+	if (scoped_users(r, env->cfg->app_id, team, user, &ns, &e) < 0)
+		goto out;
 	if (!strcmp(sub, "forget")) {
-		long n = mem_forget(r, env->cfg->app_id, agent, user, &e);
-		if (n < 0)
-			goto out;
-		printf("forgot %ld memories of user %s (%s)\n", n, user,
-		       agent ? agent : "all agents");
+		long total = 0;
+		for (size_t i = 0; i < ns.n; i++) {
+			long n = mem_forget(r, env->cfg->app_id, agent, ns.v[i], &e);
+			if (n < 0)
+				goto out;
+			total += n;
+		}
+		printf("forgot %ld memories of user %s (%s, %s)\n", total, user,
+		       agent ? agent : "all agents", team ? team : "all teams");
 	} else {
-		struct mem_hits h = {0};
-		if (mem_list(r, env->cfg->app_id, agent, user, &h, &e) < 0) {
+		size_t count = 0;
+		for (size_t k = 0; k < ns.n; k++) {
+			struct mem_hits h = {0};
+			if (mem_list(r, env->cfg->app_id, agent, ns.v[k], &h, &e) < 0) {
+				mem_hits_release(&h);
+				goto out;
+			}
+			for (size_t i = 0; i < h.n; i++) {
+				char iso[25];
+				clock_utc_iso(h.v[i].created_ms, iso);
+				printf("%s\t%s\t%.*s\t%s\t%s\t", h.v[i].id, h.v[i].agent,
+				       (int)(strchr(ns.v[k], MEM_NS_SEP) - ns.v[k]), ns.v[k],
+				       h.v[i].kind, iso);
+				print_excerpt(h.v[i].content, 100);
+				putchar('\n');
+			}
+			count += h.n;
 			mem_hits_release(&h);
-			goto out;
 		}
-		for (size_t i = 0; i < h.n; i++) {
-			char iso[25];
-			clock_utc_iso(h.v[i].created_ms, iso);
-			printf("%s\t%s\t%s\t%s\t", h.v[i].id, h.v[i].agent, h.v[i].kind, iso);
-			print_excerpt(h.v[i].content, 100);
-			putchar('\n');
-		}
-		printf("%zu memories\n", h.n);
-		mem_hits_release(&h);
+		printf("%zu memories\n", count);
 	}
 	rc = 0;
 out:
 	if (rc)
 		fprintf(stderr, "haink-worker: memory %s: %s\n", sub, e.msg);
+	ns_release(&ns);
 	rds_free(r);
 	return rc;
 }

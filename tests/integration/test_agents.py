@@ -100,7 +100,9 @@ def test_chat_and_memory_verbs_on_real_data():
         assert code == 0 and "cleared" in out, (out, err)
         assert r("EXISTS", "chat:T1:C1:1.5") == 0
 
-        for agent, user in (("support", "U1"), ("sales", "U1"), ("support", "U12")):
+        # memories live per source namespace: a Slack team id, or "ui" for the Dev UI
+        for agent, user in (("support", "T1/U1"), ("sales", "T1/U1"), ("support", "T1/U12"),
+                            ("support", "ui/U1")):
             for i in range(2):
                 key = "memory:haink:%s:%s:%d-0000000%d" % (agent, user, 1700000000000 + i, i)
                 r("HSET", key, "content", "%s %s memory %d" % (agent, user, i), "kind", "fact",
@@ -109,12 +111,18 @@ def test_chat_and_memory_verbs_on_real_data():
                   key.rsplit(":", 1)[1])
         code, out, err = st.run_worker("memory", "list", "--user", "U1")
         assert code == 0, err
-        assert "4 memories" in out and "U12" not in out, out
+        assert "6 memories" in out and "U12" not in out, out
         assert "2023-11-14T22:13:20" in out, out
+        code, out, err = st.run_worker("memory", "list", "--user", "U1", "--team", "ui")
+        assert code == 0 and "2 memories" in out and "T1" not in out, out
         code, out, err = st.run_worker("memory", "forget", "--user", "U1", "--agent", "sales")
+        assert code == 0 and "forgot 2 memories" in out, (out, err)
+        code, out, err = st.run_worker("memory", "forget", "--user", "U1", "--team", "ui")
         assert code == 0 and "forgot 2 memories" in out, (out, err)
         code, out, err = st.run_worker("memory", "forget", "--user", "U1")
         assert code == 0 and "forgot 2 memories" in out, (out, err)
+        code, out, err = st.run_worker("memory", "forget", "--user", "U1/x")
+        assert code == 2, (out, err)
         left = sorted(r("KEYS", "memory:*"))
-        assert left and all(k.startswith("memory:haink:support:U12") for k in left), left
+        assert left and all(k.startswith("memory:haink:support:T1/U12") for k in left), left
         assert len(left) == 3, left
