@@ -380,15 +380,27 @@ static int feedback_run(struct wctx *w, struct task *t, struct err *err)
 		goto out;
 	}
 	key = keys_answer(t->answer_id);
-	rep = rds_cmd(w->r, err, "HMGET %s answer sources", key);
+	rep = rds_cmd(w->r, err, "HMGET %s answer sources team", key);
 	if (!rep)
 		goto out;
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
 	    rep->element[0]->type != REDIS_REPLY_STRING) {
 		log_kv(LOG_WARN, "feedback for an unknown answer ignored", "answer_id",
 		       t->answer_id, NULL);
 		rc = 0;
 		goto out;
+	}
+	{
+		/* Dev UI feedback only on Dev UI answers, Slack feedback only on Slack ones */
+		const char *ateam =
+		    rep->element[2]->type == REDIS_REPLY_STRING ? rep->element[2]->str : "";
+		int from_ui = t->source && !strcmp(t->source, "ui");
+		if (from_ui != !strcmp(ateam, "ui")) {
+			log_kv(LOG_WARN, "feedback from another surface than the answer's ignored",
+			       "answer_id", t->answer_id, "source", s_or(t->source, "slack"), NULL);
+			rc = 0;
+			goto out;
+		}
 	}
 	text = xstrdup(rep->element[0]->str);
 	if (rep->element[1]->type == REDIS_REPLY_STRING)

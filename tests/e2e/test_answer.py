@@ -407,6 +407,16 @@ def test_dev_ui_question_is_answered_on_its_session_and_feedback_lands():
         assert fb["answer_id"] == ans["answer_id"] and fb["feedback"] == "helpful"
         assert e.r("HGET", "answer:" + ans["answer_id"], "feedback") == "helpful"
 
+        # UI feedback cannot land on a Slack answer (wave 1 let it)
+        e.ask("EvUiFb", ts="1700000015.000100")
+        slack_answer = wait_until(
+            lambda: [k for k, v in e.answers().items() if v.get("team") == "T300"], 30,
+            "a Slack answer")[0].split(":", 1)[1]
+        post("/ui/api/feedback", {"session": sess, "answer_id": slack_answer,
+                                  "feedback": "not_helpful", "user": "dana"})
+        wait_until(e.group_idle, 20, "the UI feedback task handled")
+        assert e.r("HGET", "answer:" + slack_answer, "feedback") is None
+
         # a follow-up in the same session carries the first turn as history
         post("/ui/api/ask", {"session": sess, "user": "dana", "text": "And how often?"})
         wait_kind("answer", 2)
