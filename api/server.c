@@ -488,6 +488,13 @@ static int handle(struct mg_connection *conn, void *cbdata)
 		route = R_OTHER;
 		goto send;
 	}
+	/*
+	 * /metrics only on API_METRICS_PORT, and nothing else there: the
+	 * Slack-facing port never shows the metrics, whatever a proxy forwards
+	 */
+	if ((ri->server_port == s->cfg->api_metrics_port && s->cfg->api_metrics_port) !=
+	    (route == R_METRICS))
+		route = R_OTHER;
 	switch (route) {
 	case R_EVENTS:
 	case R_INTERACTIVE:
@@ -566,7 +573,7 @@ struct api_server *api_server_start(const struct config *cfg, const struct agent
 {
 	struct api_server *s = xcalloc(1, sizeof(*s));
 	struct mg_callbacks cb;
-	char port[16], threads[16];
+	char port[32], threads[16];
 	const char *opts[] = {"listening_ports",
 			      port,
 			      "num_threads",
@@ -590,15 +597,19 @@ struct api_server *api_server_start(const struct config *cfg, const struct agent
 		free(s);
 		return NULL;
 	}
-	snprintf(port, sizeof(port), "%d", cfg->port);
+	if (cfg->api_metrics_port > 0)
+		snprintf(port, sizeof(port), "%d,%d", cfg->port, cfg->api_metrics_port);
+	else
+		snprintf(port, sizeof(port), "%d", cfg->port);
 	snprintf(threads, sizeof(threads), "%d", cfg->api_threads);
 	memset(&cb, 0, sizeof(cb));
 	cb.init_thread = thread_init;
 	cb.exit_thread = thread_exit;
 	s->ctx = mg_start(&cb, s, opts);
 	if (!s->ctx) {
-		err_set(err, ERR_IO, "cannot listen on port %d (in use, or not permitted)",
-			cfg->port);
+		err_set(err, ERR_IO,
+			"cannot listen on PORT %d or API_METRICS_PORT %d (in use, or not permitted)",
+			cfg->port, cfg->api_metrics_port);
 		enqueue_batcher_free(s->batcher);
 		free(s);
 		return NULL;

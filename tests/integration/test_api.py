@@ -28,7 +28,7 @@ def entries(st):
 
 def metric(api, name, labels=None):
     """Returns the value of one sample of /metrics (0 when absent)."""
-    status, _, body = request("127.0.0.1", api.port, "GET", "/metrics")
+    status, _, body = request("127.0.0.1", api.metrics_port, "GET", "/metrics")
     assert status == 200, status
     want = name + ("{%s}" % labels if labels else "")
     for line in body.decode().splitlines():
@@ -388,7 +388,7 @@ def test_metrics_move():
                    "3 more 200s on /slack/events counted")
         wait_until(lambda: metric(api, "haink_http_request_seconds_count",
                                   'route="/slack/events"') == h0 + 3, 5, "3 more latencies")
-        status, hdrs, body = request("127.0.0.1", api.port, "GET", "/metrics")
+        status, hdrs, body = request("127.0.0.1", api.metrics_port, "GET", "/metrics")
         assert hdrs["content-type"].startswith("text/plain; version=0.0.4")
         text = body.decode()
         assert "# TYPE haink_http_request_seconds histogram" in text
@@ -407,8 +407,8 @@ def test_request_ids_and_routes():
             rid = hdrs.get("x-request-id")
             assert rid and re.fullmatch(r"[0-9a-f]{32}", rid), (path, rid)
             seen.add(rid)
-            if path == "/nope":
-                assert status == 404
+            if path in ("/nope", "/metrics"):
+                assert status == 404  # /metrics lives on API_METRICS_PORT only
             if method == "GET" and path == EVENTS:
                 assert status == 405
         assert len(seen) == 6  # unique per request
@@ -512,3 +512,23 @@ def test_invalid_configuration_exits_2_with_every_problem():
     assert "SLACK_SIGNING_SECRET=(set)" in out
     assert "REDIS_URL=redis://u:***@127.0.0.1:6379/0" in out
     assert "very-secret-value" not in out and "hunter2" not in out
+
+
+def test_metrics_only_on_their_own_port():
+    """/metrics is not served on the Slack-facing port; API_METRICS_PORT serves only it;
+    0 turns it off; the same port as PORT is a configuration error."""
+    with Stack() as st:
+        st.redis()
+        api = st.api()
+        assert request("127.0.0.1", api.port, "GET", "/metrics")[0] == 404
+        status, _, body = request("127.0.0.1", api.metrics_port, "GET", "/metrics")
+        assert status == 200 and b"haink_http_requests_total" in body
+        assert request("127.0.0.1", api.metrics_port, "GET", "/healthz")[0] == 404
+        assert request("127.0.0.1", api.metrics_port, "POST", EVENTS, b"{}", {})[0] == 404
+        off = st.api(API_METRICS_PORT=0)
+        assert request("127.0.0.1", off.port, "GET", "/metrics")[0] == 404
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "SLACK_SIGNING_SECRET": "x",
+           "PORT": "8123", "API_METRICS_PORT": "8123"}
+    cp = subprocess.run([os.path.join(BIN, "haink-api"), "--print-config"], env=env,
+                        capture_output=True, timeout=20)
+    assert cp.returncode == 2 and b"API_METRICS_PORT: must differ from PORT" in cp.stderr, cp
