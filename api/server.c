@@ -19,7 +19,18 @@ struct api_server {
 	struct enqueue_batcher *batcher; /* enqueues share one pipelined connection */
 	atomic_int inflight;		 /* requests inside handle() */
 	atomic_int draining;		 /* set by api_server_stop(): new requests get 503 */
+	atomic_int open_conns;		 /* accepted connections not yet closed */
 };
+
+/*
+ * civetweb holds one thread per connection for as long as the connection is
+ * open, idle keep-alive time included. Past this share of the pool, every
+ * response closes its connection, so keep-alive clients (a load balancer's
+ * pool) hand threads back instead of parking on them; under it connections
+ * stay open for API_KEEP_ALIVE_MS, above the load balancer's idle timeout.
+ */
+#define API_KEEPALIVE_SHARE_NUM 3
+#define API_KEEPALIVE_SHARE_DEN 4
 
 /* Per civetweb thread: its Redis connection and request-id generator. */
 struct api_thread {
@@ -461,6 +472,31 @@ static void send_reply(struct mg_connection *conn, struct api_thread *th, const 
 		buf_release(o);
 }
 
+static int conn_open(const struct mg_connection *conn, void **conn_data)
+{
+	struct api_server *s = mg_get_user_data(mg_get_context(conn));
+
+	*conn_data = NULL;
+	if (s)
+		atomic_fetch_add(&s->open_conns, 1);
+	return 0;
+}
+
+static void conn_close(const struct mg_connection *conn)
+{
+	struct api_server *s = mg_get_user_data(mg_get_context(conn));
+
+	if (s)
+		atomic_fetch_sub(&s->open_conns, 1);
+}
+
+/* 1 when the pool is so full that this response should close its connection. */
+static int pool_crowded(struct api_server *s)
+{
+	return atomic_load(&s->open_conns) * API_KEEPALIVE_SHARE_DEN >=
+	       s->cfg->api_threads * API_KEEPALIVE_SHARE_NUM;
+}
+
 static int handle(struct mg_connection *conn, void *cbdata)
 {
 	struct api_server *s = cbdata;
@@ -530,6 +566,8 @@ static int handle(struct mg_connection *conn, void *cbdata)
 		break;
 	}
 send:
+	if (pool_crowded(s))
+		rp.close = 1;
 	send_reply(conn, th, &rp, rid);
 
 	secs = (double)(clock_mono_ns() - t0) / 1e9;
@@ -583,7 +621,7 @@ struct api_server *api_server_start(const struct config *cfg, const struct agent
 			      "enable_keep_alive",
 			      "yes",
 			      "keep_alive_timeout_ms",
-			      "30000",
+			      API_KEEP_ALIVE_MS_STR,
 			      "listen_backlog",
 			      "1024",
 			      "tcp_nodelay",
@@ -605,6 +643,8 @@ struct api_server *api_server_start(const struct config *cfg, const struct agent
 	memset(&cb, 0, sizeof(cb));
 	cb.init_thread = thread_init;
 	cb.exit_thread = thread_exit;
+	cb.init_connection = conn_open;
+	cb.connection_close = conn_close;
 	s->ctx = mg_start(&cb, s, opts);
 	if (!s->ctx) {
 		err_set(err, ERR_IO,

@@ -80,7 +80,7 @@ for level in $LEVELS; do
 	APORT=$(free_port)
 	MPORT=$(free_port)
 	PORT=$APORT API_METRICS_PORT=$MPORT REDIS_URL="redis://127.0.0.1:$RPORT/0" SLACK_SIGNING_SECRET=$SECRET \
-		STREAM_MAXLEN=1000000000 API_THREADS=$CONNS LOG_LEVEL=$level LOG_FORMAT=json \
+		STREAM_MAXLEN=1000000000 LOG_LEVEL=$level LOG_FORMAT=json \
 		"$API" 2>"$TMP/api-$level.log" &
 	API_PID=$!
 	wait_for curl -fsS "http://127.0.0.1:$APORT/healthz"

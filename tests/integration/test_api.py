@@ -532,3 +532,65 @@ def test_metrics_only_on_their_own_port():
     cp = subprocess.run([os.path.join(BIN, "haink-api"), "--print-config"], env=env,
                         capture_output=True, timeout=20)
     assert cp.returncode == 2 and b"API_METRICS_PORT: must differ from PORT" in cp.stderr, cp
+
+
+def _idle_clients(api, n, used):
+    """n open connections; used: each made one keep-alive request first."""
+    out = []
+    for _ in range(n):
+        c = socket.create_connection(("127.0.0.1", api.port), timeout=10)
+        if used:
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            c.recv(4096)
+        out.append(c)
+    return out
+
+
+def test_idle_keep_alive_connections_cannot_starve_the_api():
+    """civetweb parks a thread on each open connection. Wave 1 (16 threads) timed out a
+    signed event behind 16 idle keep-alive connections. Now the pool is larger and, once
+    3/4 full, every response closes its connection: an event is answered behind 64 idle
+    connections on the default pool, and behind 32 on a pool of 8 threads."""
+    with Stack() as st:
+        st.redis()
+        for threads, n in ((128, 64), (8, 32)):
+            api = st.api(API_THREADS=threads)
+            idle = _idle_clients(api, n, used=True)
+            try:
+                status, _, body = st.post_event(api, app_mention("EvIdle%d" % threads))
+                assert status == 200, body
+            finally:
+                for c in idle:
+                    c.close()
+
+
+def test_slow_client_is_cut_off_by_the_request_timeout():
+    """A client sending one byte a second never finishes its request: the API closes
+    the connection after its request timeout (10 s) instead of holding a thread."""
+    with Stack() as st:
+        st.redis()
+        api = st.api()
+        c = socket.create_connection(("127.0.0.1", api.port), timeout=30)
+        request_line = b"POST /slack/events HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n"
+        t0 = time.monotonic()
+        closed = False
+        for i in range(25):
+            try:
+                c.sendall(request_line[i:i + 1] if i < len(request_line) else b"x")
+                c.setblocking(False)
+                try:
+                    if c.recv(4096) == b"":
+                        closed = True
+                        break
+                except BlockingIOError:
+                    pass
+                finally:
+                    c.setblocking(True)
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            time.sleep(1)
+        c.close()
+        assert closed, "still open after %.0f s" % (time.monotonic() - t0)
+        # and the API still answers
+        assert request("127.0.0.1", api.port, "GET", "/healthz")[0] == 200

@@ -355,7 +355,8 @@ class Stack:
     def api(self, **extra):
         port = free_port()
         extra.setdefault("API_METRICS_PORT", free_port())
-        env = self.base_env(PORT=port, SLACK_SIGNING_SECRET=self.secret, API_THREADS=4, **extra)
+        extra.setdefault("API_THREADS", 4)
+        env = self.base_env(PORT=port, SLACK_SIGNING_SECRET=self.secret, **extra)
         p = Proc("api-%d" % len(self.procs), [os.path.join(BIN, "haink-api")], env, self.tmp)
         p.port = port
         p.metrics_port = int(env["API_METRICS_PORT"])
