@@ -195,7 +195,7 @@ resource "aws_cloudwatch_metric_alarm" "dead_letters" {
 # (or its worker died and redelivery is not keeping up).
 resource "aws_cloudwatch_metric_alarm" "oldest_pending" {
   alarm_name          = "${var.name}-oldest-pending-task"
-  alarm_description   = "The oldest unacknowledged task is older than ${var.alarm_oldest_pending_s} s for 3 minutes."
+  alarm_description   = "The oldest unacknowledged task entered the stream more than ${var.alarm_oldest_pending_s} s ago (for 3 minutes)."
   namespace           = "Haink"
   metric_name         = "OldestPendingAgeSeconds"
   dimensions          = { Docket = var.docket_name }

@@ -1158,7 +1158,10 @@ def known_verb(bindir, binary, verb):
         return True
     if binary not in _verbs:
         out = subprocess.run([os.path.join(bindir, binary), "help"], capture_output=True, text=True, timeout=20)
-        _verbs[binary] = {l.split()[0] for l in out.stdout.splitlines() if l.startswith("  ") and l.split()}
+        _verbs[binary] = {l.split()[0] for l in (out.stdout + out.stderr).splitlines()
+                          if l.startswith("  ") and l.split()}
+    if not _verbs[binary]:
+        return False  # reported as an unknown verb: the usage text lists none
     return verb in _verbs[binary]
 
 
