@@ -1334,6 +1334,19 @@ def docs(path):
     for what, words in need.items():
         missing = [w for w in words if w not in text]
         check(not missing, f"docs: {path} covers {what}", f"does not mention {missing}")
+    # terraform/README.md: commands take names from the outputs; jq is a prerequisite
+    try:
+        with open("terraform/README.md") as f:
+            tf = f.read()
+    except OSError as e:
+        fail("docs: terraform/README.md", str(e))
+        return
+    bad = [w for w in ("terraform output -json task_network", "worker_task_definition_family",
+                       "terraform output -json secret_arns", "`jq`") if w not in tf]
+    bad += [f"hard-coded {w!r}" for w in ("--secret-id \"haink/", "--task-definition haink-worker",
+                                          "assignPublicIp=DISABLED") if w in tf]
+    check(not bad, "docs: terraform/README.md reads names from the outputs (task_network, secret_arns) and lists jq",
+          f"{bad}")
 
 
 if __name__ == "__main__":
