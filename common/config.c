@@ -73,6 +73,7 @@ static const struct cfg_var vars[] = {
     CFG_SECRET("TAVILY_API_KEY", tavily_api_key, CONFIG_WORKER),
     CFG_URL("TAVILY_API_URL", tavily_api_url, "https://api.tavily.com", CONFIG_WORKER),
     CFG_INT("PORT", port, "8080", 1, 65535, CONFIG_API),
+    CFG_INT("API_METRICS_PORT", api_metrics_port, "9091", 0, 65535, CONFIG_API),
     CFG_INT("API_THREADS", api_threads, "16", 1, 1024, CONFIG_API),
     CFG_LONG("MAX_BODY_BYTES", max_body_bytes, "1048576", 1024, 64L * 1024 * 1024, CONFIG_API),
     CFG_INT("DEDUPE_TTL_S", dedupe_ttl_s, "86400", 1, 30 * 86400, CONFIG_API),

@@ -36,6 +36,7 @@ struct config {
 	char *tavily_api_key;
 	char *tavily_api_url;
 	int port;
+	int api_metrics_port; /* API_METRICS_PORT: the API's /metrics (0 = off) */
 	int api_threads;
 	long max_body_bytes;
 	int dedupe_ttl_s;
