@@ -56,6 +56,7 @@ static int usage(void)
 static int load_config(struct config *cfg, int role)
 {
 	struct buf problems = BUF_INIT;
+	struct err e = {0};
 
 	if (config_load(cfg, role, NULL, NULL, &problems) < 0) {
 		fprintf(stderr, "haink-api: invalid configuration:\n%s", problems.s);
@@ -64,6 +65,12 @@ static int load_config(struct config *cfg, int role)
 		return -1;
 	}
 	buf_release(&problems);
+	if (rds_tls_configure(cfg->redis_tls_ca_file, cfg->redis_tls_cert_file,
+			      cfg->redis_tls_key_file, cfg->redis_tls_server_name, &e) < 0) {
+		fprintf(stderr, "haink-api: invalid configuration:\n%s\n", e.msg);
+		config_release(cfg);
+		return -1;
+	}
 	return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum cfg_type { CT_STR, CT_SECRET, CT_URL, CT_INT, CT_LONG, CT_BOOL, CT_ENUM, CT_DOUBLE };
 
@@ -59,6 +60,10 @@ struct cfg_var {
 
 static const struct cfg_var vars[] = {
     CFG_STR("REDIS_URL", redis_url, "redis://127.0.0.1:6379/0", BOTH),
+    CFG_STR("REDIS_TLS_CA_FILE", redis_tls_ca_file, NULL, BOTH),
+    CFG_STR("REDIS_TLS_CERT_FILE", redis_tls_cert_file, NULL, BOTH),
+    CFG_STR("REDIS_TLS_KEY_FILE", redis_tls_key_file, NULL, BOTH),
+    CFG_STR("REDIS_TLS_SERVER_NAME", redis_tls_server_name, NULL, BOTH),
     CFG_STR("DOCKET_NAME", docket_name, "haink", BOTH),
     CFG_STR("APP_ID", app_id, "haink", BOTH),
     CFG_SECRET("SLACK_SIGNING_SECRET", slack_signing_secret, CONFIG_API),
@@ -252,6 +257,36 @@ static int set_var(struct config *cfg, const struct cfg_var *v, const char *valu
 	return -1;
 }
 
+/* REDIS_TLS_*: only with rediss://, on a TLS build, readable, cert and key together. */
+static void check_tls_vars(const struct config *cfg, int tls, struct buf *problems)
+{
+	const struct {
+		const char *name, *value;
+	} v[] = {
+	    {"REDIS_TLS_CA_FILE", cfg->redis_tls_ca_file},
+	    {"REDIS_TLS_CERT_FILE", cfg->redis_tls_cert_file},
+	    {"REDIS_TLS_KEY_FILE", cfg->redis_tls_key_file},
+	    {"REDIS_TLS_SERVER_NAME", cfg->redis_tls_server_name},
+	};
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		if (!v[i].value)
+			continue;
+		if (!rds_tls_supported())
+			buf_addf(problems,
+				 "%s: this build has no TLS (hiredis without TLS support)\n",
+				 v[i].name);
+		else if (!tls)
+			buf_addf(problems, "%s: set, but REDIS_URL is not rediss://\n", v[i].name);
+		else if (i < 3 && access(v[i].value, R_OK) != 0)
+			buf_addf(problems, "%s: cannot read '%s': %s\n", v[i].name, v[i].value,
+				 strerror(errno));
+	}
+	if (!cfg->redis_tls_cert_file != !cfg->redis_tls_key_file)
+		buf_addf(problems,
+			 "REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE: set both or neither\n");
+}
+
 int config_load(struct config *cfg, int role, config_getenv_fn *getenv_fn, void *ctx,
 		struct buf *problems)
 {
@@ -298,10 +333,12 @@ int config_load(struct config *cfg, int role, config_getenv_fn *getenv_fn, void 
 	if (cfg->redis_url) {
 		struct rds_url u;
 		struct err e;
-		if (rds_url_parse(cfg->redis_url, &u, &e) < 0)
+		if (rds_url_parse(cfg->redis_url, &u, &e) < 0) {
 			buf_addf(problems, "REDIS_URL: %s\n", e.msg);
-		else
+		} else {
+			check_tls_vars(cfg, u.tls, problems);
 			rds_url_release(&u);
+		}
 	}
 	if (cfg->memory_vector_weight + cfg->memory_text_weight <= 0)
 		buf_addf(problems, "MEMORY_VECTOR_WEIGHT, MEMORY_TEXT_WEIGHT: at least one must be "

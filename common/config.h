@@ -22,6 +22,10 @@ enum memory_scope { MEMORY_SCOPE_USER = 0, MEMORY_SCOPE_THREAD };
 
 struct config {
 	char *redis_url;
+	char *redis_tls_ca_file;
+	char *redis_tls_cert_file;
+	char *redis_tls_key_file;
+	char *redis_tls_server_name;
 	char *docket_name;
 	char *app_id;
 	char *slack_signing_secret;

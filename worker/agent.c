@@ -1,6 +1,8 @@
 /*
  * agent.c - the agent loop (see agent.h).
  */
+#include <stdlib.h>
+
 #include "common.h"
 #include "wctx.h"
 #include "agent.h"

@@ -15,6 +15,7 @@
 #include "taskstate.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 
 static const char *s_or(const char *s, const char *def)
 {

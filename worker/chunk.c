@@ -11,6 +11,7 @@
 #include "chunk.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 
 struct range {
 	size_t lo, hi;

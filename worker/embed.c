@@ -15,6 +15,7 @@
 #include "embed_cache.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #define W_UNIGRAM 1.0f
 #define W_BIGRAM  0.7f

@@ -74,6 +74,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	buf_release(&problems);
+	if (rds_tls_configure(cfg.redis_tls_ca_file, cfg.redis_tls_cert_file,
+			      cfg.redis_tls_key_file, cfg.redis_tls_server_name, &e) < 0) {
+		fprintf(stderr, "haink-worker: invalid configuration:\n%s\n", e.msg);
+		config_release(&cfg);
+		return 2;
+	}
 	if (!v && strcmp(name, "--check-config")) {
 		config_dump(&cfg, &problems);
 		fputs(problems.s, stdout);

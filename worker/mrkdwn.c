@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <cmark-gfm.h>
 #include <cmark-gfm-core-extensions.h>
+#include <stdlib.h>
 
 /* Deeper nesting than this is rendered as plain text (bounds the recursion). */
 #define MRKDWN_MAX_DEPTH 40

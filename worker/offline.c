@@ -13,6 +13,7 @@
 #include "reply.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 
 #define OFFLINE_MAX_WORDS    32
 #define OFFLINE_MAX_HITS     5

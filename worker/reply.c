@@ -9,6 +9,7 @@
 #include "slack_api.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 
 /* Slack shows `text` in notifications; keep it well under its limits. */
 #define REPLY_FALLBACK_MAX 2900

@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdlib.h>
 
 static pthread_mutex_t auth_lock = PTHREAD_MUTEX_INITIALIZER;
 static int auth_cached;

@@ -1,6 +1,8 @@
 /*
  * taskstate.c - the per-task idempotency record (see taskstate.h).
  */
+#include <stdlib.h>
+
 #include "common.h"
 #include "wctx.h"
 #include "taskstate.h"

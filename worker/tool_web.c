@@ -9,6 +9,7 @@
 #include "ratelimit.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 
 #define TOOL_WEB_RESULTS     5
 #define TOOL_WEB_CONTENT_MAX 1500

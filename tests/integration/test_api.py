@@ -490,7 +490,7 @@ def test_sigterm_finishes_an_in_flight_request():
 
 def test_invalid_configuration_exits_2_with_every_problem():
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PORT": "abc",
-           "LOG_LEVEL": "chatty", "REDIS_URL": "rediss://:pw@h:6380"}
+           "LOG_LEVEL": "chatty", "REDIS_URL": "redis://:pw@h:99999"}
     cp = subprocess.run([os.path.join(BIN, "haink-api")], env=env, capture_output=True,
                         timeout=20)
     assert cp.returncode == 2, (cp.returncode, cp.stderr)

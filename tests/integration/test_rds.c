@@ -4,6 +4,8 @@
  * fallback, AUTH (ACL user, escaped and raw special characters) and SELECT,
  * command timeouts, and reconnecting after the server stops and comes back.
  */
+#include <stdlib.h>
+
 #include "common.h"
 #include "enqueue.h"
 

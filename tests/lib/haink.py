@@ -113,6 +113,10 @@ class Resp:
         return dict(zip(r[::2], r[1::2]))
 
 
+# REDIS_SERVER names another server binary (valkey-server) for the whole run
+REDIS_SERVER = os.environ.get("REDIS_SERVER") or "redis-server"
+
+
 class RedisServer:
     def __init__(self, tmpdir, port=None, appendonly=False):
         self.dir = tempfile.mkdtemp(prefix="redis-", dir=tmpdir)
@@ -126,7 +130,7 @@ class RedisServer:
 
     def start(self):
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always",
              "--dir", self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,6 +1,8 @@
 /*
  * Unit tests of the small common modules: err, xalloc, buf, clock.
  */
+#include <stdlib.h>
+
 #include "common.h"
 
 #include "../harness/test.h"

@@ -6,6 +6,7 @@
 #include "common.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "../harness/test.h"
