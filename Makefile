@@ -65,7 +65,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(B)/bin/%,$(BENCH_SRC))
 ALL_SRC := $(COMMON_SRC) $(API_SRC) api/main.c $(WORKER_SRC) worker/main.c $(UNIT_SRC) \
 	$(HARNESS_SRC) $(ITEST_SRC) $(TOOL_SRC) $(BENCH_SRC)
 
-.PHONY: all deps test test-core unit integration e2e check-deploy demo demo-stop bench clean \
+.PHONY: all deps test test-core unit integration e2e check-deploy check-trixie demo demo-stop bench clean \
 	format format-check install valgrind FORCE
 .DEFAULT_GOAL := all
 
@@ -81,7 +81,13 @@ $(B)/.flags: FORCE
 	@echo '$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(LIBS)' > $@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
-$(B)/obj/%.o: %.c $(B)/.flags
+# Under -j the Debian packages must be in place before anything compiles;
+# `make install` (the images' build command) installs nothing (the Dockerfile
+# installs the build packages itself).
+ifneq ($(MAKECMDGOALS),install)
+DEPS_FIRST := deps
+endif
+$(B)/obj/%.o: %.c $(B)/.flags | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -99,7 +105,7 @@ $(UI_PAGE_C): api/ui_page.html
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
 	  echo ';'; } > $@.tmp && mv $@.tmp $@
 
-$(UI_PAGE_O): $(UI_PAGE_C) $(B)/.flags
+$(UI_PAGE_O): $(UI_PAGE_C) $(B)/.flags | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -151,6 +157,11 @@ e2e: all
 # needs the binaries: it runs each service's command with --check-config
 check-deploy: all
 	@$(STAGE_ENV) bash tests/tools/stages.sh check-deploy
+
+# The production base: the Dockerfiles' build and runtime stages in debootstrap'd
+# Debian 13 roots, health checks as the image user, suites on Redis 8 and Valkey 8.
+check-trixie:
+	@bash tests/trixie/check.sh
 
 # The unit suite under valgrind: any leak or error fails.
 valgrind: all $(UNIT_BIN)

@@ -2,6 +2,8 @@
  * answer.c - handler_run() / handler_give_up() for question and feedback
  * tasks (see answer.h and handler.h).
  */
+#include <stdatomic.h>
+
 #include "common.h"
 #include "wctx.h"
 #include "answer.h"
@@ -197,6 +199,15 @@ static int load_stored(struct wctx *w, const char *answer_id, struct agent_run *
 	return rc;
 }
 
+/* Fails when the queue runtime says another worker took this task over: post nothing then. */
+static int lease_check(struct wctx *w, struct err *err)
+{
+	if (!atomic_load(&w->lease_lost))
+		return 0;
+	err_set(err, ERR_TIMEOUT, "another worker took this task over; not posting");
+	return -1;
+}
+
 static int question_run(struct wctx *w, struct task *t, struct err *err)
 {
 	int64_t t0 = clock_mono_ms();
@@ -242,7 +253,8 @@ static int question_run(struct wctx *w, struct task *t, struct err *err)
 		const char *f[] = {"placeholder_ts", "thread_ts", "answer_id", "state"};
 		const char *v[4];
 
-		if (sink.ops->post_placeholder(&sink, REPLY_THINKING, err) < 0)
+		if (lease_check(w, err) < 0 ||
+		    sink.ops->post_placeholder(&sink, REPLY_THINKING, err) < 0)
 			goto out;
 		v[0] = sink.placeholder_ts;
 		v[1] = sink.thread_ts;
@@ -290,7 +302,7 @@ static int question_run(struct wctx *w, struct task *t, struct err *err)
 				    run.answer,		run.trace.sources,
 				    run.trace.nsources, run.trace.memories,
 				    run.trace.nmemories};
-	if (sink.ops->final(&sink, &ans, err) < 0)
+	if (lease_check(w, err) < 0 || sink.ops->final(&sink, &ans, err) < 0)
 		goto out;
 	if (set_state(w, t, TASKSTATE_ANSWERED, err) < 0)
 		goto out;
