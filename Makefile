@@ -157,7 +157,8 @@ integration: all $(ITEST_BIN)
 e2e: all
 	@$(STAGE_ENV) bash tests/tools/stages.sh e2e
 
-check-deploy: deps
+# needs the binaries: it runs each service's command with --check-config
+check-deploy: all
 	@$(STAGE_ENV) bash tests/tools/stages.sh check-deploy
 
 # The production base: the Dockerfiles' build and runtime stages in debootstrap'd

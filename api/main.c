@@ -6,6 +6,7 @@
  *   haink-api sign [FILE]     print Slack signature headers for FILE (or stdin)
  *                             with SLACK_SIGNING_SECRET, for curl and the demo
  *   haink-api --print-config  print the effective configuration (secrets redacted)
+ *   haink-api --check-config  validate the configuration and agents file; exit 0 or 2
  */
 #include "common.h"
 #include "server.h"
@@ -46,7 +47,9 @@ int pthread_attr_setstacksize(pthread_attr_t *attr, size_t size)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: haink-api [--healthcheck | --print-config | sign [FILE]]\n");
+	fprintf(
+	    stderr,
+	    "usage: haink-api [--healthcheck | --print-config | --check-config | sign [FILE]]\n");
 	return 2;
 }
 
@@ -135,13 +138,26 @@ int main(int argc, char **argv)
 	struct api_server *srv;
 	struct err e = {0};
 	sigset_t set;
-	int sig = 0;
+	int sig = 0, rc;
 
 	if (argc > 1) {
 		if (!strcmp(argv[1], "--healthcheck"))
 			return cmd_healthcheck();
 		if (!strcmp(argv[1], "sign"))
 			return cmd_sign(argc > 2 ? argv[2] : NULL);
+		if (!strcmp(argv[1], "--check-config")) {
+			/* configuration and agents file load; nothing is started */
+			if (load_config(&cfg, CONFIG_API) < 0)
+				return 2;
+			rc = agents_load(&agents, cfg.agents_file, &e) < 0 ? 2 : 0;
+			if (rc)
+				fprintf(stderr, "haink-api: %s\n", e.msg);
+			else
+				printf("haink-api: configuration ok\n");
+			agents_release(&agents);
+			config_release(&cfg);
+			return rc;
+		}
 		if (!strcmp(argv[1], "--print-config")) {
 			struct buf out = BUF_INIT;
 			if (load_config(&cfg, CONFIG_API) < 0)

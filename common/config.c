@@ -85,6 +85,7 @@ static const struct cfg_var vars[] = {
     CFG_LONG("STREAM_MAXLEN", stream_maxlen, "100000", 100, 1000000000L, BOTH),
     CFG_INT("WORKER_CONCURRENCY", worker_concurrency, "8", 1, 1024, CONFIG_WORKER),
     CFG_INT("METRICS_PORT", metrics_port, "9090", 0, 65535, CONFIG_WORKER),
+    CFG_BOOL("QUEUE_METRICS_EMF", queue_metrics_emf, "false", CONFIG_WORKER),
     CFG_INT("REDELIVERY_TIMEOUT_MS", redelivery_timeout_ms, "60000", 400, 86400000, CONFIG_WORKER),
     CFG_INT("MAX_ATTEMPTS", max_attempts, "5", 1, 100, CONFIG_WORKER),
     CFG_INT("RETRY_BASE_MS", retry_base_ms, "1000", 1, 600000, CONFIG_WORKER),

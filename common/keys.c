@@ -119,6 +119,11 @@ char *keys_ui_session(const char *session)
 	return xasprintf("ui:%s", session);
 }
 
+char *keys_emf_leader(const char *docket)
+{
+	return xasprintf("docket:{%s}:emf-leader", docket);
+}
+
 /* Appends s with the glob metacharacters of SCAN MATCH escaped. */
 static void glob_escape(struct buf *b, const char *s)
 {

@@ -25,6 +25,7 @@
  * rate_limit:user:<team>:<user>         string  1 h                 worker            worker
  * metrics:<YYYY-MM-DD>                  hash    90 days             worker            worker (stats)
  * ui:<session>                          stream  1 h                 worker (ui sink)  api (ui)
+ * docket:{D}:emf-leader                 string  lease (PX)          worker (emf)      worker (emf)
  * memory:<app>:<agent|*>:<user>[:*]     SCAN MATCH patterns over the two memory keys above
  *                                       (memory forget/list; glob-escaped)      worker
  *
@@ -67,6 +68,8 @@ char *keys_rl_thread(const char *team, const char *channel, const char *thread_t
 char *keys_rl_user(const char *team, const char *user);
 char *keys_metrics_day(const char *date);
 char *keys_ui_session(const char *session);
+/* Leader lease of the queue-depth EMF publisher (worker/emf.h): docket:{D}:emf-leader */
+char *keys_emf_leader(const char *docket);
 /*
  * SCAN MATCH patterns for memory forget/list, with app, agent and user
  * glob-escaped (so "U1" matches only U1, and a '*' in a user id is literal).
