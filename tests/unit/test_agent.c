@@ -211,7 +211,8 @@ TEST(agent, long_tool_result_is_cut_on_a_character_and_never_dropped)
 
 TEST(agent, tool_message_is_always_valid)
 {
-	json_t *m = agent_tool_message("c9", "ok \xff\xfe bytes\0and nul", 22);
+	static const char raw[] = "ok \xff\xfe bytes\0and nul";
+	json_t *m = agent_tool_message("c9", raw, sizeof(raw) - 1);
 	const char *c = json_string_value(json_object_get(m, "content"));
 
 	CHECK(c != NULL);
