@@ -81,17 +81,13 @@ static int load(struct rds *r, int users, int per, int dim, double *secs)
 		snprintf(user, sizeof(user), "U%06d", u);
 		snprintf(set, sizeof(set), "memory:bench:T0BENCH:support:%s", user);
 		for (int m = 0; m < per; m++) {
-			const char *hv[] = {"HSET",	  key,
-					    "content",	  text,
-					    "role",	  "user",
-					    "kind",	  m % 10 ? "turn" : "fact",
-					    "thread",	  "1.1",
-					    "created_ms", ms,
-					    "app",	  "bench",
-					    "ns",	  "T0BENCH",
-					    "agent",	  "support",
-					    "user",	  user,
-					    "embedding",  (const char *)v};
+			const char *hv[] = {
+			    "HSET",   key,     "content",    text,
+			    "role",   "user",  "kind",	     m % 10 ? "turn" : "fact",
+			    "thread", "1.1",   "created_ms", ms,
+			    "app",    "bench", "ns",	     "T0BENCH",
+			    "agent",  "support", "user",     user,
+			    "embedding",  (const char *)v};
 			size_t hl[22];
 			const char *zv[] = {"ZADD", set, ms, id};
 

@@ -323,7 +323,8 @@ static void new_id(int64_t now_ms, char out[32])
 /* App, namespace, agent and user are all present, and the namespace has no ':'. */
 static int scope_valid(const struct mem_scope *s)
 {
-	return s->app && s->agent && s->user && *s->user && s->ns && *s->ns && !strchr(s->ns, ':');
+	return s->app && s->agent && s->user && *s->user && s->ns && *s->ns &&
+	       !strchr(s->ns, ':');
 }
 
 int mem_store(struct rds *r, const struct mem_scope *s, const char *kind, const char *content,
@@ -339,8 +340,7 @@ int mem_store(struct rds *r, const struct mem_scope *s, const char *kind, const 
 		return -1;
 	}
 	if (!scope_valid(s)) {
-		err_set(err, ERR_INVALID,
-			"a memory needs an app, a namespace, an agent and a user");
+		err_set(err, ERR_INVALID, "a memory needs an app, a namespace, an agent and a user");
 		return -1;
 	}
 	new_id(now_ms, id);
@@ -350,11 +350,11 @@ int mem_store(struct rds *r, const struct mem_scope *s, const char *kind, const 
 	text = history_cut_utf8(content, MEM_CONTENT_MAX);
 	{
 		const char *hv[] = {
-		    "HSET",	  key,	   "content", text,	"role",
-		    "user",	  "kind",  kind,      "thread", s->thread ? s->thread : "",
-		    "created_ms", ms,	   "app",     s->app,	"ns",
-		    s->ns,	  "agent", s->agent,  "user",	s->user,
-		    "embedding",  ""};
+		    "HSET",	  key,	  "content", text,	  "role",
+		    "user",	  "kind", kind,	     "thread",	  s->thread ? s->thread : "",
+		    "created_ms", ms,	  "app",     s->app,	  "ns",
+		    s->ns,	  "agent", s->agent, "user",	  s->user,
+		    "embedding", ""};
 		size_t hl[sizeof(hv) / sizeof(hv[0])];
 		int hc = (int)(sizeof(hv) / sizeof(hv[0]));
 		const char *zv[] = {"ZADD", set, ms, id};

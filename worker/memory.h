@@ -116,8 +116,8 @@ enum mem_backend mem_backend_pick(struct rds *r, int vector_backend);
  * NULL), found with SCAN; keys are matched exactly, so user U1 never matches
  * U12. Returns the number of memories deleted, or -1 with err.
  */
-long mem_forget(struct rds *r, const char *app, const char *ns, const char *agent, const char *user,
-		struct err *err);
+long mem_forget(struct rds *r, const char *app, const char *ns, const char *agent,
+		const char *user, struct err *err);
 
 /* What mem_forget_user() erased, per kind. */
 struct forget_counts {

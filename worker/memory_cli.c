@@ -53,8 +53,7 @@ static int key_parse(const char *key, const char *app, const char *want_ns, cons
 	ns = p + pl + al + 1;
 	p = strchr(ns, ':');
 	if (!p || p == ns ||
-	    (want_ns &&
-	     (strlen(want_ns) != (size_t)(p - ns) || strncmp(ns, want_ns, (size_t)(p - ns)))))
+	    (want_ns && (strlen(want_ns) != (size_t)(p - ns) || strncmp(ns, want_ns, (size_t)(p - ns)))))
 		return 0;
 	p++;
 	colon = strchr(p, ':');
@@ -131,8 +130,8 @@ static int forget_one(struct rds *r, const char *key, void *vctx, struct err *er
 	return 0;
 }
 
-long mem_forget(struct rds *r, const char *app, const char *ns, const char *agent, const char *user,
-		struct err *err)
+long mem_forget(struct rds *r, const char *app, const char *ns, const char *agent,
+		const char *user, struct err *err)
 {
 	struct forget_ctx c = {app, ns, user, 0, 1};
 	char *hp = NULL, *sp = NULL;
@@ -226,8 +225,7 @@ int mem_list(struct rds *r, const char *app, const char *ns, const char *agent, 
 	int rc = -1;
 
 	if (!user || !*user || strchr(user, ':') || (ns && (!*ns || strchr(ns, ':')))) {
-		err_set(err, ERR_INVALID,
-			"memory list needs a user id and a namespace without ':'");
+		err_set(err, ERR_INVALID, "memory list needs a user id and a namespace without ':'");
 		return -1;
 	}
 	if (agent && ns)
@@ -411,7 +409,7 @@ int cli_memory(int argc, char **argv, struct worker_env *env)
 	if (strchr(user, ':') || (team && (!*team || strchr(team, ':'))) ||
 	    (agent && !agents_valid_id(agent, strlen(agent)))) {
 		fprintf(stderr, "haink-worker: memory %s: invalid %s\n", sub,
-			strchr(user, ':')			? "--user (no ':' allowed)"
+			strchr(user, ':')		     ? "--user (no ':' allowed)"
 			: team && (!*team || strchr(team, ':')) ? "--team (no ':' allowed)"
 								: "--agent (1-32 of a-z 0-9 _ -)");
 		return 2;
@@ -521,10 +519,8 @@ int cli_forget_user(int argc, char **argv, struct worker_env *env)
 		else
 			bad = 1;
 	}
-	if (bad || !user || !*user || strchr(user, ':') ||
-	    (team && (!*team || strchr(team, ':')))) {
-		fprintf(stderr,
-			"usage: haink-worker forget-user USER [--team T]  (ids without ':')\n");
+	if (bad || !user || !*user || strchr(user, ':') || (team && (!*team || strchr(team, ':')))) {
+		fprintf(stderr, "usage: haink-worker forget-user USER [--team T]  (ids without ':')\n");
 		return 2;
 	}
 	r = cli_rds(env);

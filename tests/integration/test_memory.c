@@ -232,8 +232,7 @@ TEST(memory, forget_removes_one_scope_and_nothing_else)
 	CHECK_INT_EQ(h.n, 0);
 	mem_hits_release(&h);
 
-	CHECK_INT_EQ(mem_forget(r, "haink", NULL, NULL, "U1", &e),
-		     3); /* every agent: sales remains */
+	CHECK_INT_EQ(mem_forget(r, "haink", NULL, NULL, "U1", &e), 3); /* every agent: sales remains */
 	CHECK_INT_EQ(scope_keys(r, "haink", "*", "U1"), 0);
 	CHECK_INT_EQ(scope_keys(r, "haink", "support", "U12"), 4);
 	CHECK_INT_EQ(scope_keys(r, "haink", "support", "XU1"), 4);
@@ -384,10 +383,9 @@ TEST(memory, ui_and_slack_namespaces_are_isolated_both_ways)
 	env.agents = &agents;
 	CHECK_INT_EQ(wctx_init(&w, &env, 0, 5000, &e), 0);
 	tool_trace_init(&trace);
-	slack = (struct tool_scope){"haink", "T0SLACK", "C",
-				    "U42",   "1.1",	agents_find(&agents, "support")};
-	ui =
-	    (struct tool_scope){"haink", "ui", "ui", "U42", "1.1", agents_find(&agents, "support")};
+	slack = (struct tool_scope){"haink", "T0SLACK", "C", "U42", "1.1",
+				    agents_find(&agents, "support")};
+	ui = (struct tool_scope){"haink", "ui", "ui", "U42", "1.1", agents_find(&agents, "support")};
 	cs = (struct tool_call_ctx){&w, &slack, &trace};
 	cu = (struct tool_call_ctx){&w, &ui, &trace};
 

@@ -37,11 +37,10 @@ TEST(memory, ft_create_command)
 
 	mem_ft_create_cmd(&c, 1536);
 	t = mem_cmd_text(&c);
-	CHECK_STR_EQ(t,
-		     "FT.CREATE memory_idx2 ON HASH PREFIX 1 memory: SCHEMA app TAG CASESENSITIVE "
-		     "ns TAG CASESENSITIVE agent TAG CASESENSITIVE user TAG CASESENSITIVE "
-		     "thread TAG CASESENSITIVE kind TAG content TEXT created_ms NUMERIC SORTABLE "
-		     "embedding VECTOR FLAT 6 TYPE FLOAT32 DIM 1536 DISTANCE_METRIC COSINE");
+	CHECK_STR_EQ(t, "FT.CREATE memory_idx2 ON HASH PREFIX 1 memory: SCHEMA app TAG CASESENSITIVE "
+			"ns TAG CASESENSITIVE agent TAG CASESENSITIVE user TAG CASESENSITIVE "
+			"thread TAG CASESENSITIVE kind TAG content TEXT created_ms NUMERIC SORTABLE "
+			"embedding VECTOR FLAT 6 TYPE FLOAT32 DIM 1536 DISTANCE_METRIC COSINE");
 	free(t);
 	mem_cmd_release(&c);
 }
