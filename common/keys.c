@@ -163,17 +163,3 @@ char *keys_memory_hash_match(const char *app, const char *ns, const char *agent,
 {
 	return memory_match(app, ns, agent, user, 1);
 }
-
-char *keys_answer_match(void)
-{
-	return xstrdup("answer:*");
-}
-
-char *keys_rl_user_match(const char *user)
-{
-	struct buf b = BUF_INIT;
-
-	buf_adds(&b, "rate_limit:user:*:");
-	glob_escape(&b, user);
-	return buf_detach(&b, NULL);
-}

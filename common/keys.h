@@ -27,9 +27,6 @@
  * memory:<app>:<ns|*>:<agent|*>:<user>[:*]  SCAN MATCH patterns over the two memory keys
  *                                       above (memory forget/list; glob-escaped)  worker
  *
- * answer:*                              SCAN MATCH pattern over the answers (forget-user)  worker
- * rate_limit:user:*:<user>              SCAN MATCH pattern, user glob-escaped (forget-user)  worker
- *
  * <ns> is the memory namespace: the Slack team id for Slack tasks, "ui" for
  * Dev UI tasks (the task's team field), so the two never share memories.
  *
@@ -82,10 +79,6 @@ char *keys_ui_session(const char *session);
  * Callers still check each key exactly.
  */
 char *keys_memory_scope_match(const char *app, const char *ns, const char *agent, const char *user);
-/* SCAN MATCH "answer:*": every answer hash (forget-user reads each one's user). */
-char *keys_answer_match(void);
-/* SCAN MATCH rate_limit:user:*:<user> with user glob-escaped: user's limits in every team. */
-char *keys_rl_user_match(const char *user);
 char *keys_memory_hash_match(const char *app, const char *ns, const char *agent, const char *user);
 
 #endif

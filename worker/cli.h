@@ -25,6 +25,5 @@ int cli_ask(int argc, char **argv, struct worker_env *env);
 int cli_doctor(int argc, char **argv, struct worker_env *env);
 int cli_memory(int argc, char **argv, struct worker_env *env);
 int cli_chat(int argc, char **argv, struct worker_env *env);
-int cli_forget_user(int argc, char **argv, struct worker_env *env);
 
 #endif

@@ -119,29 +119,6 @@ enum mem_backend mem_backend_pick(struct rds *r, int vector_backend);
 long mem_forget(struct rds *r, const char *app, const char *ns, const char *agent,
 		const char *user, struct err *err);
 
-/* What mem_forget_user() erased, per kind. */
-struct forget_counts {
-	long memories;	  /* memory hashes */
-	long answers;	  /* answer:<id> hashes of questions the user asked */
-	long threads;	  /* chat:<team>:<channel>:<ts> histories of threads the user asked in */
-	long rate_limits; /* rate_limit:user:<team>:<user> */
-	long ui_sessions; /* ui:<session> streams of the user's Dev UI questions */
-};
-
-/*
- * (memory_cli.c) Erases user everywhere Haink keeps them, in team (a Slack
- * team id or "ui"; every team when NULL): their memories (every agent), the
- * answers to their questions (answer hashes whose user field is user; found
- * with SCAN), the thread histories of the threads those answers were in
- * (history does not record who wrote each message, so the whole thread's
- * context goes), the Dev UI session streams of those answers, and their
- * per-user rate-limit keys. Idempotent: a rerun after a failure finishes the
- * job (answers go last, since they lead to the threads). Fills c and returns
- * 0, or -1 with err (ERR_INVALID for a user or team with ':').
- */
-int mem_forget_user(struct rds *r, const char *app, const char *team, const char *user,
-		    struct forget_counts *c, struct err *err);
-
 /*
  * Fills out with the memories of user in namespace ns (every namespace when
  * NULL) under agent (every agent when NULL), newest first, with id, ns,

@@ -4,7 +4,6 @@
  *
  *   haink-worker memory list   --user U [--team T] [--agent A]
  *   haink-worker memory forget --user U [--team T] [--agent A]
- *   haink-worker forget-user USER [--team T]
  *   haink-worker chat show  THREAD
  *   haink-worker chat clear THREAD
  *
@@ -245,115 +244,6 @@ out:
 	return rc;
 }
 
-/* ---- forget-user ---------------------------------------------------------- */
-
-struct erase_ctx {
-	const char *team, *user;
-	struct forget_counts *c;
-};
-
-/* UNLINKs key; adds the number of keys removed (0 or 1) to *n. */
-static int unlink_count(struct rds *r, const char *key, long *n, struct err *err)
-{
-	const char *av[] = {"UNLINK", key};
-	redisReply *rep = rds_cmdv(r, err, 2, av, NULL);
-
-	if (!rep)
-		return -1;
-	if (rep->type == REDIS_REPLY_INTEGER)
-		*n += rep->integer;
-	freeReplyObject(rep);
-	return 0;
-}
-
-static const char *field(const redisReply *rep, size_t i)
-{
-	const redisReply *f = rep->element[i];
-	return f->type == REDIS_REPLY_STRING ? f->str : "";
-}
-
-/* One answer hash: when it is the user's (in the team), its thread, UI session, then itself. */
-static int erase_answer(struct rds *r, const char *key, void *vctx, struct err *err)
-{
-	struct erase_ctx *x = vctx;
-	const char *av[] = {"HMGET", key, "user", "team", "channel", "thread_ts"};
-	redisReply *rep = rds_cmdv(r, err, 6, av, NULL);
-	int rc = -1;
-
-	if (!rep)
-		return -1;
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 4 ||
-	    strcmp(field(rep, 0), x->user) || (x->team && strcmp(field(rep, 1), x->team))) {
-		rc = 0; /* someone else's answer, or not an answer hash */
-		goto out;
-	}
-	if (*field(rep, 2) && *field(rep, 3)) {
-		char *chat = keys_chat(field(rep, 1), field(rep, 2), field(rep, 3));
-		int ok = unlink_count(r, chat, &x->c->threads, err);
-		free(chat);
-		if (ok < 0)
-			goto out;
-	}
-	if (!strcmp(field(rep, 1), "ui") && *field(rep, 2)) {
-		char *ui = keys_ui_session(field(rep, 2));
-		int ok = unlink_count(r, ui, &x->c->ui_sessions, err);
-		free(ui);
-		if (ok < 0)
-			goto out;
-	}
-	rc = unlink_count(r, key, &x->c->answers, err);
-out:
-	freeReplyObject(rep);
-	return rc;
-}
-
-/* A rate_limit:user:<team>:<user> key whose user part is exactly the user. */
-static int erase_rate_limit(struct rds *r, const char *key, void *vctx, struct err *err)
-{
-	struct erase_ctx *x = vctx;
-	const char *last = strrchr(key, ':');
-
-	if (!last || strcmp(last + 1, x->user))
-		return 0;
-	return unlink_count(r, key, &x->c->rate_limits, err);
-}
-
-int mem_forget_user(struct rds *r, const char *app, const char *team, const char *user,
-		    struct forget_counts *c, struct err *err)
-{
-	struct erase_ctx x = {team, user, c};
-	char *pat = NULL;
-	long n;
-	int rc = -1;
-
-	memset(c, 0, sizeof(*c));
-	if (!user || !*user || strchr(user, ':') || (team && (!*team || strchr(team, ':')))) {
-		err_set(err, ERR_INVALID, "forget-user needs a user id and a team without ':'");
-		return -1;
-	}
-	n = mem_forget(r, app, team, NULL, user, err);
-	if (n < 0)
-		return -1;
-	c->memories = n;
-	if (team) {
-		pat = keys_rl_user(team, user);
-		if (unlink_count(r, pat, &c->rate_limits, err) < 0)
-			goto out;
-	} else {
-		pat = keys_rl_user_match(user);
-		if (scan_keys(r, pat, "string", erase_rate_limit, &x, err) < 0)
-			goto out;
-	}
-	free(pat);
-	pat = keys_answer_match();
-	if (scan_keys(r, pat, "hash", erase_answer, &x, err) < 0)
-		goto out;
-	rc = 0;
-out:
-	free(pat);
-	return rc;
-}
-
 /* ---- verbs ---------------------------------------------------------------- */
 
 static struct rds *cli_rds(struct worker_env *env)
@@ -501,39 +391,4 @@ out:
 	free(channel);
 	free(ts);
 	return rc;
-}
-
-int cli_forget_user(int argc, char **argv, struct worker_env *env)
-{
-	const char *user = NULL, *team = NULL;
-	struct forget_counts c;
-	struct rds *r;
-	struct err e = {0};
-	int rc, bad = 0;
-
-	for (int i = 1; i < argc && !bad; i++) {
-		if (!strcmp(argv[i], "--team") && i + 1 < argc)
-			team = argv[++i];
-		else if (!user && argv[i][0] != '-')
-			user = argv[i];
-		else
-			bad = 1;
-	}
-	if (bad || !user || !*user || strchr(user, ':') || (team && (!*team || strchr(team, ':')))) {
-		fprintf(stderr, "usage: haink-worker forget-user USER [--team T]  (ids without ':')\n");
-		return 2;
-	}
-	r = cli_rds(env);
-	if (!r)
-		return 1;
-	rc = mem_forget_user(r, env->cfg->app_id, team, user, &c, &e);
-	rds_free(r);
-	if (rc < 0) {
-		fprintf(stderr, "haink-worker: forget-user: %s\n", e.msg);
-		return 1;
-	}
-	printf("forgot user %s (%s)\n", user, team ? team : "all teams");
-	printf("memories\t%ld\nanswers\t%ld\nthreads\t%ld\nrate_limits\t%ld\nui_sessions\t%ld\n",
-	       c.memories, c.answers, c.threads, c.rate_limits, c.ui_sessions);
-	return 0;
 }
