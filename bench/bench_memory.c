@@ -79,16 +79,15 @@ static int load(struct rds *r, int users, int per, int dim, double *secs)
 
 	for (int u = 0; u < users; u++) {
 		snprintf(user, sizeof(user), "U%06d", u);
-		snprintf(set, sizeof(set), "memory:bench:T0BENCH:support:%s", user);
+		snprintf(set, sizeof(set), "memory:bench:support:%s", user);
 		for (int m = 0; m < per; m++) {
 			const char *hv[] = {
 			    "HSET",   key,     "content",    text,
 			    "role",   "user",  "kind",	     m % 10 ? "turn" : "fact",
 			    "thread", "1.1",   "created_ms", ms,
-			    "app",    "bench", "ns",	     "T0BENCH",
-			    "agent",  "support", "user",     user,
-			    "embedding",  (const char *)v};
-			size_t hl[22];
+			    "app",    "bench", "agent",	     "support",
+			    "user",   user,    "embedding",  (const char *)v};
+			size_t hl[20];
 			const char *zv[] = {"ZADD", set, ms, id};
 
 			snprintf(ms, sizeof(ms), "%lld", 1700000000000LL + m);
@@ -96,10 +95,10 @@ static int load(struct rds *r, int users, int per, int dim, double *secs)
 			snprintf(key, sizeof(key), "%s:%s", set, id);
 			sentence(text, sizeof(text));
 			random_unit(v, dim);
-			for (int i = 0; i < 21; i++)
+			for (int i = 0; i < 19; i++)
 				hl[i] = strlen(hv[i]);
-			hl[21] = sizeof(float) * (size_t)dim;
-			if (rds_appendv(r, &e, 22, hv, hl) < 0 ||
+			hl[19] = sizeof(float) * (size_t)dim;
+			if (rds_appendv(r, &e, 20, hv, hl) < 0 ||
 			    rds_appendv(r, &e, 4, zv, NULL) < 0)
 				goto fail;
 			pending += 2;
@@ -130,7 +129,7 @@ fail:
 
 static int bench_search(struct rds *r, int dim, int n, size_t budget, double *p50, double *p99)
 {
-	struct mem_scope s = {"bench", "support", "U000042", NULL, "T0BENCH"};
+	struct mem_scope s = {"bench", "support", "U000042", NULL};
 	float *v = xmalloc(sizeof(float) * (size_t)dim);
 	struct mem_query q = {"how do I fix kafka latency in berlin", v, dim, 5, 0.7, 0.3};
 	double *t = xcalloc((size_t)n, sizeof(double));

@@ -84,15 +84,14 @@ char *keys_chat(const char *team, const char *channel, const char *thread_ts)
 	return xasprintf("chat:%s:%s:%s", team, channel, thread_ts);
 }
 
-char *keys_memory(const char *app, const char *ns, const char *agent, const char *user,
-		  const char *id)
+char *keys_memory(const char *app, const char *agent, const char *user, const char *id)
 {
-	return xasprintf(KEYS_MEMORY_PREFIX "%s:%s:%s:%s:%s", app, ns, agent, user, id);
+	return xasprintf(KEYS_MEMORY_PREFIX "%s:%s:%s:%s", app, agent, user, id);
 }
 
-char *keys_memory_scope(const char *app, const char *ns, const char *agent, const char *user)
+char *keys_memory_scope(const char *app, const char *agent, const char *user)
 {
-	return xasprintf(KEYS_MEMORY_PREFIX "%s:%s:%s:%s", app, ns, agent, user);
+	return xasprintf(KEYS_MEMORY_PREFIX "%s:%s:%s", app, agent, user);
 }
 
 char *keys_rl_web(const char *team, const char *channel, const char *thread_ts)
@@ -130,18 +129,12 @@ static void glob_escape(struct buf *b, const char *s)
 	}
 }
 
-static char *memory_match(const char *app, const char *ns, const char *agent, const char *user,
-			  int hashes)
+static char *memory_match(const char *app, const char *agent, const char *user, int hashes)
 {
 	struct buf b = BUF_INIT;
 
 	buf_adds(&b, KEYS_MEMORY_PREFIX);
 	glob_escape(&b, app);
-	buf_addch(&b, ':');
-	if (ns)
-		glob_escape(&b, ns);
-	else
-		buf_addch(&b, '*');
 	buf_addch(&b, ':');
 	if (agent)
 		glob_escape(&b, agent);
@@ -154,12 +147,12 @@ static char *memory_match(const char *app, const char *ns, const char *agent, co
 	return buf_detach(&b, NULL);
 }
 
-char *keys_memory_scope_match(const char *app, const char *ns, const char *agent, const char *user)
+char *keys_memory_scope_match(const char *app, const char *agent, const char *user)
 {
-	return memory_match(app, ns, agent, user, 0);
+	return memory_match(app, agent, user, 0);
 }
 
-char *keys_memory_hash_match(const char *app, const char *ns, const char *agent, const char *user)
+char *keys_memory_hash_match(const char *app, const char *agent, const char *user)
 {
-	return memory_match(app, ns, agent, user, 1);
+	return memory_match(app, agent, user, 1);
 }

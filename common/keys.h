@@ -17,18 +17,15 @@
  * kb:sources                            hash    none                worker (ingest: source_id -> chunk count)  worker
  * embedding:<sha256(model NUL text)>    string  EMBED_CACHE_TTL_S   worker            worker
  * chat:<team>:<channel>:<thread_ts>     list    CHAT_TTL_S          worker            worker
- * memory:<app>:<ns>:<agent>:<user>:<id> hash   none                worker            worker
- * memory:<app>:<ns>:<agent>:<user>      zset    none                worker            worker
+ * memory:<app>:<agent>:<user>:<id>      hash    none                worker            worker
+ * memory:<app>:<agent>:<user>           zset    none                worker            worker
  * rate_limit:web:<team>:<channel>:<ts>  string  1 h                 worker            worker
  * rate_limit:thread:<team>:<channel>:<ts> string 1 h                worker            worker
  * rate_limit:user:<team>:<user>         string  1 h                 worker            worker
  * metrics:<YYYY-MM-DD>                  hash    90 days             worker            worker (stats)
  * ui:<session>                          stream  1 h                 worker (ui sink)  api (ui)
- * memory:<app>:<ns|*>:<agent|*>:<user>[:*]  SCAN MATCH patterns over the two memory keys
- *                                       above (memory forget/list; glob-escaped)  worker
- *
- * <ns> is the memory namespace: the Slack team id for Slack tasks, "ui" for
- * Dev UI tasks (the task's team field), so the two never share memories.
+ * memory:<app>:<agent|*>:<user>[:*]     SCAN MATCH patterns over the two memory keys above
+ *                                       (memory forget/list; glob-escaped)      worker
  *
  * D is DOCKET_NAME; the braces are a hash tag so a stream and its dedupe keys
  * live in one Redis Cluster slot and the enqueue script stays valid there.
@@ -44,7 +41,7 @@
 #define KEYS_EMBEDDING_PREFIX "embedding:"
 #define KEYS_RAG_INDEX	      "rag_doc_idx"
 #define KEYS_MEMORY_PREFIX    "memory:"
-#define KEYS_MEMORY_INDEX     "memory_idx2"
+#define KEYS_MEMORY_INDEX     "memory_idx"
 #define KEYS_TASK_TTL_S	      (24 * 3600)
 #define KEYS_METRICS_TTL_S    (90 * 86400)
 
@@ -62,23 +59,21 @@ const char *keys_kb_sources(void); /* borrowed, static */
 /* embedding:<hex sha256 of model, a NUL byte, then text> */
 char *keys_embedding(const char *model, const char *text, size_t text_len);
 char *keys_chat(const char *team, const char *channel, const char *thread_ts);
-char *keys_memory(const char *app, const char *ns, const char *agent, const char *user,
-		  const char *id);
-char *keys_memory_scope(const char *app, const char *ns, const char *agent, const char *user);
+char *keys_memory(const char *app, const char *agent, const char *user, const char *id);
+char *keys_memory_scope(const char *app, const char *agent, const char *user);
 char *keys_rl_web(const char *team, const char *channel, const char *thread_ts);
 char *keys_rl_thread(const char *team, const char *channel, const char *thread_ts);
 char *keys_rl_user(const char *team, const char *user);
 char *keys_metrics_day(const char *date);
 char *keys_ui_session(const char *session);
 /*
- * SCAN MATCH patterns for memory forget/list, with app, ns, agent and user
+ * SCAN MATCH patterns for memory forget/list, with app, agent and user
  * glob-escaped (so "U1" matches only U1, and a '*' in a user id is literal).
- * ns NULL matches every namespace, agent NULL every agent.
- * keys_memory_scope_match: the scope sets memory:<app>:<ns>:<agent>:<user>;
- * keys_memory_hash_match: the memory hashes memory:<app>:<ns>:<agent>:<user>:*.
- * Callers still check each key exactly.
+ * agent NULL matches every agent. keys_memory_scope_match: the scope sets
+ * memory:<app>:<agent>:<user>; keys_memory_hash_match: the memory hashes
+ * memory:<app>:<agent>:<user>:*. Callers still check each key exactly.
  */
-char *keys_memory_scope_match(const char *app, const char *ns, const char *agent, const char *user);
-char *keys_memory_hash_match(const char *app, const char *ns, const char *agent, const char *user);
+char *keys_memory_scope_match(const char *app, const char *agent, const char *user);
+char *keys_memory_hash_match(const char *app, const char *agent, const char *user);
 
 #endif

@@ -324,21 +324,13 @@ static int feedback_run(struct wctx *w, struct task *t, struct err *err)
 		goto out;
 	}
 	key = keys_answer(t->answer_id);
-	rep = rds_cmd(w->r, err, "HMGET %s answer sources team", key);
+	rep = rds_cmd(w->r, err, "HMGET %s answer sources", key);
 	if (!rep)
 		goto out;
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
 	    rep->element[0]->type != REDIS_REPLY_STRING) {
 		log_kv(LOG_WARN, "feedback for an unknown answer ignored", "answer_id",
 		       t->answer_id, NULL);
-		rc = 0;
-		goto out;
-	}
-	/* Dev UI feedback only on Dev UI answers, Slack feedback only on Slack answers */
-	if (!(t->team && !strcmp(t->team, "ui")) !=
-	    !(rep->element[2]->type == REDIS_REPLY_STRING && !strcmp(rep->element[2]->str, "ui"))) {
-		log_kv(LOG_WARN, "feedback from another source than the answer ignored",
-		       "answer_id", t->answer_id, "team", s_or(t->team, ""), NULL);
 		rc = 0;
 		goto out;
 	}

@@ -30,7 +30,6 @@ static void hit_release(struct mem_hit *h)
 {
 	free(h->id);
 	free(h->agent);
-	free(h->ns);
 	free(h->content);
 	free(h->kind);
 	free(h->thread);
@@ -320,13 +319,6 @@ static void new_id(int64_t now_ms, char out[32])
 	snprintf(out, 32, "%lld-%08x", (long long)now_ms, rnd);
 }
 
-/* App, namespace, agent and user are all present, and the namespace has no ':'. */
-static int scope_valid(const struct mem_scope *s)
-{
-	return s->app && s->agent && s->user && *s->user && s->ns && *s->ns &&
-	       !strchr(s->ns, ':');
-}
-
 int mem_store(struct rds *r, const struct mem_scope *s, const char *kind, const char *content,
 	      const float *vec, int dim, int64_t now_ms, char **id_out, struct err *err)
 {
@@ -339,22 +331,17 @@ int mem_store(struct rds *r, const struct mem_scope *s, const char *kind, const 
 		err_set(err, ERR_INVALID, "a memory needs content and kind fact or turn");
 		return -1;
 	}
-	if (!scope_valid(s)) {
-		err_set(err, ERR_INVALID, "a memory needs an app, a namespace, an agent and a user");
-		return -1;
-	}
 	new_id(now_ms, id);
 	snprintf(ms, sizeof(ms), "%lld", (long long)now_ms);
-	key = keys_memory(s->app, s->ns, s->agent, s->user, id);
-	set = keys_memory_scope(s->app, s->ns, s->agent, s->user);
+	key = keys_memory(s->app, s->agent, s->user, id);
+	set = keys_memory_scope(s->app, s->agent, s->user);
 	text = history_cut_utf8(content, MEM_CONTENT_MAX);
 	{
 		const char *hv[] = {
 		    "HSET",	  key,	  "content", text,	  "role",
 		    "user",	  "kind", kind,	     "thread",	  s->thread ? s->thread : "",
-		    "created_ms", ms,	  "app",     s->app,	  "ns",
-		    s->ns,	  "agent", s->agent, "user",	  s->user,
-		    "embedding", ""};
+		    "created_ms", ms,	  "app",     s->app,	  "agent",
+		    s->agent,	  "user", s->user,   "embedding", ""};
 		size_t hl[sizeof(hv) / sizeof(hv[0])];
 		int hc = (int)(sizeof(hv) / sizeof(hv[0]));
 		const char *zv[] = {"ZADD", set, ms, id};
@@ -416,7 +403,7 @@ static int fetch_rows(struct rds *r, const struct mem_scope *s, char **ids, size
 	int rc = -1;
 
 	for (; sent < n; sent++) {
-		char *key = keys_memory(s->app, s->ns, s->agent, s->user, ids[sent]);
+		char *key = keys_memory(s->app, s->agent, s->user, ids[sent]);
 		const char *av[] = {"HMGET",  key,	    "content",	"kind",
 				    "thread", "created_ms", "embedding"};
 		int ok = rds_appendv(r, err, 7, av, NULL);
@@ -552,7 +539,7 @@ static redisReply *scope_ids(struct rds *r, const char *set, struct err *err)
 static int search_local(struct rds *r, const struct mem_scope *s, const struct mem_query *q,
 			struct mem_hits *out, struct err *err)
 {
-	char *set = keys_memory_scope(s->app, s->ns, s->agent, s->user);
+	char *set = keys_memory_scope(s->app, s->agent, s->user);
 	redisReply *ids = scope_ids(r, set, err);
 	char **missing = NULL;
 	struct mem_row **fetched = NULL, **rows = NULL;
@@ -696,9 +683,8 @@ int mem_search(struct rds *r, enum mem_backend b, const struct mem_scope *s,
 	struct mem_hits cand = {0};
 	int rc;
 
-	if (!scope_valid(s)) {
-		err_set(err, ERR_INVALID,
-			"memory search needs an app, a namespace, an agent and a user");
+	if (!s->app || !s->agent || !s->user || !*s->user) {
+		err_set(err, ERR_INVALID, "memory search needs an app, an agent and a user");
 		return -1;
 	}
 	if (q->top_k <= 0)
@@ -748,7 +734,6 @@ static void task_scope(const struct wctx *w, const struct tool_scope *sc, int fi
 	s->app = sc->app ? sc->app : w->env->cfg->app_id;
 	s->agent = sc->agent ? sc->agent->id : AGENTS_DEFAULT_ID;
 	s->user = sc->user;
-	s->ns = sc->team;
 	s->thread = filter_thread ? (sc->thread_ts ? sc->thread_ts : "") : NULL;
 }
 

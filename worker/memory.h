@@ -1,17 +1,11 @@
 /*
  * memory.h - long-term memory (ARCHITECTURE.md section 7), scoped by APP_ID,
- * namespace, agent id and user.
+ * agent id and Slack user.
  *
- * The namespace keeps sources apart: the Slack team id for Slack tasks, "ui"
- * for Dev UI tasks (the task's team field). A Dev UI request naming a Slack
- * user's id reads and writes only memories in namespace "ui", never that
- * user's Slack memories, and the other way round.
- *
- * Layout: hash memory:<app>:<ns>:<agent>:<user>:<id> with content, role, kind
- * (fact|turn), thread, created_ms, embedding (FLOAT32 LE blob) and app, ns,
- * agent, user (TAG fields for the Query Engine); zset
- * memory:<app>:<ns>:<agent>:<user> of ids scored by created_ms. Both are
- * written in one MULTI/EXEC.
+ * Layout: hash memory:<app>:<agent>:<user>:<id> with content, role, kind
+ * (fact|turn), thread, created_ms, embedding (FLOAT32 LE blob) and app, agent,
+ * user (TAG fields for the Query Engine); zset memory:<app>:<agent>:<user> of
+ * ids scored by created_ms. Both are written in one MULTI/EXEC.
  *
  * Retrieval is hybrid: score = w_vector * cosine + w_text * text, where text
  * is a BM25-style score normalised to [0, 1] (the idf-weighted share of the
@@ -23,8 +17,8 @@
  *    not seen (an in-process cache of immutable memory rows, keyed by scope,
  *    bounded by MEM_CACHE_BYTES, LRU), score in process. A warm query moves
  *    only the id list over the wire (~20 bytes per memory), not 6 KB vectors.
- *  - ft (memory_ft.c): FT.SEARCH memory_idx with TAG filters on app, ns,
- *    agent, user (and thread) and KNN, then the same text re-ranking client-side.
+ *  - ft (memory_ft.c): FT.SEARCH memory_idx with TAG filters on app, agent,
+ *    user (and thread) and KNN, then the same text re-ranking client-side.
  *
  * Scope is always passed by the caller from the task, never from a model.
  * Thread-safe: every function takes the caller's struct rds; the row cache is
@@ -56,13 +50,11 @@ struct mem_scope {
 	const char *agent;
 	const char *user;
 	const char *thread; /* NULL: all threads; else only memories of this thread */
-	const char *ns;	    /* namespace: Slack team id or "ui"; required, no ':' */
 };
 
 struct mem_hit {
 	char *id;
 	char *agent; /* set by mem_list only */
-	char *ns;    /* set by mem_list only */
 	char *content;
 	char *kind;
 	char *thread;
@@ -111,20 +103,20 @@ int mem_search(struct rds *r, enum mem_backend b, const struct mem_scope *s,
 enum mem_backend mem_backend_pick(struct rds *r, int vector_backend);
 
 /*
- * (memory_cli.c) Deletes every memory hash and the scope set of user in
- * namespace ns (every namespace when NULL) under agent (every agent when
- * NULL), found with SCAN; keys are matched exactly, so user U1 never matches
- * U12. Returns the number of memories deleted, or -1 with err.
+ * (memory_cli.c) Deletes every memory hash and the scope set of user under agent, or under
+ * every agent when agent is NULL (found with SCAN; keys are matched exactly,
+ * so user U1 never matches U12). Returns the number of memories deleted, or
+ * -1 with err.
  */
-long mem_forget(struct rds *r, const char *app, const char *ns, const char *agent,
-		const char *user, struct err *err);
+long mem_forget(struct rds *r, const char *app, const char *agent, const char *user,
+		struct err *err);
 
 /*
- * Fills out with the memories of user in namespace ns (every namespace when
- * NULL) under agent (every agent when NULL), newest first, with id, ns,
- * agent, kind, created_ms and content. Returns 0 or -1 with err.
+ * Fills out with the memories of user under agent (every agent when NULL),
+ * newest first, with id, agent, kind, created_ms and content. Returns 0 or
+ * -1 with err.
  */
-int mem_list(struct rds *r, const char *app, const char *ns, const char *agent, const char *user,
+int mem_list(struct rds *r, const char *app, const char *agent, const char *user,
 	     struct mem_hits *out, struct err *err);
 
 /*
@@ -141,8 +133,7 @@ void mem_cache_reset(size_t budget);
 
 /*
  * The task-level entry points used by convo.c and tool_memory.c: the scope
- * comes from sc (app, namespace = sc->team, agent id, user; the thread too
- * with MEMORY_SCOPE=thread; a task without a team is refused),
+ * comes from sc (app, agent id, user; the thread too with MEMORY_SCOPE=thread),
  * the query is embedded with embed_texts() (a failed embedding degrades to a
  * text-only search, logged). top_k <= 0 means MEMORY_TOP_K.
  */

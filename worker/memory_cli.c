@@ -2,15 +2,14 @@
  * memory_cli.c - operators' verbs for conversation memory, and the forget /
  * list operations behind them (memory.h):
  *
- *   haink-worker memory list   --user U [--team T] [--agent A]
- *   haink-worker memory forget --user U [--team T] [--agent A]
+ *   haink-worker memory list   --user U [--agent A]
+ *   haink-worker memory forget --user U [--agent A]
  *   haink-worker chat show  THREAD
  *   haink-worker chat clear THREAD
  *
  * THREAD is <team>:<channel>:<thread_ts> as in the key chat:<team>:<channel>:<thread_ts>,
  * e.g. T0123:C0456:1700000000.000100. Without --agent, memory verbs act on
- * every agent of the user (a privacy request); without --team, on every
- * namespace (Slack teams and "ui"). Exit codes: 0 ok, 1 runtime
+ * every agent of the user (a privacy request). Exit codes: 0 ok, 1 runtime
  * failure, 2 bad usage.
  */
 #include "common.h"
@@ -24,49 +23,28 @@
 
 /* ---- forget and list ---------------------------------------------------- */
 
-/* The namespace and agent of a memory key (owned). */
-struct key_scope {
-	char *ns, *agent;
-};
-
-static void key_scope_release(struct key_scope *k)
-{
-	free(k->ns);
-	free(k->agent);
-}
-
 /*
- * Fills k and returns 1 when key is exactly memory:<app>:<ns>:<agent>:<user>
- * (hash 0) or memory:<app>:<ns>:<agent>:<user>:<id> (hash 1), with ns equal
- * to want_ns unless that is NULL; else returns 0.
+ * Returns the agent id (owned) when key is exactly memory:<app>:<agent>:<user>
+ * (hash 0) or memory:<app>:<agent>:<user>:<id> (hash 1), else NULL.
  */
-static int key_parse(const char *key, const char *app, const char *want_ns, const char *user,
-		     int hash, struct key_scope *k)
+static char *key_agent(const char *key, const char *app, const char *user, int hash)
 {
 	size_t pl = strlen(KEYS_MEMORY_PREFIX), al = strlen(app), ul = strlen(user);
-	const char *p = key, *ns, *colon;
+	const char *p = key, *colon;
 
-	memset(k, 0, sizeof(*k));
 	if (strncmp(p, KEYS_MEMORY_PREFIX, pl) || strncmp(p + pl, app, al) || p[pl + al] != ':')
-		return 0;
-	ns = p + pl + al + 1;
-	p = strchr(ns, ':');
-	if (!p || p == ns ||
-	    (want_ns && (strlen(want_ns) != (size_t)(p - ns) || strncmp(ns, want_ns, (size_t)(p - ns)))))
-		return 0;
-	p++;
+		return NULL;
+	p += pl + al + 1;
 	colon = strchr(p, ':');
 	if (!colon || !agents_valid_id(p, (size_t)(colon - p)))
-		return 0;
+		return NULL;
 	if (strncmp(colon + 1, user, ul))
-		return 0;
+		return NULL;
 	if (!hash && colon[1 + ul] != '\0')
-		return 0;
+		return NULL;
 	if (hash && (colon[1 + ul] != ':' || !colon[2 + ul] || strchr(colon + 2 + ul, ':')))
-		return 0;
-	k->ns = xstrndup(ns, (size_t)(p - 1 - ns));
-	k->agent = xstrndup(p, (size_t)(colon - p));
-	return 1;
+		return NULL;
+	return xstrndup(p, (size_t)(colon - p));
 }
 
 typedef int scan_fn(struct rds *r, const char *key, void *ctx, struct err *err);
@@ -105,7 +83,7 @@ static int scan_keys(struct rds *r, const char *pattern, const char *type, scan_
 }
 
 struct forget_ctx {
-	const char *app, *ns, *user;
+	const char *app, *user;
 	long count;
 	int hash;
 };
@@ -113,13 +91,13 @@ struct forget_ctx {
 static int forget_one(struct rds *r, const char *key, void *vctx, struct err *err)
 {
 	struct forget_ctx *c = vctx;
-	struct key_scope k;
+	char *agent = key_agent(key, c->app, c->user, c->hash);
 	const char *av[] = {"UNLINK", key};
 	redisReply *rep;
 
-	if (!key_parse(key, c->app, c->ns, c->user, c->hash, &k))
+	if (!agent)
 		return 0; /* a neighbour's key that the pattern let through */
-	key_scope_release(&k);
+	free(agent);
 	rep = rds_cmdv(r, err, 2, av, NULL);
 	if (!rep)
 		return -1;
@@ -129,22 +107,21 @@ static int forget_one(struct rds *r, const char *key, void *vctx, struct err *er
 	return 0;
 }
 
-long mem_forget(struct rds *r, const char *app, const char *ns, const char *agent,
-		const char *user, struct err *err)
+long mem_forget(struct rds *r, const char *app, const char *agent, const char *user,
+		struct err *err)
 {
-	struct forget_ctx c = {app, ns, user, 0, 1};
+	struct forget_ctx c = {app, user, 0, 1};
 	char *hp = NULL, *sp = NULL;
 	long rc = -1;
 
-	if (!user || !*user || strchr(user, ':') || (ns && (!*ns || strchr(ns, ':'))) ||
+	if (!user || !*user || strchr(user, ':') ||
 	    (agent && !agents_valid_id(agent, strlen(agent)))) {
 		err_set(err, ERR_INVALID,
-			"memory forget needs a user id and a namespace without ':' and a valid "
-			"agent id");
+			"memory forget needs a user id without ':' and a valid agent id");
 		return -1;
 	}
-	hp = keys_memory_hash_match(app, ns, agent, user);
-	sp = keys_memory_scope_match(app, ns, agent, user);
+	hp = keys_memory_hash_match(app, agent, user);
+	sp = keys_memory_scope_match(app, agent, user);
 	/* hashes first: a crash midway leaves the set, and a rerun finishes the job */
 	if (scan_keys(r, hp, "hash", forget_one, &c, err) < 0)
 		goto out;
@@ -160,28 +137,28 @@ out:
 }
 
 struct list_ctx {
-	const char *app, *ns, *user;
-	struct key_scope *scopes;
+	const char *app, *user;
+	char **agents;
 	size_t n, cap;
 };
 
 static int list_scope(struct rds *r, const char *key, void *vctx, struct err *err)
 {
 	struct list_ctx *c = vctx;
-	struct key_scope k;
+	char *agent = key_agent(key, c->app, c->user, 0);
 
 	(void)r, (void)err;
-	if (key_parse(key, c->app, c->ns, c->user, 0, &k)) {
-		xgrow((void **)&c->scopes, &c->cap, c->n + 1, sizeof(*c->scopes));
-		c->scopes[c->n++] = k;
+	if (agent) {
+		xgrow((void **)&c->agents, &c->cap, c->n + 1, sizeof(*c->agents));
+		c->agents[c->n++] = agent;
 	}
 	return 0;
 }
 
-static int list_agent(struct rds *r, const char *app, const char *ns, const char *agent,
-		      const char *user, struct mem_hits *out, struct err *err)
+static int list_agent(struct rds *r, const char *app, const char *agent, const char *user,
+		      struct mem_hits *out, struct err *err)
 {
-	char *set = keys_memory_scope(app, ns, agent, user);
+	char *set = keys_memory_scope(app, agent, user);
 	const char *av[] = {"ZREVRANGE", set, "0", "-1"};
 	redisReply *ids = rds_cmdv(r, err, 4, av, NULL);
 	int rc = -1;
@@ -189,7 +166,7 @@ static int list_agent(struct rds *r, const char *app, const char *ns, const char
 	if (!ids || ids->type != REDIS_REPLY_ARRAY)
 		goto out;
 	for (size_t i = 0; i < ids->elements; i++) {
-		char *key = keys_memory(app, ns, agent, user, ids->element[i]->str);
+		char *key = keys_memory(app, agent, user, ids->element[i]->str);
 		redisReply *h = rds_cmd(r, err, "HMGET %s kind created_ms content thread", key);
 		free(key);
 		if (!h)
@@ -199,7 +176,6 @@ static int list_agent(struct rds *r, const char *app, const char *ns, const char
 			struct mem_hit *m = mem_hits_add(out);
 			m->id = xstrdup(ids->element[i]->str);
 			m->agent = xstrdup(agent);
-			m->ns = xstrdup(ns);
 			m->kind = xstrdup(h->element[0]->str ? h->element[0]->str : "");
 			m->created_ms =
 			    h->element[1]->str ? strtoll(h->element[1]->str, NULL, 10) : 0;
@@ -216,30 +192,29 @@ out:
 	return rc;
 }
 
-int mem_list(struct rds *r, const char *app, const char *ns, const char *agent, const char *user,
+int mem_list(struct rds *r, const char *app, const char *agent, const char *user,
 	     struct mem_hits *out, struct err *err)
 {
-	struct list_ctx c = {app, ns, user, NULL, 0, 0};
+	struct list_ctx c = {app, user, NULL, 0, 0};
 	char *sp = NULL;
 	int rc = -1;
 
-	if (!user || !*user || strchr(user, ':') || (ns && (!*ns || strchr(ns, ':')))) {
-		err_set(err, ERR_INVALID, "memory list needs a user id and a namespace without ':'");
+	if (!user || !*user || strchr(user, ':')) {
+		err_set(err, ERR_INVALID, "memory list needs a user id without ':'");
 		return -1;
 	}
-	if (agent && ns)
-		return list_agent(r, app, ns, agent, user, out, err);
-	sp = keys_memory_scope_match(app, ns, agent, user);
+	if (agent)
+		return list_agent(r, app, agent, user, out, err);
+	sp = keys_memory_scope_match(app, NULL, user);
 	if (scan_keys(r, sp, "zset", list_scope, &c, err) < 0)
 		goto out;
 	rc = 0;
 	for (size_t i = 0; i < c.n && rc == 0; i++)
-		if (!agent || !strcmp(agent, c.scopes[i].agent))
-			rc = list_agent(r, app, c.scopes[i].ns, c.scopes[i].agent, user, out, err);
+		rc = list_agent(r, app, c.agents[i], user, out, err);
 out:
 	for (size_t i = 0; i < c.n; i++)
-		key_scope_release(&c.scopes[i]);
-	free(c.scopes);
+		free(c.agents[i]);
+	free(c.agents);
 	free(sp);
 	return rc;
 }
@@ -258,7 +233,7 @@ static struct rds *cli_rds(struct worker_env *env)
 
 static int memory_usage(void)
 {
-	fprintf(stderr, "usage: haink-worker memory list|forget --user U [--team T] [--agent A]\n");
+	fprintf(stderr, "usage: haink-worker memory list|forget --user U [--agent A]\n");
 	return 2;
 }
 
@@ -275,7 +250,7 @@ static void print_excerpt(const char *s, size_t max)
 
 int cli_memory(int argc, char **argv, struct worker_env *env)
 {
-	const char *user = NULL, *agent = NULL, *team = NULL, *sub = argc > 1 ? argv[1] : NULL;
+	const char *user = NULL, *agent = NULL, *sub = argc > 1 ? argv[1] : NULL;
 	struct rds *r = NULL;
 	struct err e = {0};
 	int rc = 1;
@@ -285,8 +260,6 @@ int cli_memory(int argc, char **argv, struct worker_env *env)
 	for (int i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--user") && i + 1 < argc)
 			user = argv[++i];
-		else if (!strcmp(argv[i], "--team") && i + 1 < argc)
-			team = argv[++i];
 		else if (!strcmp(argv[i], "--agent") && i + 1 < argc)
 			agent = argv[++i];
 		else
@@ -296,34 +269,31 @@ int cli_memory(int argc, char **argv, struct worker_env *env)
 		fprintf(stderr, "haink-worker: memory %s: --user is required\n", sub);
 		return 2;
 	}
-	if (strchr(user, ':') || (team && (!*team || strchr(team, ':'))) ||
-	    (agent && !agents_valid_id(agent, strlen(agent)))) {
+	if (strchr(user, ':') || (agent && !agents_valid_id(agent, strlen(agent)))) {
 		fprintf(stderr, "haink-worker: memory %s: invalid %s\n", sub,
-			strchr(user, ':')		     ? "--user (no ':' allowed)"
-			: team && (!*team || strchr(team, ':')) ? "--team (no ':' allowed)"
-								: "--agent (1-32 of a-z 0-9 _ -)");
+			strchr(user, ':') ? "--user (no ':' allowed)"
+					  : "--agent (1-32 of a-z 0-9 _ -)");
 		return 2;
 	}
 	r = cli_rds(env);
 	if (!r)
 		return 1;
 	if (!strcmp(sub, "forget")) {
-		long n = mem_forget(r, env->cfg->app_id, team, agent, user, &e);
+		long n = mem_forget(r, env->cfg->app_id, agent, user, &e);
 		if (n < 0)
 			goto out;
-		printf("forgot %ld memories of user %s (%s, %s)\n", n, user,
-		       team ? team : "all namespaces", agent ? agent : "all agents");
+		printf("forgot %ld memories of user %s (%s)\n", n, user,
+		       agent ? agent : "all agents");
 	} else {
 		struct mem_hits h = {0};
-		if (mem_list(r, env->cfg->app_id, team, agent, user, &h, &e) < 0) {
+		if (mem_list(r, env->cfg->app_id, agent, user, &h, &e) < 0) {
 			mem_hits_release(&h);
 			goto out;
 		}
 		for (size_t i = 0; i < h.n; i++) {
 			char iso[25];
 			clock_utc_iso(h.v[i].created_ms, iso);
-			printf("%s\t%s\t%s\t%s\t%s\t", h.v[i].id, h.v[i].ns, h.v[i].agent,
-			       h.v[i].kind, iso);
+			printf("%s\t%s\t%s\t%s\t", h.v[i].id, h.v[i].agent, h.v[i].kind, iso);
 			print_excerpt(h.v[i].content, 100);
 			putchar('\n');
 		}

@@ -60,19 +60,12 @@ void mem_ft_create_cmd(struct mem_cmd *c, int dim)
 					   "SCHEMA",
 					   "app",
 					   "TAG",
-					   "CASESENSITIVE",
-					   "ns",
-					   "TAG",
-					   "CASESENSITIVE",
 					   "agent",
 					   "TAG",
-					   "CASESENSITIVE",
 					   "user",
 					   "TAG",
-					   "CASESENSITIVE",
 					   "thread",
 					   "TAG",
-					   "CASESENSITIVE",
 					   "kind",
 					   "TAG",
 					   "content",
@@ -122,8 +115,6 @@ void mem_ft_search_cmd(struct mem_cmd *c, const struct mem_scope *s, const struc
 	snprintf(n, sizeof(n), "%d", pool);
 	buf_addch(&f, '(');
 	add_tag(&f, "app", s->app);
-	buf_addch(&f, ' ');
-	add_tag(&f, "ns", s->ns);
 	buf_addch(&f, ' ');
 	add_tag(&f, "agent", s->agent);
 	buf_addch(&f, ' ');

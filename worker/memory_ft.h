@@ -34,12 +34,9 @@ void mem_cmd_release(struct mem_cmd *c);
 char *mem_cmd_text(const struct mem_cmd *c);
 
 /*
- * FT.CREATE memory_idx2 ON HASH PREFIX 1 memory: SCHEMA app TAG CASESENSITIVE
- * ns TAG CASESENSITIVE agent TAG CASESENSITIVE user TAG CASESENSITIVE thread
- * TAG CASESENSITIVE kind TAG content TEXT created_ms NUMERIC SORTABLE
+ * FT.CREATE memory_idx ON HASH PREFIX 1 memory: SCHEMA app TAG agent TAG
+ * user TAG thread TAG kind TAG content TEXT created_ms NUMERIC SORTABLE
  * embedding VECTOR FLAT 6 TYPE FLOAT32 DIM <dim> DISTANCE_METRIC COSINE
- * (memory_idx2: the schema with the namespace; an older memory_idx is left
- * alone and unused)
  */
 void mem_ft_create_cmd(struct mem_cmd *c, int dim);
 

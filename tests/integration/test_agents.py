@@ -102,10 +102,10 @@ def test_chat_and_memory_verbs_on_real_data():
 
         for agent, user in (("support", "U1"), ("sales", "U1"), ("support", "U12")):
             for i in range(2):
-                key = "memory:haink:T1:%s:%s:%d-0000000%d" % (agent, user, 1700000000000 + i, i)
+                key = "memory:haink:%s:%s:%d-0000000%d" % (agent, user, 1700000000000 + i, i)
                 r("HSET", key, "content", "%s %s memory %d" % (agent, user, i), "kind", "fact",
                   "created_ms", str(1700000000000 + i), "thread", "", "role", "user")
-                r("ZADD", "memory:haink:T1:%s:%s" % (agent, user), str(1700000000000 + i),
+                r("ZADD", "memory:haink:%s:%s" % (agent, user), str(1700000000000 + i),
                   key.rsplit(":", 1)[1])
         code, out, err = st.run_worker("memory", "list", "--user", "U1")
         assert code == 0, err
@@ -116,5 +116,5 @@ def test_chat_and_memory_verbs_on_real_data():
         code, out, err = st.run_worker("memory", "forget", "--user", "U1")
         assert code == 0 and "forgot 2 memories" in out, (out, err)
         left = sorted(r("KEYS", "memory:*"))
-        assert left and all(k.startswith("memory:haink:T1:support:U12") for k in left), left
+        assert left and all(k.startswith("memory:haink:support:U12") for k in left), left
         assert len(left) == 3, left

@@ -61,9 +61,8 @@ TEST(keys, worker_keys)
 	CHECK_STR_EQ(keys_kb_meta(), "kb:meta");
 	CHECK_STR_EQ(keys_kb_sources(), "kb:sources");
 	CHECK_KEY(keys_chat("T1", "C2", "1700000000.000100"), "chat:T1:C2:1700000000.000100");
-	CHECK_KEY(keys_memory("haink", "T1", "default", "U1", "m42"),
-		  "memory:haink:T1:default:U1:m42");
-	CHECK_KEY(keys_memory_scope("haink", "ui", "support", "U1"), "memory:haink:ui:support:U1");
+	CHECK_KEY(keys_memory("haink", "default", "U1", "m42"), "memory:haink:default:U1:m42");
+	CHECK_KEY(keys_memory_scope("haink", "support", "U1"), "memory:haink:support:U1");
 	CHECK_KEY(keys_rl_web("T1", "C2", "17.1"), "rate_limit:web:T1:C2:17.1");
 	CHECK_KEY(keys_rl_thread("T1", "C2", "17.1"), "rate_limit:thread:T1:C2:17.1");
 	CHECK_KEY(keys_rl_user("T1", "U3"), "rate_limit:user:T1:U3");
@@ -104,14 +103,12 @@ TEST(keys, embedding_separates_model_from_text)
 
 TEST(keys, memory_scan_patterns_are_glob_escaped)
 {
-	CHECK_KEY(keys_memory_scope_match("haink", "T1", "default", "U1"),
-		  "memory:haink:T1:default:U1");
-	CHECK_KEY(keys_memory_hash_match("haink", "ui", "default", "U1"),
-		  "memory:haink:ui:default:U1:*");
-	/* ns NULL: every namespace; agent NULL: every agent */
-	CHECK_KEY(keys_memory_scope_match("haink", NULL, NULL, "U1"), "memory:haink:*:*:U1");
-	CHECK_KEY(keys_memory_hash_match("haink", "T1", NULL, "U1"), "memory:haink:T1:*:U1:*");
+	CHECK_KEY(keys_memory_scope_match("haink", "default", "U1"), "memory:haink:default:U1");
+	CHECK_KEY(keys_memory_hash_match("haink", "default", "U1"), "memory:haink:default:U1:*");
+	/* agent NULL: every agent */
+	CHECK_KEY(keys_memory_scope_match("haink", NULL, "U1"), "memory:haink:*:U1");
+	CHECK_KEY(keys_memory_hash_match("haink", NULL, "U1"), "memory:haink:*:U1:*");
 	/* glob metacharacters in ids are literal */
-	CHECK_KEY(keys_memory_hash_match("my-app", "T?", "a?", "U*[1]"),
-		  "memory:my\\-app:T\\?:a\\?:U\\*\\[1\\]:*");
+	CHECK_KEY(keys_memory_hash_match("my-app", "a?", "U*[1]"),
+		  "memory:my\\-app:a\\?:U\\*\\[1\\]:*");
 }

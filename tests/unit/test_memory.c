@@ -37,9 +37,8 @@ TEST(memory, ft_create_command)
 
 	mem_ft_create_cmd(&c, 1536);
 	t = mem_cmd_text(&c);
-	CHECK_STR_EQ(t, "FT.CREATE memory_idx2 ON HASH PREFIX 1 memory: SCHEMA app TAG CASESENSITIVE "
-			"ns TAG CASESENSITIVE agent TAG CASESENSITIVE user TAG CASESENSITIVE "
-			"thread TAG CASESENSITIVE kind TAG content TEXT created_ms NUMERIC SORTABLE "
+	CHECK_STR_EQ(t, "FT.CREATE memory_idx ON HASH PREFIX 1 memory: SCHEMA app TAG agent TAG "
+			"user TAG thread TAG kind TAG content TEXT created_ms NUMERIC SORTABLE "
 			"embedding VECTOR FLAT 6 TYPE FLOAT32 DIM 1536 DISTANCE_METRIC COSINE");
 	free(t);
 	mem_cmd_release(&c);
@@ -49,14 +48,13 @@ TEST(memory, ft_search_command_escapes_tags)
 {
 	struct mem_cmd c;
 	float v[4] = {1, 0, 0, 0};
-	struct mem_scope s = {"haink", "sales-bot", "U1.x", NULL, "T0A-1"};
+	struct mem_scope s = {"haink", "sales-bot", "U1.x", NULL};
 	struct mem_query q = {"french", v, 4, 5, 0.7, 0.3};
 	char *t;
 
 	mem_ft_search_cmd(&c, &s, &q, 50);
 	t = mem_cmd_text(&c);
-	CHECK_STR_EQ(t, "FT.SEARCH memory_idx2 (@app:{haink} @ns:{T0A\\-1} @agent:{sales\\-bot} "
-			"@user:{U1\\.x})"
+	CHECK_STR_EQ(t, "FT.SEARCH memory_idx (@app:{haink} @agent:{sales\\-bot} @user:{U1\\.x})"
 			"=>[KNN 50 @embedding $v AS vscore] PARAMS 2 v <16 bytes> RETURN 5 content "
 			"kind thread created_ms vscore SORTBY vscore ASC LIMIT 0 50 DIALECT 2");
 	CHECK_INT_EQ(c.lens[6], 16);
@@ -68,8 +66,7 @@ TEST(memory, ft_search_command_escapes_tags)
 	q.vec = NULL;
 	mem_ft_search_cmd(&c, &s, &q, 50);
 	t = mem_cmd_text(&c);
-	CHECK_STR_EQ(t, "FT.SEARCH memory_idx2 (@app:{haink} @ns:{T0A\\-1} @agent:{sales\\-bot} "
-			"@user:{U1\\.x} "
+	CHECK_STR_EQ(t, "FT.SEARCH memory_idx (@app:{haink} @agent:{sales\\-bot} @user:{U1\\.x} "
 			"@thread:{1700000000\\.000100}) RETURN 4 content kind thread created_ms "
 			"SORTBY created_ms DESC LIMIT 0 50 DIALECT 2");
 	free(t);
@@ -130,14 +127,14 @@ TEST(memory, ft_parse_recorded_reply)
 
 TEST(memory, scan_patterns_escape_and_anchor)
 {
-	char *p = keys_memory_hash_match("haink", "T1", "support", "U1");
+	char *p = keys_memory_hash_match("haink", "support", "U1");
 
-	CHECK_STR_EQ(p, "memory:haink:T1:support:U1:*");
+	CHECK_STR_EQ(p, "memory:haink:support:U1:*");
 	free(p);
-	p = keys_memory_scope_match("haink", "ui", NULL, "U1");
-	CHECK_STR_EQ(p, "memory:haink:ui:*:U1");
+	p = keys_memory_scope_match("haink", NULL, "U1");
+	CHECK_STR_EQ(p, "memory:haink:*:U1");
 	free(p);
-	p = keys_memory_hash_match("haink", NULL, NULL, "U*[1]");
-	CHECK_STR_EQ(p, "memory:haink:*:*:U\\*\\[1\\]:*");
+	p = keys_memory_hash_match("haink", NULL, "U*[1]");
+	CHECK_STR_EQ(p, "memory:haink:*:U\\*\\[1\\]:*");
 	free(p);
 }
