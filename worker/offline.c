@@ -6,6 +6,8 @@
  * on its first five letters so "rotate" finds "rotation"); ties go to the
  * better-ranked hit, then to the earlier sentence.
  */
+#include <stdint.h>
+
 #include "common.h"
 #include "wctx.h"
 #include "offline.h"
@@ -13,6 +15,7 @@
 #include "reply.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 
 #define OFFLINE_MAX_WORDS    32
 #define OFFLINE_MAX_HITS     5
@@ -299,12 +302,25 @@ int offline_answer(struct wctx *w, struct agent_run *r, struct err *err)
 	char *atext = json_dumps(args, JSON_COMPACT);
 	json_t *result = NULL;
 	int used[OFFLINE_MAX_HITS] = {0};
+	struct err why = {0};
 
-	(void)err;
 	reply_progress(r->sink, agent_progress_text("search_knowledge_base"));
 	r->iterations = 1;
-	if (agent_call_tool(w, r, "search_knowledge_base", atext, &out))
+	/* no model reads this result: take it whole, so it always parses */
+	if (agent_call_tool_max(w, r, "search_knowledge_base", atext, &out, SIZE_MAX, &why)) {
 		result = json_loadb(out.s, out.len, 0, NULL);
+	} else if (err_retryable(why.code)) {
+		/*
+		 * Redis or the embedder away for a moment: retry the task like the
+		 * LLM path does, rather than answer "not found" for good
+		 */
+		if (err)
+			*err = why;
+		json_decref(args);
+		free(atext);
+		buf_release(&out);
+		return -1;
+	}
 	free(r->answer);
 	r->answer = compose(r->question, result, used);
 	/* cite only the hits the answer used */
