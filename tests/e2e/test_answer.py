@@ -424,3 +424,54 @@ def test_dev_ui_question_is_answered_on_its_session_and_feedback_lands():
         contents = [m.get("content") or "" for m in last]
         assert any("How do I rotate the signing secret?" in c for c in contents), contents
         wait_until(e.group_idle, 10, "every task acknowledged")
+
+
+def test_feedback_only_lands_on_answers_from_its_own_source():
+    """Issue 13: Dev UI feedback cannot mark a Slack answer, nor a Slack click a UI answer."""
+    token, sess = "e2e-ui-token", "s-e2e000000000002"
+    auth = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+
+    def post(path, body):
+        status, _, data = request("127.0.0.1", e.api.port, "POST", path, json.dumps(body), auth)
+        assert status == 200, (path, status, data)
+        return json.loads(data)
+
+    def drained(n):
+        return wait_until(lambda: e.r("XLEN", e.st.stream) == n and e.group_idle(), 30,
+                          "%d tasks handled" % n)
+
+    with E2E(api_env={"UI_TOKEN": token}) as e:
+        e.worker()
+        e.ask("EvFbSrc1", ts="1700000013.000100")
+        e.wait_answers(1)
+        slack_id = list(e.answers().keys())[0].split(":", 1)[1]
+        post("/ui/api/ask", {"session": sess, "user": "U200", "text": "How do I rotate?"})
+        wait_until(lambda: len(e.answers()) == 2, 30, "the UI answer")
+        ui_id = [k.split(":", 1)[1] for k in e.answers() if k.split(":", 1)[1] != slack_id][0]
+        drained(2)
+
+        # the Dev UI names the Slack answer: ignored
+        post("/ui/api/feedback", {"session": sess, "answer_id": slack_id,
+                                  "feedback": "not_helpful", "user": "U200"})
+        drained(3)
+        assert e.r("HGET", "answer:" + slack_id, "feedback") is None
+
+        # a Slack click naming the UI answer: ignored
+        payload = {"type": "block_actions", "user": {"id": "U200"}, "team": {"id": "T300"},
+                   "channel": {"id": "C100"},
+                   "container": {"type": "message", "message_ts": "1700000013.000200"},
+                   "message": {"ts": "1700000013.000200", "thread_ts": "1700000013.000100"},
+                   "actions": [{"action_id": "feedback_helpful", "value": ui_id,
+                                "type": "button", "action_ts": "1700000014.123456"}]}
+        body = "payload=" + urllib.parse.quote(json.dumps(payload))
+        status, _, _ = e.st.post_signed(e.api, "/slack/interactive", body,
+                                        content_type="application/x-www-form-urlencoded")
+        assert status == 200
+        drained(4)
+        assert e.r("HGET", "answer:" + ui_id, "feedback") is None
+
+        # each source's own feedback still lands
+        post("/ui/api/feedback", {"session": sess, "answer_id": ui_id,
+                                  "feedback": "helpful", "user": "U200"})
+        wait_until(lambda: e.r("HGET", "answer:" + ui_id, "feedback") == "helpful", 30,
+                   "UI feedback on the UI answer")
