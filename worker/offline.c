@@ -11,6 +11,7 @@
 #include "offline.h"
 #include "agent.h"
 #include "reply.h"
+#include "tools.h"
 
 #include <ctype.h>
 
@@ -19,10 +20,12 @@
 #define OFFLINE_SENTENCE_MAX 400
 
 struct sentence {
-	char *text; /* whitespace collapsed, owned */
+	char *text;	   /* whitespace collapsed, owned */
+	const char *title; /* the hit's title (borrowed): its words count for the sentence */
 	int hit;
 	int pos;
-	int score;
+	int score;  /* question words in the sentence */
+	int tscore; /* question words in the title and the sentence */
 };
 
 static const char *const stopwords[] = {
@@ -42,7 +45,26 @@ static int is_stopword(const char *w)
 	return 0;
 }
 
-/* Splits text into lowercase alphanumeric words of 3+ letters (distinct, no stopwords). */
+/*
+ * Light English stemming in place: strips one plural or verb ending so
+ * "crashes", "crashed", "crashing" and "crash" compare equal. Deliberately
+ * crude (no dictionary); the stem only has to be the same on both sides.
+ */
+static void stem(char *w)
+{
+	size_t n = strlen(w);
+
+	if (n > 5 && !strcmp(w + n - 3, "ing"))
+		w[n - 3] = '\0';
+	else if (n > 4 && !strcmp(w + n - 2, "ed"))
+		w[n - 2] = '\0';
+	else if (n > 4 && !strcmp(w + n - 2, "es") && strchr("sxhz", w[n - 3]))
+		w[n - 2] = '\0';
+	else if (n > 3 && w[n - 1] == 's' && w[n - 2] != 's' && w[n - 2] != 'u')
+		w[n - 1] = '\0';
+}
+
+/* Splits text into stemmed lowercase alphanumeric words of 3+ letters (distinct, no stopwords). */
 static size_t words_of(const char *text, char words[][32], size_t max)
 {
 	size_t n = 0;
@@ -62,6 +84,7 @@ static size_t words_of(const char *text, char words[][32], size_t max)
 		w[len] = '\0';
 		if (len < 3 || is_stopword(w))
 			continue;
+		stem(w);
 		for (size_t i = 0; i < n; i++)
 			if (!strcmp(words[i], w))
 				goto next;
@@ -78,7 +101,8 @@ static int word_match(const char *a, const char *b)
 	return strlen(a) >= 5 && strlen(b) >= 5 && !strncmp(a, b, 5);
 }
 
-static int score_of(const char *sentence, char qwords[][32], size_t nq)
+/* Counts the question words the sentence contains; sets covered[i] for each. */
+static int score_of(const char *sentence, char qwords[][32], size_t nq, unsigned char *covered)
 {
 	char sw[64][32];
 	size_t ns = words_of(sentence, sw, 64);
@@ -88,9 +112,32 @@ static int score_of(const char *sentence, char qwords[][32], size_t nq)
 		for (size_t j = 0; j < ns; j++)
 			if (word_match(qwords[i], sw[j])) {
 				score++;
+				if (covered)
+					covered[i] = 1;
 				break;
 			}
 	return score;
+}
+
+/*
+ * The kept sentences answer the question only when they cover most of its
+ * content words (two thirds, rounded up): a passage that shares "Haink" and
+ * "support" with "Does Haink support Microsoft Teams?" does not answer it.
+ */
+static int covers(const struct sentence *v, size_t keep, char qwords[][32], size_t nq)
+{
+	unsigned char covered[OFFLINE_MAX_WORDS] = {0};
+	size_t got = 0;
+
+	for (size_t i = 0; i < keep; i++) {
+		char *both = xasprintf("%s %s", v[i].title, v[i].text);
+
+		score_of(both, qwords, nq, covered);
+		free(both);
+	}
+	for (size_t i = 0; i < nq; i++)
+		got += covered[i];
+	return nq && 3 * got >= 2 * nq;
 }
 
 /* Copies s[0..n) collapsing whitespace and dropping leading Markdown markers. */
@@ -159,8 +206,8 @@ static char *unwrap(const char *content)
 	return buf_detach(&b, NULL);
 }
 
-static void add_sentences(const char *raw, int hit, struct sentence **v, size_t *n, size_t *cap,
-			  char qwords[][32], size_t nq)
+static void add_sentences(const char *raw, const char *title, int hit, struct sentence **v,
+			  size_t *n, size_t *cap, char qwords[][32], size_t nq)
 {
 	char *content = unwrap(raw);
 	const char *p = content, *start = content;
@@ -181,10 +228,15 @@ static void add_sentences(const char *raw, int hit, struct sentence **v, size_t 
 				in_code = !in_code;
 			else if (!in_code && strlen(text) >= 12 &&
 				 strlen(text) <= OFFLINE_SENTENCE_MAX && strchr(text, ' ')) {
-				int sc = score_of(text, qwords, nq);
-				if (sc > 0) {
+				char *both = xasprintf("%s %s", title, text);
+				int sc = score_of(text, qwords, nq, NULL);
+				int tsc = score_of(both, qwords, nq, NULL);
+
+				free(both);
+				if (tsc > 0) {
 					xgrow((void **)v, cap, *n + 1, sizeof(**v));
-					(*v)[(*n)++] = (struct sentence){text, hit, pos++, sc};
+					(*v)[(*n)++] =
+					    (struct sentence){text, title, hit, pos++, sc, tsc};
 					text = NULL;
 				}
 			}
@@ -203,6 +255,8 @@ static int by_score(const void *a, const void *b)
 
 	if (x->score != y->score)
 		return y->score - x->score;
+	if (x->tscore != y->tscore)
+		return y->tscore - x->tscore;
 	if (x->hit != y->hit)
 		return x->hit - y->hit;
 	return x->pos - y->pos;
@@ -251,14 +305,23 @@ static char *compose(const char *question, json_t *kb_result, int *used)
 	buf_adds(&b, OFFLINE_LABEL "\n\n");
 	for (size_t i = 0;
 	     json_is_array(results) && i < json_array_size(results) && i < OFFLINE_MAX_HITS; i++)
-		add_sentences(jstr(json_array_get(results, i), "content"), (int)i, &v, &n, &cap,
+		add_sentences(jstr(json_array_get(results, i), "content"),
+			      jstr(json_array_get(results, i), "title"), (int)i, &v, &n, &cap,
 			      qwords, nq);
 	if (n) {
 		qsort(v, n, sizeof(*v), by_score);
-		/* keep the strong matches only: at least half the best score */
-		while (keep < n && keep < OFFLINE_MAX_SENTENCES && 2 * v[keep].score >= v[0].score)
+		/*
+		 * keep the strong matches only: at least half the best score; when
+		 * no sentence names a question word itself, the sentences under the
+		 * best-matching title ("## What does the feedback button do?")
+		 */
+		while (keep < n && keep < OFFLINE_MAX_SENTENCES &&
+		       (v[0].score ? 2 * v[keep].score >= v[0].score
+				   : 2 * v[keep].tscore >= v[0].tscore))
 			keep++;
 		qsort(v, keep, sizeof(*v), by_place);
+		if (!covers(v, keep, qwords, nq))
+			keep = 0;
 	}
 	if (!keep) {
 		buf_adds(&b, "I couldn't find anything about that in the knowledge base. Try "
@@ -291,20 +354,37 @@ char *offline_compose(const char *question, json_t *kb_result)
 	return compose(question, kb_result, NULL);
 }
 
-int offline_answer(struct wctx *w, struct agent_run *r, struct err *err)
+int offline_answer_with(struct wctx *w, struct agent_run *r, const struct tool_def *kb_tool,
+			struct err *err)
 {
 	struct buf out = BUF_INIT;
 	json_t *args = json_pack("{s:s, s:i}", "query", r->question ? r->question : "", "k",
 				 w->env->cfg->kb_top_k);
-	char *atext = json_dumps(args, JSON_COMPACT);
+	struct tool_call_ctx ctx = {w, &r->scope, &r->trace};
 	json_t *result = NULL;
 	int used[OFFLINE_MAX_HITS] = {0};
+	struct err e = {0};
+	int rc = -1;
 
-	(void)err;
 	reply_progress(r->sink, agent_progress_text("search_knowledge_base"));
 	r->iterations = 1;
-	if (agent_call_tool(w, r, "search_knowledge_base", atext, &out))
-		result = json_loadb(out.s, out.len, 0, NULL);
+	if (kb_tool) {
+		tool_trace_add_tool(&r->trace, kb_tool->name);
+		if (kb_tool->run(&ctx, args, &out, &e) == 0) {
+			result = json_loadb(out.s, out.len, 0, NULL);
+		} else if (err_retryable(e.code)) {
+			/* a transient failure is retried by the runtime, never answered "not found"
+			 */
+			log_kv(LOG_WARN, "offline: knowledge base search failed", "error", e.msg,
+			       NULL);
+			if (err)
+				*err = e;
+			goto out;
+		} else {
+			log_kv(LOG_WARN, "offline: knowledge base search failed", "error", e.msg,
+			       NULL);
+		}
+	}
 	free(r->answer);
 	r->answer = compose(r->question, result, used);
 	/* cite only the hits the answer used */
@@ -321,9 +401,15 @@ int offline_answer(struct wctx *w, struct agent_run *r, struct err *err)
 			tool_trace_add_source(&r->trace, jstr(hit, "title"), jstr(hit, "source"),
 					      json_is_number(sc) ? json_number_value(sc) : 0);
 	}
+	rc = 0;
+out:
 	json_decref(result);
 	json_decref(args);
-	free(atext);
 	buf_release(&out);
-	return 0;
+	return rc;
+}
+
+int offline_answer(struct wctx *w, struct agent_run *r, struct err *err)
+{
+	return offline_answer_with(w, r, tools_find("search_knowledge_base"), err);
 }

@@ -13,12 +13,22 @@
 struct wctx;
 struct err;
 struct agent_run;
+struct tool_def;
 
 #define OFFLINE_LABEL	      "_(offline mode: extractive answer from the knowledge base)_"
 #define OFFLINE_MAX_SENTENCES 4
 
-/* Answers r->question into r->answer. Returns 0 (always answers politely). */
+/*
+ * Answers r->question into r->answer. Returns 0 (a polite "not found" when
+ * nothing covers the question or the KB is permanently unavailable), or -1
+ * with a retryable err when the search failed transiently (Redis down, I/O):
+ * the runtime then retries the task as it does for LLM failures.
+ */
 int offline_answer(struct wctx *w, struct agent_run *r, struct err *err);
+
+/* offline_answer() with the knowledge-base tool given (NULL: none); the test seam. */
+int offline_answer_with(struct wctx *w, struct agent_run *r, const struct tool_def *kb_tool,
+			struct err *err);
 
 /*
  * The pure part: composes the Markdown answer to question from a
