@@ -81,7 +81,7 @@ $(B)/.flags: FORCE
 	@echo '$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(LIBS)' > $@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
-$(B)/obj/%.o: %.c $(B)/.flags
+$(B)/obj/%.o: %.c $(B)/.flags | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -156,7 +156,8 @@ valgrind: all $(UNIT_BIN)
 	valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
 		--show-leak-kinds=definite,indirect -q $(UNIT_BIN)
 
-demo: all
+demo:
+	@$(MAKE) -s -j$$(nproc) all
 	@sh tests/tools/demo.sh start
 
 demo-stop:

@@ -131,6 +131,10 @@ int main(int argc, char **argv)
 	int sig = 0;
 
 	if (argc > 1) {
+		if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+			printf("usage: haink-api [--healthcheck | --print-config | sign [FILE]]\n");
+			return 0;
+		}
 		if (!strcmp(argv[1], "--healthcheck"))
 			return cmd_healthcheck();
 		if (!strcmp(argv[1], "sign"))

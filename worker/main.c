@@ -47,10 +47,14 @@ int main(int argc, char **argv)
 	struct agents agents;
 	struct buf problems = BUF_INIT;
 	struct err e = {0};
-	const char *name = argc > 1 ? argv[1] : "run";
+	const char *name = argc > 1 ? argv[1] : NULL;
 	const struct verb *v = NULL;
 	int rc;
 
+	if (!name) { /* no verb: say how to start, never join a queue by accident */
+		usage(stderr);
+		return 2;
+	}
 	if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
 		usage(stdout);
 		return 0;
@@ -92,8 +96,7 @@ int main(int argc, char **argv)
 		snprintf(env.hostname, sizeof(env.hostname), "worker");
 	atomic_init(&env.stopping, 0);
 
-	rc = argc > 1 ? v->fn(argc - 1, argv + 1, &env)
-		      : v->fn(1, (char *[]){(char *)"run", NULL}, &env);
+	rc = v->fn(argc - 1, argv + 1, &env);
 
 	agents_release(&agents);
 	config_release(&cfg);

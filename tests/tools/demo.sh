@@ -106,7 +106,7 @@ ask() {
 	q=$1
 	running api || { echo "demo: not running (make demo)" >&2; exit 1; }
 	id="EvDemo$(date +%s%N)"
-	ts="$(date +%s).000100"
+	ts="$(date +%s.%6N)" # unique per message: each question starts its own thread
 	body=$(printf '{"type":"event_callback","team_id":"TDEMO","api_app_id":"ADEMO","event_id":"%s","event_time":%s,"event":{"type":"app_mention","user":"UDEMO","text":"<@UHAINK> %s","ts":"%s","channel":"CDEMO","event_ts":"%s"},"authorizations":[{"user_id":"UHAINK","is_bot":true}]}' \
 		"$id" "$(date +%s)" "$(printf '%s' "$q" | sed 's/\\/\\\\/g; s/"/\\"/g')" "$ts" "$ts")
 	hdrs=$(printf '%s' "$body" | "$B/bin/haink-api" sign -)
