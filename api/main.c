@@ -141,7 +141,9 @@ int main(int argc, char **argv)
 			return cmd_sign(argc > 2 ? argv[2] : NULL);
 		if (!strcmp(argv[1], "--print-config")) {
 			struct buf out = BUF_INIT;
-			if (load_config(&cfg, CONFIG_API) < 0)
+			/* no role: shows the configuration even before the required secret is set
+			 * (SLACK_SIGNING_SECRET then reads "(unset)") */
+			if (load_config(&cfg, 0) < 0)
 				return 2;
 			config_dump(&cfg, &out);
 			fputs(out.s, stdout);

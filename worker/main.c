@@ -17,11 +17,11 @@ struct verb {
 };
 
 static const struct verb verbs[] = {
-    {"run", cli_run, "run                                   consume tasks (default)"},
+    {"run", cli_run, "run                                   consume tasks (the worker process)"},
     {"ingest", cli_ingest, "ingest PATH... [--source-url URL] [--reindex]"},
     {"ask", cli_ask, "ask \"question\" [--user U] [--agent A]"},
     {"kb", cli_kb, "kb stats | search \"query\" [-k N] | drop"},
-    {"dlq", cli_dlq, "dlq list | replay ID | purge"},
+    {"dlq", cli_dlq, "dlq list [--limit N] | replay ID | purge"},
     {"memory", cli_memory, "memory list --user U [--agent A] | forget --user U [--agent A]"},
     {"chat", cli_chat, "chat show THREAD | clear THREAD"},
     {"stats", cli_stats, "stats [--days N]"},
@@ -38,6 +38,7 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "  print-config                          show the configuration (secrets redacted)\n");
+	fprintf(f, "\nverbs other than run log warnings and errors only; -v logs at LOG_LEVEL\n");
 }
 
 int main(int argc, char **argv)
@@ -49,6 +50,7 @@ int main(int argc, char **argv)
 	struct err e = {0};
 	const char *name = argc > 1 ? argv[1] : NULL;
 	const struct verb *v = NULL;
+	int verbose = 0;
 	int rc;
 
 	if (!name) { /* no verb: say how to start, never join a queue by accident */
@@ -81,7 +83,19 @@ int main(int argc, char **argv)
 		config_release(&cfg);
 		return 0;
 	}
-	log_setup("worker", (enum log_level)cfg.log_level, cfg.log_format == 0);
+	/* admin verbs print results, not info logs, unless -v (dropped from argv here) */
+	for (int i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+			verbose = 1;
+			memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(*argv));
+			argc--;
+			i--;
+		}
+	log_setup("worker",
+		  v->fn == cli_run || verbose || cfg.log_level > LOG_WARN
+		      ? (enum log_level)cfg.log_level
+		      : LOG_WARN,
+		  cfg.log_format == 0);
 	if (agents_load(&agents, cfg.agents_file, &e) < 0) {
 		fprintf(stderr, "haink-worker: %s\n", e.msg);
 		agents_release(&agents);

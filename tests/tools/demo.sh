@@ -70,7 +70,9 @@ start() {
 		sleep 0.1
 	done
 	echo "demo: ingesting the sample knowledge base (kb/sample)"
-	"$B/bin/haink-worker" ingest kb/sample --source-url https://github.com/haink/haink/blob/main/kb/sample 2>> "$D/ingest.log" || {
+	# sources stay repo-relative file paths (kb/sample/faq.md#...), which resolve in this
+	# checkout; DEMO_SOURCE_URL=https://.../kb/sample links them to where you host the KB
+	"$B/bin/haink-worker" ingest kb/sample ${DEMO_SOURCE_URL:+--source-url "$DEMO_SOURCE_URL"} 2>> "$D/ingest.log" || {
 		echo "demo: ingest failed; see $D/ingest.log" >&2; exit 1; }
 	echo "demo: starting haink-api on $APORT"
 	"$B/bin/haink-api" 2> "$D/api.log" &
