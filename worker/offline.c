@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "reply.h"
 #include "tools.h"
+#include "convo.h"
 
 #include <ctype.h>
 
@@ -291,8 +292,13 @@ static void cite(struct buf *b, json_t *hit)
 		buf_addf(b, "`%s`", src);
 }
 
-/* Composes the answer; marks in used[i] (OFFLINE_MAX_HITS) the hits cited. */
-static char *compose(const char *question, json_t *kb_result, int *used)
+/*
+ * Composes the answer; marks in used[i] (OFFLINE_MAX_HITS) the hits cited.
+ * memories (a search_memory result's "memories" array, or NULL) that share a
+ * question word are quoted first; their contents go to mem_used (owned list).
+ */
+static char *compose(const char *question, json_t *kb_result, int *used, json_t *memories,
+		     json_t *mem_used)
 {
 	json_t *results = kb_result ? json_object_get(kb_result, "results") : NULL;
 	char qwords[OFFLINE_MAX_WORDS][32];
@@ -303,6 +309,20 @@ static char *compose(const char *question, json_t *kb_result, int *used)
 	int last_hit = -1;
 
 	buf_adds(&b, OFFLINE_LABEL "\n\n");
+	for (size_t i = 0; json_is_array(memories) && i < json_array_size(memories); i++) {
+		json_t *mem = json_array_get(memories, i);
+		const char *m = jstr(mem, "content");
+
+		/* facts only: stored turns ("Q: … / A: …") would repeat old extracts */
+		if (strcmp(jstr(mem, "kind"), "fact") || !*m || !score_of(m, qwords, nq, NULL))
+			continue;
+		if (!json_array_size(mem_used))
+			buf_adds(&b, "From what you told me before:\n\n");
+		buf_addf(&b, "- %s\n", m);
+		json_array_append_new(mem_used, json_string(m));
+	}
+	if (json_array_size(mem_used))
+		buf_adds(&b, "\n");
 	for (size_t i = 0;
 	     json_is_array(results) && i < json_array_size(results) && i < OFFLINE_MAX_HITS; i++)
 		add_sentences(jstr(json_array_get(results, i), "content"),
@@ -323,6 +343,8 @@ static char *compose(const char *question, json_t *kb_result, int *used)
 		if (!covers(v, keep, qwords, nq))
 			keep = 0;
 	}
+	if (!keep && json_array_size(mem_used))
+		goto out;
 	if (!keep) {
 		buf_adds(&b, "I couldn't find anything about that in the knowledge base. Try "
 			     "rephrasing the question, or ask someone on the team.");
@@ -351,48 +373,164 @@ out:
 
 char *offline_compose(const char *question, json_t *kb_result)
 {
-	return compose(question, kb_result, NULL);
+	json_t *none = json_array();
+	char *a = compose(question, kb_result, NULL, NULL, none);
+
+	json_decref(none);
+	return a;
 }
 
-int offline_answer_with(struct wctx *w, struct agent_run *r, const struct tool_def *kb_tool,
+/*
+ * "remember X", "remember that X", "please remember: X" -> X (owned), else NULL.
+ * Only an explicit request stores a fact offline.
+ */
+char *offline_remember_request(const char *q)
+{
+	static const char *const prefixes[] = {"please remember", "remember", NULL};
+	const char *p = q ? q : "";
+	size_t n;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	for (const char *const *pre = prefixes; *pre; pre++) {
+		size_t len = strlen(*pre);
+
+		if (strncasecmp(p, *pre, len) || !(isspace((unsigned char)p[len]) || p[len] == ':'))
+			continue;
+		p += len;
+		while (isspace((unsigned char)*p) || *p == ':' || *p == ',')
+			p++;
+		if (!strncasecmp(p, "that ", 5))
+			p += 5;
+		while (isspace((unsigned char)*p))
+			p++;
+		n = strlen(p);
+		while (n && (isspace((unsigned char)p[n - 1]) || p[n - 1] == '.'))
+			n--;
+		return n ? xstrndup(p, n) : NULL;
+	}
+	return NULL;
+}
+
+/* Runs tool name with args through find (the test seam). Returns 0, or -1 with err. */
+static int run_tool(struct wctx *w, struct agent_run *r, offline_tool_find_fn *find,
+		    const char *name, json_t *args, json_t **result, struct err *err)
+{
+	const struct tool_def *def = find(name);
+	struct tool_call_ctx ctx = {w, &r->scope, &r->trace};
+	struct buf out = BUF_INIT;
+	int rc;
+
+	*result = NULL;
+	if (!def) {
+		err_set(err, ERR_NOT_FOUND, "no tool %s", name);
+		return -1;
+	}
+	tool_trace_add_tool(&r->trace, name);
+	rc = def->run(&ctx, args, &out, err);
+	if (rc == 0)
+		*result = json_loadb(out.s, out.len, 0, NULL);
+	else
+		log_kv(LOG_WARN, "offline: tool failed", "tool", name, "error", err->msg, NULL);
+	buf_release(&out);
+	return rc;
+}
+
+static int may_use(const struct agent_run *r, const char *tool)
+{
+	return !r->agent || agent_has_tool(r->agent, tool);
+}
+
+/* The last user question of the thread's history (borrowed from messages), or NULL. */
+static const char *previous_question(json_t *messages)
+{
+	for (size_t i = json_array_size(messages); i > 0; i--) {
+		json_t *m = json_array_get(messages, i - 1);
+
+		if (!strcmp(jstr(m, "role"), "user") && *jstr(m, "content"))
+			return jstr(m, "content");
+	}
+	return NULL;
+}
+
+int offline_answer_with(struct wctx *w, struct agent_run *r, offline_tool_find_fn *find,
 			struct err *err)
 {
-	struct buf out = BUF_INIT;
-	json_t *args = json_pack("{s:s, s:i}", "query", r->question ? r->question : "", "k",
-				 w->env->cfg->kb_top_k);
-	struct tool_call_ctx ctx = {w, &r->scope, &r->trace};
-	json_t *result = NULL;
+	const char *question = r->question ? r->question : "";
+	char *fact = offline_remember_request(question), *query = NULL;
+	json_t *history = json_array(), *mem_used = json_array();
+	json_t *args = NULL, *result = NULL, *memories = NULL;
 	int used[OFFLINE_MAX_HITS] = {0};
 	struct err e = {0};
 	int rc = -1;
 
-	reply_progress(r->sink, agent_progress_text("search_knowledge_base"));
 	r->iterations = 1;
-	if (kb_tool) {
-		tool_trace_add_tool(&r->trace, kb_tool->name);
-		if (kb_tool->run(&ctx, args, &out, &e) == 0) {
-			result = json_loadb(out.s, out.len, 0, NULL);
-		} else if (err_retryable(e.code)) {
-			/* a transient failure is retried by the runtime, never answered "not found"
-			 */
-			log_kv(LOG_WARN, "offline: knowledge base search failed", "error", e.msg,
-			       NULL);
-			if (err)
-				*err = e;
-			goto out;
+	if (fact && may_use(r, "remember")) {
+		reply_progress(r->sink, agent_progress_text("remember"));
+		args = json_pack("{s:s}", "text", fact);
+		if (run_tool(w, r, find, "remember", args, &result, &e) < 0) {
+			if (err_retryable(e.code))
+				goto fail;
+			free(r->answer);
+			r->answer =
+			    xasprintf(OFFLINE_LABEL "\n\nI could not remember that: %s.", e.msg);
 		} else {
-			log_kv(LOG_WARN, "offline: knowledge base search failed", "error", e.msg,
-			       NULL);
+			free(r->answer);
+			r->answer = xasprintf(OFFLINE_LABEL "\n\nNoted. I will remember: %s", fact);
 		}
+		rc = 0;
+		goto out;
 	}
+	/* the thread so far: a follow-up ("and its default?") searches with the previous question
+	 */
+	if (w->r && convo_history(w, &r->scope, history, &e) < 0) {
+		if (err_retryable(e.code))
+			goto fail;
+		log_kv(LOG_WARN, "offline: answering without thread history", "error", e.msg, NULL);
+	}
+	err_clear(&e);
+	{
+		const char *prev = previous_question(history);
+		char qwords[OFFLINE_MAX_WORDS][32];
+
+		query = prev && words_of(question, qwords, OFFLINE_MAX_WORDS) < 3
+			    ? xasprintf("%s %s", prev, question)
+			    : xstrdup(question);
+	}
+	if (r->scope.user && *r->scope.user && w->env->cfg->memory_top_k > 0 &&
+	    may_use(r, "search_memory")) {
+		reply_progress(r->sink, agent_progress_text("search_memory"));
+		args = json_pack("{s:s}", "query", query);
+		if (run_tool(w, r, find, "search_memory", args, &result, &e) < 0) {
+			if (err_retryable(e.code))
+				goto fail;
+		} else {
+			memories = json_incref(json_object_get(result, "memories"));
+		}
+		json_decref(result);
+		result = NULL;
+		json_decref(args);
+		args = NULL;
+		err_clear(&e);
+	}
+	reply_progress(r->sink, agent_progress_text("search_knowledge_base"));
+	args = json_pack("{s:s, s:i}", "query", query, "k", w->env->cfg->kb_top_k);
+	if (run_tool(w, r, find, "search_knowledge_base", args, &result, &e) < 0 &&
+	    err_retryable(e.code))
+		goto fail; /* retried by the runtime, never answered "not found" */
 	free(r->answer);
-	r->answer = compose(r->question, result, used);
-	/* cite only the hits the answer used */
+	r->answer = compose(query, result, used, memories, mem_used);
+	/* cite only the hits the answer used; show only the memories it quoted */
 	for (size_t i = 0; i < r->trace.nsources; i++) {
 		free(r->trace.sources[i].title);
 		free(r->trace.sources[i].url);
 	}
 	r->trace.nsources = 0;
+	for (size_t i = 0; i < r->trace.nmemories; i++)
+		free(r->trace.memories[i]);
+	r->trace.nmemories = 0;
+	for (size_t i = 0; i < json_array_size(mem_used); i++)
+		tool_trace_add_memory(&r->trace, json_string_value(json_array_get(mem_used, i)));
 	for (size_t i = 0;
 	     json_is_array(json_object_get(result, "results")) && i < OFFLINE_MAX_HITS; i++) {
 		json_t *hit = json_array_get(json_object_get(result, "results"), i);
@@ -402,14 +540,24 @@ int offline_answer_with(struct wctx *w, struct agent_run *r, const struct tool_d
 					      json_is_number(sc) ? json_number_value(sc) : 0);
 	}
 	rc = 0;
+	goto out;
+fail:
+	log_kv(LOG_WARN, "offline: transient failure, the task will be retried", "error", e.msg,
+	       NULL);
+	if (err)
+		*err = e;
 out:
+	free(fact);
+	free(query);
+	json_decref(history);
+	json_decref(mem_used);
+	json_decref(memories);
 	json_decref(result);
 	json_decref(args);
-	buf_release(&out);
 	return rc;
 }
 
 int offline_answer(struct wctx *w, struct agent_run *r, struct err *err)
 {
-	return offline_answer_with(w, r, tools_find("search_knowledge_base"), err);
+	return offline_answer_with(w, r, tools_find, err);
 }

@@ -26,9 +26,22 @@ struct tool_def;
  */
 int offline_answer(struct wctx *w, struct agent_run *r, struct err *err);
 
-/* offline_answer() with the knowledge-base tool given (NULL: none); the test seam. */
-int offline_answer_with(struct wctx *w, struct agent_run *r, const struct tool_def *kb_tool,
+/* Looks a tool up by name (tools_find() in production; the test seam). */
+typedef const struct tool_def *offline_tool_find_fn(const char *name);
+
+/*
+ * offline_answer() with the tools found through find. The run: an explicit
+ * "remember X" / "remember that X" stores X with the remember tool and says
+ * so; otherwise the thread's history (a short follow-up searches together
+ * with the previous question), the user's memories (search_memory; those
+ * sharing a question word are quoted and traced as used) and the knowledge
+ * base (search_knowledge_base) make the answer.
+ */
+int offline_answer_with(struct wctx *w, struct agent_run *r, offline_tool_find_fn *find,
 			struct err *err);
+
+/* The fact of an explicit "remember X" / "remember that X" request (owned), else NULL. */
+char *offline_remember_request(const char *question);
 
 /*
  * The pure part: composes the Markdown answer to question from a
