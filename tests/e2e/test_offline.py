@@ -64,3 +64,5 @@ def test_offline_follow_up_uses_the_thread():
         a = s.ask("EvOff4", "And its default?", "1700000301.000100",
                   thread_ts="1700000300.000100")
         assert "60000" in a, a
+        # alone, "And its default?" also quotes unrelated defaults (agents, embeddings)
+        assert "memory-and-agents.md" not in a and "#knowledge-base" not in a, a
