@@ -66,3 +66,32 @@ def test_offline_follow_up_uses_the_thread():
         assert "60000" in a, a
         # alone, "And its default?" also quotes unrelated defaults (agents, embeddings)
         assert "memory-and-agents.md" not in a and "#knowledge-base" not in a, a
+
+
+def test_ask_command_replies_through_response_url_when_the_bot_is_not_in_the_channel():
+    import urllib.parse
+    with OfflineStack() as s:
+        s.slack.config(not_in_channel=["CPRIV"])
+        body = urllib.parse.urlencode({
+            "team_id": "T300", "channel_id": "CPRIV", "channel_name": "private",
+            "user_id": "U200", "command": "/ask", "text": "Which language models work?",
+            "response_url": s.slack.base + "/response/cmd1", "trigger_id": "111.222.abc"})
+        form = "application/x-www-form-urlencoded"
+        for _ in range(2):  # Slack's retry of the same command is deduplicated
+            status, _, data = s.st.post_signed(s.api, "/slack/commands", body, content_type=form)
+            assert status == 200, data
+        wait_until(lambda: len(s.slack.ctl("GET", "/_fake/responses")) >= 1, 30,
+                   "the answer on the response_url")
+        state = "task:{e2e-off}:cmd:111.222.abc"
+        wait_until(lambda: s.st.r("HGET", state, "state") == "answered", 30, "answered state")
+        posts = s.slack.ctl("GET", "/_fake/responses")
+        assert len(posts) == 1, posts
+        p = posts[0]
+        assert p["path"] == "/response/cmd1"
+        assert p["body"]["response_type"] == "ephemeral", p
+        assert "OPENAI_BASE_URL" in json.dumps(p["body"]), p
+        assert s.slack.ctl("GET", "/_fake/messages?channel=CPRIV") == []
+        # stored like every other answer, under the answer_id the task state names
+        answer_id = s.st.r("HGET", state, "answer_id")
+        assert s.st.r("HGET", state, "placeholder_ts") == "response_url"
+        assert s.st.r("EXISTS", "answer:" + answer_id) == 1, s.st.r("KEYS", "*")
