@@ -48,6 +48,7 @@ HARNESS_SRC := tests/harness/test.c tests/harness/redis_fixture.c
 ITEST_SRC := $(wildcard tests/integration/*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 # the Dev UI page, embedded in the API as a C string generated from api/ui_page.html
@@ -61,11 +62,13 @@ UNIT_BIN := $(B)/bin/unit-tests
 ITEST_BIN := $(B)/bin/integration-tests
 TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/bin/%,$(TOOL_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bin/%,$(BENCH_SRC))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/bin/%,$(FUZZ_SRC))
 
 ALL_SRC := $(COMMON_SRC) $(API_SRC) api/main.c $(WORKER_SRC) worker/main.c $(UNIT_SRC) \
-	$(HARNESS_SRC) $(ITEST_SRC) $(TOOL_SRC) $(BENCH_SRC)
+	$(HARNESS_SRC) $(ITEST_SRC) $(TOOL_SRC) $(BENCH_SRC) $(FUZZ_SRC)
 
-.PHONY: all deps test test-core unit integration e2e check-deploy demo demo-stop bench clean \
+.PHONY: all deps test test-core unit integration e2e check-deploy check-trixie soak fuzz fuzz-bins \
+	demo demo-stop bench clean \
 	format format-check install valgrind FORCE
 .DEFAULT_GOAL := all
 
@@ -81,7 +84,13 @@ $(B)/.flags: FORCE
 	@echo '$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(LIBS)' > $@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
-$(B)/obj/%.o: %.c $(B)/.flags | deps
+# Under -j the Debian packages must be in place before anything compiles;
+# `make install` (the images' build command) installs nothing (the Dockerfile
+# installs the build packages itself).
+ifneq ($(MAKECMDGOALS),install)
+DEPS_FIRST := deps
+endif
+$(B)/obj/%.o: %.c $(B)/.flags | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -99,7 +108,7 @@ $(UI_PAGE_C): api/ui_page.html
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
 	  echo ';'; } > $@.tmp && mv $@.tmp $@
 
-$(UI_PAGE_O): $(UI_PAGE_C) $(B)/.flags
+$(UI_PAGE_O): $(UI_PAGE_C) $(B)/.flags | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -148,8 +157,31 @@ integration: all $(ITEST_BIN)
 e2e: all
 	@$(STAGE_ENV) bash tests/tools/stages.sh e2e
 
-check-deploy: deps
+# needs the binaries: it runs each service's command with --check-config
+check-deploy: all
 	@$(STAGE_ENV) bash tests/tools/stages.sh check-deploy
+
+# The production base: the Dockerfiles' build and runtime stages in debootstrap'd
+# Debian 13 roots, health checks as the image user, suites on Redis 8 and Valkey 8.
+check-trixie:
+	@bash tests/trixie/check.sh
+
+# The real binaries under kill -9s, a Redis restart, LLM 5xx and Slack 429 bursts:
+# every question answered exactly once. SOAK_QUESTIONS=500 by default; CI runs 100.
+SOAK_QUESTIONS ?= 500
+soak: all
+	@BUILD_DIR=$(B) SOAK_QUESTIONS=$(SOAK_QUESTIONS) python3 tests/soak/soak.py
+
+# libFuzzer harnesses (tests/fuzz/) for every parser of outside input, built with
+# clang under ASan/UBSan in build/fuzz; each runs FUZZ_SECONDS (default 20).
+$(B)/bin/fuzz_%: $(B)/obj/tests/fuzz/fuzz_%.o $(API_OBJ) $(call obj,$(WORKER_SRC)) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -pthread -o $@ $^ $(LIBS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz:
+	@sh tests/fuzz/run.sh
 
 # The unit suite under valgrind: any leak or error fails.
 valgrind: all $(UNIT_BIN)
@@ -171,7 +203,7 @@ install: $(API_BIN) $(WORKER_BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(API_BIN) $(WORKER_BIN) $(DESTDIR)$(PREFIX)/bin/
 
-FORMAT_SRC = $(filter-out %/banned.h,$(wildcard common/*.[ch] api/*.[ch] worker/*.[ch] tests/unit/*.c tests/harness/*.[ch] tests/integration/*.c tests/tools/*.c bench/*.c))
+FORMAT_SRC = $(filter-out %/banned.h,$(wildcard common/*.[ch] api/*.[ch] worker/*.[ch] tests/unit/*.c tests/harness/*.[ch] tests/integration/*.c tests/tools/*.c bench/*.c tests/fuzz/*.[ch]))
 format:
 	clang-format -i $(FORMAT_SRC)
 

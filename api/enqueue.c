@@ -13,23 +13,37 @@
 
 /*
  * One call stores a batch of tasks. KEYS[1] is the stream, KEYS[1 + i] the
- * seen marker of task i; ARGV[1] the dedupe TTL, ARGV[2] MAXLEN, then for
- * each task its number of field/value strings followed by them. Each task is
- * marked and added on its own, exactly as if it had its own call; the reply
- * holds one element per task: the entry id, false (nil) for a duplicate, or
- * the XADD error (the mark is then removed again). One call per batch rather
- * than one per task: Redis spends per script call about as much as on the
- * SET itself.
+ * seen marker of task i; ARGV[1] the dedupe TTL, ARGV[2] the backlog cap
+ * (STREAM_MAXLEN), then for each task its number of field/value strings
+ * followed by them. Each task is marked and added on its own, exactly as if it
+ * had its own call; the reply holds one element per task: the entry id, false
+ * (nil) for a duplicate, or an error (the mark is then not set, or removed
+ * again). One call per batch rather than one per task: Redis spends per
+ * script call about as much as on the SET itself.
+ *
+ * Nothing is ever trimmed here: an XADD with MAXLEN would delete entries no
+ * worker has read yet. The workers trim what the group has acknowledged
+ * (runtime_trim_acked()); when the stream still holds STREAM_MAXLEN entries a
+ * new task is refused with a BACKLOG error (the API answers 503, Slack
+ * retries later) and its seen mark is not set, so the retry is not a
+ * duplicate. A repeated event is still answered as a duplicate.
  */
 static const char enqueue_lua[] =
     "local out, p = {}, 3\n"
+    "local cap = tonumber(ARGV[2])\n"
+    "local len = redis.call('XLEN', KEYS[1])\n"
     "for i = 2, #KEYS do\n"
     "  local n = tonumber(ARGV[p])\n"
     "  local r = false\n"
-    "  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then\n"
+    "  if len >= cap then\n"
+    "    if redis.call('EXISTS', KEYS[i]) == 0 then\n"
+    "      r = {err = 'BACKLOG the task stream holds ' .. len .. ' entries (STREAM_MAXLEN ' ..\n"
+    "        cap .. '): refusing new tasks until the workers catch up'}\n"
+    "    end\n"
+    "  elseif redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then\n"
     "    local first, last = p + 1, p + n\n"
-    "    r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, first, last))\n"
-    "    if type(r) == 'table' and r.err then redis.call('DEL', KEYS[i]) end\n"
+    "    r = redis.pcall('XADD', KEYS[1], '*', unpack(ARGV, first, last))\n"
+    "    if type(r) == 'table' and r.err then redis.call('DEL', KEYS[i]) else len = len + 1 end\n"
     "  end\n"
     "  out[i - 1] = r\n"
     "  p = p + n + 1\n"

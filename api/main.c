@@ -6,6 +6,7 @@
  *   haink-api sign [FILE]     print Slack signature headers for FILE (or stdin)
  *                             with SLACK_SIGNING_SECRET, for curl and the demo
  *   haink-api --print-config  print the effective configuration (secrets redacted)
+ *   haink-api --check-config  validate the configuration and agents file; exit 0 or 2
  */
 #include "common.h"
 #include "server.h"
@@ -46,13 +47,16 @@ int pthread_attr_setstacksize(pthread_attr_t *attr, size_t size)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: haink-api [--healthcheck | --print-config | sign [FILE]]\n");
+	fprintf(
+	    stderr,
+	    "usage: haink-api [--healthcheck | --print-config | --check-config | sign [FILE]]\n");
 	return 2;
 }
 
 static int load_config(struct config *cfg, int role)
 {
 	struct buf problems = BUF_INIT;
+	struct err e = {0};
 
 	if (config_load(cfg, role, NULL, NULL, &problems) < 0) {
 		fprintf(stderr, "haink-api: invalid configuration:\n%s", problems.s);
@@ -61,6 +65,12 @@ static int load_config(struct config *cfg, int role)
 		return -1;
 	}
 	buf_release(&problems);
+	if (rds_tls_configure(cfg->redis_tls_ca_file, cfg->redis_tls_cert_file,
+			      cfg->redis_tls_key_file, cfg->redis_tls_server_name, &e) < 0) {
+		fprintf(stderr, "haink-api: invalid configuration:\n%s\n", e.msg);
+		config_release(cfg);
+		return -1;
+	}
 	return 0;
 }
 
@@ -128,7 +138,7 @@ int main(int argc, char **argv)
 	struct api_server *srv;
 	struct err e = {0};
 	sigset_t set;
-	int sig = 0;
+	int sig = 0, rc;
 
 	if (argc > 1) {
 		if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -139,6 +149,19 @@ int main(int argc, char **argv)
 			return cmd_healthcheck();
 		if (!strcmp(argv[1], "sign"))
 			return cmd_sign(argc > 2 ? argv[2] : NULL);
+		if (!strcmp(argv[1], "--check-config")) {
+			/* configuration and agents file load; nothing is started */
+			if (load_config(&cfg, CONFIG_API) < 0)
+				return 2;
+			rc = agents_load(&agents, cfg.agents_file, &e) < 0 ? 2 : 0;
+			if (rc)
+				fprintf(stderr, "haink-api: %s\n", e.msg);
+			else
+				printf("haink-api: configuration ok\n");
+			agents_release(&agents);
+			config_release(&cfg);
+			return rc;
+		}
 		if (!strcmp(argv[1], "--print-config")) {
 			struct buf out = BUF_INIT;
 			/* no role: shows the configuration even before the required secret is set

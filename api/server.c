@@ -19,7 +19,18 @@ struct api_server {
 	struct enqueue_batcher *batcher; /* enqueues share one pipelined connection */
 	atomic_int inflight;		 /* requests inside handle() */
 	atomic_int draining;		 /* set by api_server_stop(): new requests get 503 */
+	atomic_int open_conns;		 /* accepted connections not yet closed */
 };
+
+/*
+ * civetweb holds one thread per connection for as long as the connection is
+ * open, idle keep-alive time included. Past this share of the pool, every
+ * response closes its connection, so keep-alive clients (a load balancer's
+ * pool) hand threads back instead of parking on them; under it connections
+ * stay open for API_KEEP_ALIVE_MS, above the load balancer's idle timeout.
+ */
+#define API_KEEPALIVE_SHARE_NUM 3
+#define API_KEEPALIVE_SHARE_DEN 4
 
 /* Per civetweb thread: its Redis connection and request-id generator. */
 struct api_thread {
@@ -461,6 +472,31 @@ static void send_reply(struct mg_connection *conn, struct api_thread *th, const 
 		buf_release(o);
 }
 
+static int conn_open(const struct mg_connection *conn, void **conn_data)
+{
+	struct api_server *s = mg_get_user_data(mg_get_context(conn));
+
+	*conn_data = NULL;
+	if (s)
+		atomic_fetch_add(&s->open_conns, 1);
+	return 0;
+}
+
+static void conn_close(const struct mg_connection *conn)
+{
+	struct api_server *s = mg_get_user_data(mg_get_context(conn));
+
+	if (s)
+		atomic_fetch_sub(&s->open_conns, 1);
+}
+
+/* 1 when the pool is so full that this response should close its connection. */
+static int pool_crowded(struct api_server *s)
+{
+	return atomic_load(&s->open_conns) * API_KEEPALIVE_SHARE_DEN >=
+	       s->cfg->api_threads * API_KEEPALIVE_SHARE_NUM;
+}
+
 static int handle(struct mg_connection *conn, void *cbdata)
 {
 	struct api_server *s = cbdata;
@@ -488,6 +524,13 @@ static int handle(struct mg_connection *conn, void *cbdata)
 		route = R_OTHER;
 		goto send;
 	}
+	/*
+	 * /metrics only on API_METRICS_PORT, and nothing else there: the
+	 * Slack-facing port never shows the metrics, whatever a proxy forwards
+	 */
+	if ((ri->server_port == s->cfg->api_metrics_port && s->cfg->api_metrics_port) !=
+	    (route == R_METRICS))
+		route = R_OTHER;
 	switch (route) {
 	case R_EVENTS:
 	case R_INTERACTIVE:
@@ -523,6 +566,8 @@ static int handle(struct mg_connection *conn, void *cbdata)
 		break;
 	}
 send:
+	if (pool_crowded(s))
+		rp.close = 1;
 	send_reply(conn, th, &rp, rid);
 
 	secs = (double)(clock_mono_ns() - t0) / 1e9;
@@ -566,7 +611,7 @@ struct api_server *api_server_start(const struct config *cfg, const struct agent
 {
 	struct api_server *s = xcalloc(1, sizeof(*s));
 	struct mg_callbacks cb;
-	char port[16], threads[16];
+	char port[32], threads[16];
 	const char *opts[] = {"listening_ports",
 			      port,
 			      "num_threads",
@@ -576,7 +621,7 @@ struct api_server *api_server_start(const struct config *cfg, const struct agent
 			      "enable_keep_alive",
 			      "yes",
 			      "keep_alive_timeout_ms",
-			      "30000",
+			      API_KEEP_ALIVE_MS_STR,
 			      "listen_backlog",
 			      "1024",
 			      "tcp_nodelay",
@@ -590,15 +635,21 @@ struct api_server *api_server_start(const struct config *cfg, const struct agent
 		free(s);
 		return NULL;
 	}
-	snprintf(port, sizeof(port), "%d", cfg->port);
+	if (cfg->api_metrics_port > 0)
+		snprintf(port, sizeof(port), "%d,%d", cfg->port, cfg->api_metrics_port);
+	else
+		snprintf(port, sizeof(port), "%d", cfg->port);
 	snprintf(threads, sizeof(threads), "%d", cfg->api_threads);
 	memset(&cb, 0, sizeof(cb));
 	cb.init_thread = thread_init;
 	cb.exit_thread = thread_exit;
+	cb.init_connection = conn_open;
+	cb.connection_close = conn_close;
 	s->ctx = mg_start(&cb, s, opts);
 	if (!s->ctx) {
-		err_set(err, ERR_IO, "cannot listen on port %d (in use, or not permitted)",
-			cfg->port);
+		err_set(err, ERR_IO,
+			"cannot listen on PORT %d or API_METRICS_PORT %d (in use, or not permitted)",
+			cfg->port, cfg->api_metrics_port);
 		enqueue_batcher_free(s->batcher);
 		free(s);
 		return NULL;

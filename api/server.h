@@ -15,6 +15,15 @@
 
 #include "common.h"
 
+/*
+ * How long an idle keep-alive connection stays open. It must stay above every
+ * load balancer's idle timeout in front of the API (the ALB's is 25 s), or the
+ * balancer reuses a connection the API is closing and answers 502; `make
+ * check-deploy` checks the terraform ALB against this value.
+ */
+#define API_KEEP_ALIVE_MS     30000
+#define API_KEEP_ALIVE_MS_STR "30000"
+
 struct api_server;
 
 /* Starts listening on cfg->port with cfg->api_threads threads. Returns NULL with err on failure. */

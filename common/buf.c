@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,14 +31,14 @@ void buf_reset(struct buf *b)
 
 void buf_grow(struct buf *b, size_t n)
 {
-	size_t need = b->len + n + 1;
+	size_t need = st_add(st_add(b->len, n), 1);
 	size_t cap;
 
 	if (need <= b->cap)
 		return;
 	cap = b->cap ? b->cap : 64;
 	while (cap < need)
-		cap *= 2;
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	if (b->cap) {
 		b->s = xrealloc(b->s, cap);
 	} else {

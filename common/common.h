@@ -32,6 +32,7 @@
 #include "agents.h"
 #include "form.h"
 #include "randid.h"
+#include "utf8.h"
 
 #include "banned.h"
 

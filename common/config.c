@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum cfg_type { CT_STR, CT_SECRET, CT_URL, CT_INT, CT_LONG, CT_BOOL, CT_ENUM, CT_DOUBLE };
 
@@ -59,6 +60,10 @@ struct cfg_var {
 
 static const struct cfg_var vars[] = {
     CFG_STR("REDIS_URL", redis_url, "redis://127.0.0.1:6379/0", BOTH),
+    CFG_STR("REDIS_TLS_CA_FILE", redis_tls_ca_file, NULL, BOTH),
+    CFG_STR("REDIS_TLS_CERT_FILE", redis_tls_cert_file, NULL, BOTH),
+    CFG_STR("REDIS_TLS_KEY_FILE", redis_tls_key_file, NULL, BOTH),
+    CFG_STR("REDIS_TLS_SERVER_NAME", redis_tls_server_name, NULL, BOTH),
     CFG_STR("DOCKET_NAME", docket_name, "haink", BOTH),
     CFG_STR("APP_ID", app_id, "haink", BOTH),
     CFG_SECRET("SLACK_SIGNING_SECRET", slack_signing_secret, CONFIG_API),
@@ -73,22 +78,27 @@ static const struct cfg_var vars[] = {
     CFG_SECRET("TAVILY_API_KEY", tavily_api_key, CONFIG_WORKER),
     CFG_URL("TAVILY_API_URL", tavily_api_url, "https://api.tavily.com", CONFIG_WORKER),
     CFG_INT("PORT", port, "8080", 1, 65535, CONFIG_API),
-    CFG_INT("API_THREADS", api_threads, "16", 1, 1024, CONFIG_API),
+    CFG_INT("API_METRICS_PORT", api_metrics_port, "9091", 0, 65535, CONFIG_API),
+    CFG_INT("API_THREADS", api_threads, "128", 1, 1024, CONFIG_API),
     CFG_LONG("MAX_BODY_BYTES", max_body_bytes, "1048576", 1024, 64L * 1024 * 1024, CONFIG_API),
     CFG_INT("DEDUPE_TTL_S", dedupe_ttl_s, "86400", 1, 30 * 86400, CONFIG_API),
     CFG_LONG("STREAM_MAXLEN", stream_maxlen, "100000", 100, 1000000000L, BOTH),
     CFG_INT("WORKER_CONCURRENCY", worker_concurrency, "8", 1, 1024, CONFIG_WORKER),
     CFG_INT("METRICS_PORT", metrics_port, "9090", 0, 65535, CONFIG_WORKER),
+    CFG_BOOL("QUEUE_METRICS_EMF", queue_metrics_emf, "false", CONFIG_WORKER),
     CFG_INT("REDELIVERY_TIMEOUT_MS", redelivery_timeout_ms, "60000", 400, 86400000, CONFIG_WORKER),
     CFG_INT("MAX_ATTEMPTS", max_attempts, "5", 1, 100, CONFIG_WORKER),
     CFG_INT("RETRY_BASE_MS", retry_base_ms, "1000", 1, 600000, CONFIG_WORKER),
     CFG_INT("SHUTDOWN_GRACE_S", shutdown_grace_s, "25", 0, 3600, BOTH),
     CFG_INT("AGENT_MAX_ITERATIONS", agent_max_iterations, "25", 1, 200, CONFIG_WORKER),
     CFG_INT("LLM_TIMEOUT_S", llm_timeout_s, "60", 1, 3600, CONFIG_WORKER),
+    CFG_LONG("UPSTREAM_MAX_BODY_BYTES", upstream_max_body_bytes, "8388608", 65536,
+	     1024L * 1024 * 1024, CONFIG_WORKER),
     CFG_ENUM("VECTOR_BACKEND", vector_backend, "auto", "auto|redis|local", CONFIG_WORKER),
     CFG_ENUM("VECTOR_ALGORITHM", vector_algorithm, "HNSW", "HNSW|FLAT", CONFIG_WORKER),
     CFG_INT("KB_TOP_K", kb_top_k, "5", 1, 100, CONFIG_WORKER),
     CFG_INT("EMBED_CACHE_TTL_S", embed_cache_ttl_s, "86400", 1, 365 * 86400, CONFIG_WORKER),
+    CFG_INT("ANSWER_TTL_S", answer_ttl_s, "7776000", 0, 10 * 365 * 86400, CONFIG_WORKER),
     CFG_INT("CHAT_MAX_MESSAGES", chat_max_messages, "50", 2, 10000, CONFIG_WORKER),
     CFG_INT("CHAT_TTL_S", chat_ttl_s, "604800", 60, 365 * 86400, CONFIG_WORKER),
     CFG_INT("MEMORY_TOP_K", memory_top_k, "5", 0, 100, CONFIG_WORKER),
@@ -250,6 +260,36 @@ static int set_var(struct config *cfg, const struct cfg_var *v, const char *valu
 	return -1;
 }
 
+/* REDIS_TLS_*: only with rediss://, on a TLS build, readable, cert and key together. */
+static void check_tls_vars(const struct config *cfg, int tls, struct buf *problems)
+{
+	const struct {
+		const char *name, *value;
+	} v[] = {
+	    {"REDIS_TLS_CA_FILE", cfg->redis_tls_ca_file},
+	    {"REDIS_TLS_CERT_FILE", cfg->redis_tls_cert_file},
+	    {"REDIS_TLS_KEY_FILE", cfg->redis_tls_key_file},
+	    {"REDIS_TLS_SERVER_NAME", cfg->redis_tls_server_name},
+	};
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		if (!v[i].value)
+			continue;
+		if (!rds_tls_supported())
+			buf_addf(problems,
+				 "%s: this build has no TLS (hiredis without TLS support)\n",
+				 v[i].name);
+		else if (!tls)
+			buf_addf(problems, "%s: set, but REDIS_URL is not rediss://\n", v[i].name);
+		else if (i < 3 && access(v[i].value, R_OK) != 0)
+			buf_addf(problems, "%s: cannot read '%s': %s\n", v[i].name, v[i].value,
+				 strerror(errno));
+	}
+	if (!cfg->redis_tls_cert_file != !cfg->redis_tls_key_file)
+		buf_addf(problems,
+			 "REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE: set both or neither\n");
+}
+
 int config_load(struct config *cfg, int role, config_getenv_fn *getenv_fn, void *ctx,
 		struct buf *problems)
 {
@@ -296,11 +336,17 @@ int config_load(struct config *cfg, int role, config_getenv_fn *getenv_fn, void 
 	if (cfg->redis_url) {
 		struct rds_url u;
 		struct err e;
-		if (rds_url_parse(cfg->redis_url, &u, &e) < 0)
+		if (rds_url_parse(cfg->redis_url, &u, &e) < 0) {
 			buf_addf(problems, "REDIS_URL: %s\n", e.msg);
-		else
+		} else {
+			check_tls_vars(cfg, u.tls, problems);
 			rds_url_release(&u);
+		}
 	}
+	if ((role & CONFIG_API) && cfg->api_metrics_port && cfg->api_metrics_port == cfg->port)
+		buf_addf(problems, "API_METRICS_PORT: must differ from PORT (%d), or be 0 for no "
+				   "/metrics\n",
+			 cfg->port);
 	if (cfg->memory_vector_weight + cfg->memory_text_weight <= 0)
 		buf_addf(problems, "MEMORY_VECTOR_WEIGHT, MEMORY_TEXT_WEIGHT: at least one must be "
 				   "above 0\n");

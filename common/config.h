@@ -22,6 +22,10 @@ enum memory_scope { MEMORY_SCOPE_USER = 0, MEMORY_SCOPE_THREAD };
 
 struct config {
 	char *redis_url;
+	char *redis_tls_ca_file;
+	char *redis_tls_cert_file;
+	char *redis_tls_key_file;
+	char *redis_tls_server_name;
 	char *docket_name;
 	char *app_id;
 	char *slack_signing_secret;
@@ -36,22 +40,26 @@ struct config {
 	char *tavily_api_key;
 	char *tavily_api_url;
 	int port;
+	int api_metrics_port; /* API_METRICS_PORT: the API's /metrics (0 = off) */
 	int api_threads;
 	long max_body_bytes;
 	int dedupe_ttl_s;
 	long stream_maxlen;
 	int worker_concurrency;
 	int metrics_port;
+	int queue_metrics_emf; /* QUEUE_METRICS_EMF: worker/emf.h publisher on */
 	int redelivery_timeout_ms;
 	int max_attempts;
 	int retry_base_ms;
 	int shutdown_grace_s;
 	int agent_max_iterations;
 	int llm_timeout_s;
+	long upstream_max_body_bytes;
 	int vector_backend;   /* enum vector_backend */
 	int vector_algorithm; /* enum vector_algorithm */
 	int kb_top_k;
 	int embed_cache_ttl_s;
+	int answer_ttl_s; /* ANSWER_TTL_S: answer:<id> expiry, 0 = kept forever */
 	int chat_max_messages;
 	int chat_ttl_s;
 	int memory_top_k;

@@ -10,6 +10,39 @@ struct http_client {
 	CURL *curl;
 };
 
+/* set once at start (http_set_max_body), read by every client */
+static size_t max_body = HTTP_MAX_BODY_DEFAULT;
+
+void http_set_max_body(size_t max)
+{
+	max_body = max ? max : (size_t)HTTP_MAX_BODY_DEFAULT;
+}
+
+long http_parse_retry_after(const char *p)
+{
+	long v = 0;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++) {
+		v = v * 10 + (*p - '0');
+		if (v > HTTP_RETRY_AFTER_MAX_S)
+			return HTTP_RETRY_AFTER_MAX_S; /* and no overflow, however long */
+	}
+	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+		p++;
+	return *p ? -1 : v;
+}
+
+/* Where the body goes: the response buffer, within the cap. */
+struct body_sink {
+	struct buf *b;
+	size_t max;
+	int over;
+};
+
 void http_global_init(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -51,10 +84,15 @@ void http_client_free(struct http_client *c)
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
-	struct buf *b = ud;
+	struct body_sink *bs = ud;
+	size_t n = size * nmemb; /* curl guarantees this fits (CURL_MAX_WRITE_SIZE) */
 
-	buf_add(b, data, size * nmemb);
-	return size * nmemb;
+	if (n > bs->max || bs->b->len > bs->max - n) {
+		bs->over = 1;
+		return 0; /* curl stops the transfer with CURLE_WRITE_ERROR */
+	}
+	buf_add(bs->b, data, n);
+	return n;
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
@@ -63,12 +101,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 	size_t n = size * nmemb;
 	static const char name[] = "retry-after:";
 
-	if (n > sizeof(name) - 1 && !strncasecmp(data, name, sizeof(name) - 1)) {
-		const char *p = data + sizeof(name) - 1;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (isdigit((unsigned char)*p))
-			r->retry_after_s = strtol(p, NULL, 10);
+	if (n > sizeof(name) - 1 && n < 256 && !strncasecmp(data, name, sizeof(name) - 1)) {
+		char v[256];
+		memcpy(v, data + sizeof(name) - 1, n - (sizeof(name) - 1));
+		v[n - (sizeof(name) - 1)] = '\0';
+		r->retry_after_s = http_parse_retry_after(v);
 	}
 	/* a new status line (redirect, 100-continue) resets what we saw */
 	if (n >= 5 && !strncmp(data, "HTTP/", 5))
@@ -81,6 +118,7 @@ static int curl_perform(void *ctx, const struct http_request *req, struct http_r
 {
 	struct http_client *c = ctx;
 	struct curl_slist *hdrs = NULL;
+	struct body_sink sink = {&resp->body, max_body, 0};
 	CURLcode rc;
 	int ret = -1;
 
@@ -91,7 +129,7 @@ static int curl_perform(void *ctx, const struct http_request *req, struct http_r
 			 req->timeout_ms > 0 ? req->timeout_ms : 30000L);
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &resp->body);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &sink);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, resp);
 	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "haink/1.0");
@@ -116,6 +154,11 @@ static int curl_perform(void *ctx, const struct http_request *req, struct http_r
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &resp->status);
 		ret = 0;
+	} else if (sink.over) {
+		err_set(err, ERR_PARSE,
+			"response from %s is over %zu bytes (UPSTREAM_MAX_BODY_BYTES)", req->url,
+			sink.max);
+		buf_reset(&resp->body);
 	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
 		err_set(err, ERR_TIMEOUT, "request to %s timed out", req->url);
 	} else {

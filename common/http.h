@@ -28,14 +28,36 @@ struct http_request {
 
 struct http_response {
 	long status;
-	long retry_after_s; /* Retry-After header in seconds, -1 when absent */
+	long retry_after_s; /* Retry-After in seconds (capped at HTTP_RETRY_AFTER_MAX_S), -1 when
+			       absent */
 	struct buf body;
 };
+
+/* The longest Retry-After honoured: 15 minutes; a larger value is read as this. */
+#define HTTP_RETRY_AFTER_MAX_S 900L
+/* The default cap on an upstream response body (UPSTREAM_MAX_BODY_BYTES). */
+#define HTTP_MAX_BODY_DEFAULT (8L * 1024 * 1024)
+
+/*
+ * Sets the largest response body any http_client accepts (UPSTREAM_MAX_BODY_BYTES;
+ * 0 restores HTTP_MAX_BODY_DEFAULT). A larger body aborts the transfer and the
+ * request fails with ERR_PARSE "response from <url> is over N bytes" (not
+ * retried: the same request would bring the same body). Call once at start,
+ * before threads start.
+ */
+void http_set_max_body(size_t max);
+
+/*
+ * Parses a Retry-After header value in seconds (digits only; an HTTP date or
+ * garbage gives -1), capped at HTTP_RETRY_AFTER_MAX_S; huge values do not
+ * overflow. For the client and its tests.
+ */
+long http_parse_retry_after(const char *value);
 
 struct http_transport {
 	/* Performs req; fills resp (initialised by the caller). Returns 0 when an
 	 * HTTP status was received (any status), -1 with ERR_IO / ERR_TIMEOUT
-	 * when none was. */
+	 * when none was, or ERR_PARSE when the body was over the cap. */
 	int (*perform)(void *ctx, const struct http_request *req, struct http_response *resp,
 		       struct err *err);
 	void *ctx;

@@ -119,6 +119,11 @@ char *keys_ui_session(const char *session)
 	return xasprintf("ui:%s", session);
 }
 
+char *keys_emf_leader(const char *docket)
+{
+	return xasprintf("docket:{%s}:emf-leader", docket);
+}
+
 /* Appends s with the glob metacharacters of SCAN MATCH escaped. */
 static void glob_escape(struct buf *b, const char *s)
 {
@@ -155,4 +160,29 @@ char *keys_memory_scope_match(const char *app, const char *agent, const char *us
 char *keys_memory_hash_match(const char *app, const char *agent, const char *user)
 {
 	return memory_match(app, agent, user, 1);
+}
+
+char *keys_memory_scope_match_all_ns(const char *app, const char *user)
+{
+	struct buf b = BUF_INIT;
+
+	buf_adds(&b, KEYS_MEMORY_PREFIX);
+	glob_escape(&b, app);
+	buf_adds(&b, ":*:*/"); /* every agent, every namespace */
+	glob_escape(&b, user);
+	return buf_detach(&b, NULL);
+}
+
+const char *keys_answer_match(void)
+{
+	return "answer:*";
+}
+
+char *keys_rl_user_match(const char *user)
+{
+	struct buf b = BUF_INIT;
+
+	buf_adds(&b, "rate_limit:user:*:");
+	glob_escape(&b, user);
+	return buf_detach(&b, NULL);
 }

@@ -6,24 +6,26 @@
  * (free with free()) unless noted. Thread-safe (pure functions).
  *
  * Key                                   type    TTL                 written by        read by
- * docket:{D}:tasks                      stream  MAXLEN ~ STREAM_MAXLEN  api (enqueue), worker (retry mover, dlq replay)  worker
+ * docket:{D}:tasks                      stream  acked entries trimmed; STREAM_MAXLEN caps the backlog  api (enqueue), worker (retry mover, dlq replay)  worker
  * docket:{D}:seen:<event_id>            string  DEDUPE_TTL_S        api (enqueue script)  api
  * docket:{D}:scheduled                  zset    none                worker (retry)    worker (mover)
- * docket:{D}:dead                       stream  MAXLEN ~ STREAM_MAXLEN  worker        worker (dlq verbs)
+ * docket:{D}:dead                       stream  never trimmed       worker            worker (dlq verbs)
  * task:{D}:<task id>                    hash    24 h                worker            worker
- * answer:<answer_id>                    hash    none                worker            worker (feedback, stats), ui
+ * answer:<answer_id>                    hash    ANSWER_TTL_S (90 d) worker            worker (feedback, stats), ui
  * rag_doc:<source_id>:<n>               hash    none                worker (ingest)   worker (kb search)
  * kb:meta                               hash    none                worker (ingest)   worker
  * kb:sources                            hash    none                worker (ingest: source_id -> chunk count)  worker
  * embedding:<sha256(model NUL text)>    string  EMBED_CACHE_TTL_S   worker            worker
  * chat:<team>:<channel>:<thread_ts>     list    CHAT_TTL_S          worker            worker
- * memory:<app>:<agent>:<user>:<id>      hash    none                worker            worker
- * memory:<app>:<agent>:<user>           zset    none                worker            worker
+ * memory:<app>:<agent>:<ns>/<user>:<id> hash    none                worker            worker
+ * memory:<app>:<agent>:<ns>/<user>      zset    none                worker            worker
+ *   (<ns>: the source namespace, a Slack team id or "ui"; see memory.h)
  * rate_limit:web:<team>:<channel>:<ts>  string  1 h                 worker            worker
  * rate_limit:thread:<team>:<channel>:<ts> string 1 h                worker            worker
  * rate_limit:user:<team>:<user>         string  1 h                 worker            worker
  * metrics:<YYYY-MM-DD>                  hash    90 days             worker            worker (stats)
  * ui:<session>                          stream  1 h                 worker (ui sink)  api (ui)
+ * docket:{D}:emf-leader                 string  lease (PX)          worker (emf)      worker (emf)
  * memory:<app>:<agent|*>:<user>[:*]     SCAN MATCH patterns over the two memory keys above
  *                                       (memory forget/list; glob-escaped)      worker
  *
@@ -66,6 +68,8 @@ char *keys_rl_thread(const char *team, const char *channel, const char *thread_t
 char *keys_rl_user(const char *team, const char *user);
 char *keys_metrics_day(const char *date);
 char *keys_ui_session(const char *session);
+/* Leader lease of the queue-depth EMF publisher (worker/emf.h): docket:{D}:emf-leader */
+char *keys_emf_leader(const char *docket);
 /*
  * SCAN MATCH patterns for memory forget/list, with app, agent and user
  * glob-escaped (so "U1" matches only U1, and a '*' in a user id is literal).
@@ -75,5 +79,14 @@ char *keys_ui_session(const char *session);
  */
 char *keys_memory_scope_match(const char *app, const char *agent, const char *user);
 char *keys_memory_hash_match(const char *app, const char *agent, const char *user);
+
+/*
+ * SCAN MATCH patterns for `forget-user` (user glob-escaped): the memory scope
+ * sets of user in every agent and namespace (memory:<app>:<any agent>:<any ns>/<user>), every
+ * answer record, and the user's rate-limit counters in every team.
+ */
+char *keys_memory_scope_match_all_ns(const char *app, const char *user);
+const char *keys_answer_match(void);
+char *keys_rl_user_match(const char *user);
 
 #endif

@@ -68,6 +68,42 @@ void log_ctx_clear(void)
 		log_ctx[i].key[0] = '\0';
 }
 
+/*
+ * Text logs: control characters are escaped like JSON does (\n, \t, \u00XX),
+ * so a newline in a question can never forge a second log line. quote: a
+ * value with a space, '=' or '"' is written "…" (logfmt), with \" and \\.
+ */
+static void add_text(struct buf *b, const char *s, int quote)
+{
+	int q = 0;
+
+	if (quote)
+		for (const char *p = s; *p && !q; p++)
+			q = *p == ' ' || *p == '=' || *p == '"' || (unsigned char)*p < 0x20 ||
+			    *p == 0x7f;
+	if (q || !*s) {
+		if (!quote && !*s)
+			return;
+		buf_addch(b, '"');
+	}
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '\n')
+			buf_adds(b, "\\n");
+		else if (*p == '\r')
+			buf_adds(b, "\\r");
+		else if (*p == '\t')
+			buf_adds(b, "\\t");
+		else if (*p < 0x20 || *p == 0x7f)
+			buf_addf(b, "\\u%04x", *p);
+		else if (q && (*p == '"' || *p == '\\'))
+			buf_addf(b, "\\%c", *p);
+		else
+			buf_addch(b, (char)*p);
+	}
+	if (q || (quote && !*s))
+		buf_addch(b, '"');
+}
+
 static void add_field(struct buf *b, const char *k, const char *v)
 {
 	if (log_json) {
@@ -76,7 +112,10 @@ static void add_field(struct buf *b, const char *k, const char *v)
 		buf_addch(b, ':');
 		buf_add_json_str(b, v, strlen(v));
 	} else {
-		buf_addf(b, " %s=%s", k, v);
+		buf_addch(b, ' ');
+		add_text(b, k, 0);
+		buf_addch(b, '=');
+		add_text(b, v, 1);
 	}
 }
 
@@ -93,7 +132,8 @@ static void emit(enum log_level lvl, const char *msg, va_list *kv)
 		buf_adds(&b, ",\"msg\":");
 		buf_add_json_str(&b, msg, strlen(msg));
 	} else {
-		buf_addf(&b, "%s %-5s %s: %s", ts, level_names[lvl], log_component, msg);
+		buf_addf(&b, "%s %-5s %s: ", ts, level_names[lvl], log_component);
+		add_text(&b, msg, 0);
 	}
 	for (int i = 0; i < LOG_CTX_MAX; i++)
 		if (log_ctx[i].key[0])

@@ -6,13 +6,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/sha.h>
+#include <sys/time.h>
 
 #if defined(HAINK_HAVE_HIREDIS_SSL) && HIREDIS_MAJOR >= 1
+#include <arpa/inet.h>
+#include <pthread.h>
 #include <hiredis/hiredis_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #define RDS_TLS 1
 #else
 #define RDS_TLS 0
 #endif
+
+/*
+ * Process-wide TLS settings (REDIS_TLS_*), set once by rds_tls_configure()
+ * before any thread connects; read-only afterwards.
+ */
+static struct {
+	char *ca_file, *cert_file, *key_file, *server_name;
+} tls_opts;
 
 #define RDS_BACKOFF_MIN_MS 50
 #define RDS_BACKOFF_MAX_MS 2000
@@ -25,7 +39,7 @@ struct rds {
 	int64_t next_attempt_ms; /* monotonic; reconnects wait until then */
 	int backoff_ms;
 #if RDS_TLS
-	redisSSLContext *ssl;
+	SSL_CTX *ssl_ctx; /* built on the first TLS connect, kept for reconnects */
 #endif
 };
 
@@ -118,6 +132,13 @@ int rds_url_parse(const char *url, struct rds_url *out, struct err *err)
 				goto badesc;
 		}
 		p = at + 1;
+	} else if (slash && strchr(slash, '@')) {
+		/* redis://:pa/ss@host: the '/' ended the authority early; the
+		 * host:port parse would only say "bad port" */
+		err_set(err, ERR_INVALID,
+			"redis url credentials contain a reserved character such as '/': "
+			"percent-encode them in REDIS_URL (for example '/' as %%2F, '@' as %%40)");
+		goto fail;
 	}
 	hostend = slash ? slash : p + strlen(p);
 	if (*p == '[') {
@@ -169,7 +190,8 @@ int rds_url_parse(const char *url, struct rds_url *out, struct err *err)
 	}
 	return 0;
 badesc:
-	err_set(err, ERR_INVALID, "bad percent-escape in redis url credentials");
+	err_set(err, ERR_INVALID,
+		"bad percent-escape in redis url credentials (write a literal '%%' as %%25)");
 fail:
 	rds_url_release(out);
 	return -1;
@@ -233,8 +255,7 @@ void rds_free(struct rds *r)
 	if (r->c)
 		redisFree(r->c);
 #if RDS_TLS
-	if (r->ssl)
-		redisFreeSSLContext(r->ssl);
+	SSL_CTX_free(r->ssl_ctx);
 #endif
 	rds_url_release(&r->url);
 	free(r);
@@ -280,6 +301,253 @@ static void conn_failed(struct rds *r)
 	r->next_attempt_ms = clock_mono_ms() + r->backoff_ms;
 }
 
+static void set_opt(char **slot, const char *v)
+{
+	free(*slot);
+	*slot = v && *v ? xstrdup(v) : NULL;
+}
+
+int rds_tls_configure(const char *ca_file, const char *cert_file, const char *key_file,
+		      const char *server_name, struct err *err)
+{
+	int any = (ca_file && *ca_file) || (cert_file && *cert_file) || (key_file && *key_file) ||
+		  (server_name && *server_name);
+
+	if (any && !RDS_TLS) {
+		err_set(err, ERR_INVALID,
+			"REDIS_TLS_* settings need hiredis with TLS, which this "
+			"build lacks");
+		return -1;
+	}
+	if (!(cert_file && *cert_file) != !(key_file && *key_file)) {
+		err_set(
+		    err, ERR_INVALID,
+		    "REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together: set both or neither");
+		return -1;
+	}
+	set_opt(&tls_opts.ca_file, ca_file);
+	set_opt(&tls_opts.cert_file, cert_file);
+	set_opt(&tls_opts.key_file, key_file);
+	set_opt(&tls_opts.server_name, server_name);
+	return 0;
+}
+
+#if RDS_TLS
+/*
+ * TLS to Redis, done here rather than with redisCreateSSLContext() because
+ * hiredis only sends SNI: it never checks that the certificate names the
+ * host. We build the SSL_CTX (CA file or the system store, optional client
+ * certificate), ask OpenSSL to check the host name or IP address against the
+ * certificate, bound the handshake by what is left of the connect timeout,
+ * and hand the SSL object to hiredis. Nothing turns verification off.
+ */
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static int tls_names_idx = -1; /* SSL ex_data slot: struct buf of the peer's names */
+
+static void tls_init_once(void)
+{
+	tls_names_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+static void openssl_reason(char *out, size_t n)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	if (e)
+		ERR_error_string_n(e, out, n);
+	else
+		snprintf(out, n, "%s", "no detail from OpenSSL");
+	ERR_clear_error();
+}
+
+/* Collects the leaf certificate's subjectAltNames (or its CN) for error messages. */
+static void cert_names(X509 *cert, struct buf *out)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	int n = gens ? sk_GENERAL_NAME_num(gens) : 0;
+
+	for (int i = 0; i < n; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char ip[64];
+
+		if (out->len)
+			buf_adds(out, ", ");
+		if (g->type == GEN_DNS) {
+			buf_add(out, ASN1_STRING_get0_data(g->d.dNSName),
+				(size_t)ASN1_STRING_length(g->d.dNSName));
+		} else if (g->type == GEN_IPADD) {
+			int len = ASN1_STRING_length(g->d.iPAddress);
+			const unsigned char *a = ASN1_STRING_get0_data(g->d.iPAddress);
+			if (inet_ntop(len == 16 ? AF_INET6 : AF_INET, a, ip, sizeof(ip)))
+				buf_adds(out, ip);
+		} else {
+			buf_adds(out, "(other name)");
+		}
+	}
+	GENERAL_NAMES_free(gens);
+	if (!n) {
+		char cn[256];
+		if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+					      sizeof(cn)) > 0)
+			buf_addf(out, "CN=%s", cn);
+		else
+			buf_adds(out, "(no names)");
+	}
+}
+
+static int tls_verify_cb(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct buf *names = ssl ? SSL_get_ex_data(ssl, tls_names_idx) : NULL;
+	X509 *cert = X509_STORE_CTX_get_current_cert(xs);
+
+	if (names && cert && X509_STORE_CTX_get_error_depth(xs) == 0 && !names->len)
+		cert_names(cert, names);
+	return ok;
+}
+
+static SSL_CTX *tls_ctx_new(struct err *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	char why[256];
+
+	if (!ctx) {
+		openssl_reason(why, sizeof(why));
+		err_set(err, ERR_IO, "cannot create a TLS context: %s", why);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_cb);
+	if (tls_opts.ca_file) {
+		if (SSL_CTX_load_verify_locations(ctx, tls_opts.ca_file, NULL) != 1) {
+			openssl_reason(why, sizeof(why));
+			err_set(err, ERR_INVALID, "cannot load REDIS_TLS_CA_FILE '%s': %s",
+				tls_opts.ca_file, why);
+			goto fail;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		openssl_reason(why, sizeof(why));
+		err_set(err, ERR_INVALID, "cannot load the system CA store: %s", why);
+		goto fail;
+	}
+	if (tls_opts.cert_file) {
+		if (SSL_CTX_use_certificate_chain_file(ctx, tls_opts.cert_file) != 1) {
+			openssl_reason(why, sizeof(why));
+			err_set(err, ERR_INVALID, "cannot load REDIS_TLS_CERT_FILE '%s': %s",
+				tls_opts.cert_file, why);
+			goto fail;
+		}
+		if (SSL_CTX_use_PrivateKey_file(ctx, tls_opts.key_file, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(ctx) != 1) {
+			openssl_reason(why, sizeof(why));
+			err_set(err, ERR_INVALID,
+				"cannot use REDIS_TLS_KEY_FILE '%s' with the certificate: %s",
+				tls_opts.key_file, why);
+			goto fail;
+		}
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* Returns 1 when s is an IPv4 or IPv6 literal. */
+static int is_ip_literal(const char *s)
+{
+	unsigned char a[16];
+
+	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
+}
+
+static int tls_start(struct rds *r, int64_t started_ms, struct err *err)
+{
+	const char *name = tls_opts.server_name ? tls_opts.server_name : r->url.host;
+	int64_t left = r->connect_timeout_ms - (clock_mono_ms() - started_ms);
+	struct buf names = BUF_INIT;
+	SSL *ssl = NULL;
+	int rc = -1;
+	long verify;
+
+	pthread_once(&tls_once, tls_init_once);
+	if (!r->ssl_ctx && !(r->ssl_ctx = tls_ctx_new(err)))
+		goto out;
+	ssl = SSL_new(r->ssl_ctx);
+	if (!ssl) {
+		err_set(err, ERR_IO, "cannot create a TLS session");
+		goto out;
+	}
+	SSL_set_ex_data(ssl, tls_names_idx, &names);
+	if (is_ip_literal(name)) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) != 1) {
+			err_set(err, ERR_INVALID, "cannot verify redis tls against address '%s'",
+				name);
+			goto out;
+		}
+	} else if (SSL_set_tlsext_host_name(ssl, name) != 1 || SSL_set1_host(ssl, name) != 1) {
+		err_set(err, ERR_INVALID, "cannot verify redis tls against host name '%s'", name);
+		goto out;
+	}
+	/* hiredis sets no socket timeout before the handshake: a silent server would hang it */
+	redisSetTimeout(r->c, ms_tv(left > 1 ? (int)left : 1));
+	ERR_clear_error();
+	if (redisInitiateSSL(r->c, ssl) == REDIS_OK) {
+		ssl = NULL; /* hiredis owns it now */
+		rc = 0;
+		goto out;
+	}
+	verify = SSL_get_verify_result(ssl);
+	if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+		err_set(err, ERR_AUTH,
+			"redis tls: the certificate of %s:%d is for %s, not '%s' (fix REDIS_URL's "
+			"host, or set REDIS_TLS_SERVER_NAME to a name the certificate lists)",
+			r->url.host, r->url.port, names.len ? names.s : "(no names)", name);
+	} else if (verify != X509_V_OK) {
+		err_set(err, ERR_AUTH,
+			"redis tls: cannot verify the certificate of %s:%d: %s (set "
+			"REDIS_TLS_CA_FILE to the CA that signed it)",
+			r->url.host, r->url.port, X509_verify_cert_error_string(verify));
+	} else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ETIMEDOUT) {
+		err_set(err, ERR_TIMEOUT,
+			"redis tls: handshake with %s:%d timed out (connect timeout %d ms)",
+			r->url.host, r->url.port, r->connect_timeout_ms);
+	} else {
+		char why[256];
+		openssl_reason(why, sizeof(why));
+		err_set(err, ERR_REDIS, "redis tls: handshake with %s:%d failed: %s (%s)",
+			r->url.host, r->url.port, r->c->errstr, why);
+	}
+out:
+	SSL_free(ssl);
+	buf_release(&names);
+	return rc;
+}
+
+/*
+ * With TLS 1.3 a server that wants a client certificate accepts the handshake
+ * and closes the connection right after: hiredis then says only "Server closed
+ * the connection". Called when the first command on a fresh TLS connection
+ * fails, to say what is likely wrong.
+ */
+static void tls_explain_first_failure(struct rds *r, struct err *err)
+{
+	char why[256];
+
+	openssl_reason(why, sizeof(why));
+	if (!tls_opts.cert_file)
+		err_set(err, ERR_AUTH,
+			"redis tls: %s:%d closed the connection after the handshake (%s); if the "
+			"server requires client certificates (tls-auth-clients), set "
+			"REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE",
+			r->url.host, r->url.port, why);
+	else
+		err_set(err, ERR_AUTH,
+			"redis tls: %s:%d closed the connection after the handshake (%s); check "
+			"that REDIS_TLS_CERT_FILE is signed by a CA the server trusts",
+			r->url.host, r->url.port, why);
+}
+#endif
+
 /* Sends one setup command (AUTH, SELECT) on a fresh connection. */
 static int setup_cmd(struct rds *r, struct err *err, int argc, const char **argv)
 {
@@ -305,12 +573,14 @@ static int setup_cmd(struct rds *r, struct err *err, int argc, const char **argv
 
 int rds_connect(struct rds *r, struct err *err)
 {
+	int64_t started_ms;
 	struct timeval ctv;
 	char dbs[16];
 
 	if (r->c)
 		return 0;
-	if (r->next_attempt_ms && clock_mono_ms() < r->next_attempt_ms) {
+	started_ms = clock_mono_ms();
+	if (r->next_attempt_ms && started_ms < r->next_attempt_ms) {
 		err_set(err, ERR_REDIS, "redis unreachable (reconnect backing off)");
 		return -1;
 	}
@@ -330,20 +600,25 @@ int rds_connect(struct rds *r, struct err *err)
 		return -1;
 	}
 #if RDS_TLS
-	if (r->url.tls) {
-		redisSSLContextError serr = REDIS_SSL_CTX_NONE;
-		if (!r->ssl)
-			r->ssl = redisCreateSSLContext(NULL, NULL, NULL, NULL, r->url.host, &serr);
-		if (!r->ssl || redisInitiateSSLWithContext(r->c, r->ssl) != REDIS_OK) {
-			err_set(err, ERR_REDIS, "tls handshake with redis failed: %s",
-				r->ssl ? r->c->errstr : redisSSLContextGetError(serr));
-			conn_failed(r);
-			return -1;
-		}
+	if (r->url.tls && tls_start(r, started_ms, err) < 0) {
+		conn_failed(r);
+		return -1;
 	}
 #endif
 	redisSetTimeout(r->c, ms_tv(r->command_timeout_ms));
 	redisEnableKeepAlive(r->c);
+#if RDS_TLS
+	if (r->url.tls) {
+		/* one round trip now, so a server that drops us after the handshake
+		 * (client certificate required) gets a clear error here */
+		redisReply *rep = redisCommand(r->c, "PING");
+		if (!rep) {
+			tls_explain_first_failure(r, err);
+			goto fail;
+		}
+		freeReplyObject(rep); /* NOAUTH is fine: AUTH follows */
+	}
+#endif
 	if (r->url.password) {
 		const char *argv[3] = {"AUTH", r->url.user ? r->url.user : r->url.password,
 				       r->url.password};

@@ -51,6 +51,19 @@ char *rds_url_redact(const char *url);
 int rds_tls_supported(void);
 
 /*
+ * Sets the TLS settings every later rediss:// connection uses (REDIS_TLS_*):
+ * ca_file (PEM; NULL = the system store), cert_file + key_file (a client
+ * certificate; both or neither), server_name (the name the certificate must
+ * list; NULL = the URL's host, DNS name or IP address). Verification of the
+ * chain and of the name is always on. Call once at start, before any thread
+ * connects; arguments are copied. Returns 0, or -1 with ERR_INVALID (TLS
+ * settings on a build without TLS, cert without key). Files are read at the
+ * first TLS connect, whose error names a file that cannot be used.
+ */
+int rds_tls_configure(const char *ca_file, const char *cert_file, const char *key_file,
+		      const char *server_name, struct err *err);
+
+/*
  * Returns a new, not yet connected handle for url, or NULL with ERR_INVALID.
  * connect_timeout_ms and command_timeout_ms bound each connect and each reply
  * wait (0 = defaults of 1000 and 5000). Free with rds_free().

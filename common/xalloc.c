@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,26 @@ static void oom(size_t n)
 {
 	fprintf(stderr, "fatal: out of memory allocating %zu bytes\n", n);
 	abort();
+}
+
+static void overflow(size_t a, size_t b, char op)
+{
+	fprintf(stderr, "fatal: size overflow computing %zu %c %zu\n", a, op, b);
+	abort();
+}
+
+size_t st_add(size_t a, size_t b)
+{
+	if (a > SIZE_MAX - b)
+		overflow(a, b, '+');
+	return a + b;
+}
+
+size_t st_mult(size_t a, size_t b)
+{
+	if (b && a > SIZE_MAX / b)
+		overflow(a, b, '*');
+	return a * b;
 }
 
 void *xmalloc(size_t n)
@@ -23,7 +44,7 @@ void *xcalloc(size_t nmemb, size_t size)
 {
 	void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
 	if (!p)
-		oom(nmemb * size);
+		oom(st_mult(nmemb, size));
 	return p;
 }
 
@@ -86,7 +107,7 @@ void xgrow(void **p, size_t *cap, size_t need, size_t sz)
 		return;
 	c = c ? c : 8;
 	while (c < need)
-		c *= 2;
-	*p = xrealloc(*p, c * sz);
+		c = c > SIZE_MAX / 2 ? need : c * 2;
+	*p = xrealloc(*p, st_mult(c, sz));
 	*cap = c;
 }

@@ -113,3 +113,98 @@ resource "aws_cloudwatch_metric_alarm" "running_tasks_low" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
 }
+
+# ---------------------------------------------------------------------------
+# Queue and Redis. Haink/* metrics come from the worker's Embedded Metric
+# Format lines (QUEUE_METRICS_EMF, one publisher per service); missing data
+# (no publisher yet) is not breaching.
+# ---------------------------------------------------------------------------
+
+# Redis runs maxmemory-policy noeviction: when it is full, every enqueue
+# fails and Slack sees 503s. RedisMemoryUsedPercent is used_memory over
+# maxmemory, reported whenever the server sets maxmemory (any Redis).
+resource "aws_cloudwatch_metric_alarm" "redis_memory" {
+  alarm_name          = "${var.name}-redis-memory-high"
+  alarm_description   = "Redis memory above ${var.alarm_redis_memory_percent}% of maxmemory for 10 minutes; at 100% (noeviction) every enqueue fails."
+  namespace           = "Haink"
+  metric_name         = "RedisMemoryUsedPercent"
+  dimensions          = { Docket = var.docket_name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 2
+  threshold           = var.alarm_redis_memory_percent
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# The same rule on ElastiCache's own metric, per node, when Terraform created
+# it (member clusters are <replication group id>-001, -002).
+resource "aws_cloudwatch_metric_alarm" "elasticache_memory" {
+  for_each = var.create_elasticache ? toset(["001", "002"]) : toset([])
+
+  alarm_name          = "${var.name}-elasticache-${each.key}-memory-high"
+  alarm_description   = "ElastiCache node ${each.key} memory above ${var.alarm_redis_memory_percent}% for 10 minutes (noeviction)."
+  namespace           = "AWS/ElastiCache"
+  metric_name         = "DatabaseMemoryUsagePercentage"
+  dimensions          = { CacheClusterId = "${aws_elasticache_replication_group.redis[0].id}-${each.key}" }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 2
+  threshold           = var.alarm_redis_memory_percent
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "missing"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# New dead letters: tasks that failed MAX_ATTEMPTS times or permanently.
+# DIFF of the dead-letter stream's length between 5-minute periods.
+resource "aws_cloudwatch_metric_alarm" "dead_letters" {
+  alarm_name          = "${var.name}-dead-letters-growing"
+  alarm_description   = "Tasks reached the dead-letter stream docket:{${var.docket_name}}:dead in the last 5 minutes (haink-worker dlq list)."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "growth"
+    expression  = "DIFF(dead)"
+    label       = "New dead letters"
+    return_data = true
+  }
+
+  metric_query {
+    id = "dead"
+
+    metric {
+      namespace   = "Haink"
+      metric_name = "DeadLetters"
+      dimensions  = { Docket = var.docket_name }
+      period      = 300
+      stat        = "Maximum"
+    }
+  }
+}
+
+# A task delivered to a worker and not acknowledged for this long is stuck
+# (or its worker died and redelivery is not keeping up).
+resource "aws_cloudwatch_metric_alarm" "oldest_pending" {
+  alarm_name          = "${var.name}-oldest-pending-task"
+  alarm_description   = "The oldest unacknowledged task entered the stream more than ${var.alarm_oldest_pending_s} s ago (for 3 minutes)."
+  namespace           = "Haink"
+  metric_name         = "OldestPendingAgeSeconds"
+  dimensions          = { Docket = var.docket_name }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 3
+  threshold           = var.alarm_oldest_pending_s
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}

@@ -49,10 +49,11 @@ resource "aws_appautoscaling_policy" "api_requests" {
 }
 
 # ---------------------------------------------------------------------------
-# Worker: CPU target tracking is the shipped policy. Workers spend much of a
-# task waiting on the LLM, so CPU lags the real load; the optional step
-# policy below reacts to the queue backlog directly once a publisher for
-# Haink/QueueDepth exists (README, "Queue-depth scaling").
+# Worker: step scale-out on the backlog, Haink/QueueDepth (tasks not yet
+# delivered to any worker), and CPU target tracking. Workers spend most of a
+# task waiting on the LLM, so CPU alone lags the real load. One worker
+# publishes the metric every minute as Embedded Metric Format log lines
+# (QUEUE_METRICS_EMF=true in the task definition, worker/emf.h).
 # ---------------------------------------------------------------------------
 resource "aws_appautoscaling_target" "worker" {
   service_namespace  = "ecs"
@@ -113,7 +114,7 @@ resource "aws_cloudwatch_metric_alarm" "worker_queue_depth" {
   count = var.worker_queue_depth_scaling ? 1 : 0
 
   alarm_name          = "${var.name}-worker-queue-depth"
-  alarm_description   = "Undelivered tasks on docket:{${var.docket_name}}:tasks; drives worker scale-out."
+  alarm_description   = "Undelivered tasks on docket:{${var.docket_name}}:tasks (published by one worker as EMF); drives worker scale-out."
   namespace           = "Haink"
   metric_name         = "QueueDepth"
   dimensions          = { Docket = var.docket_name }

@@ -37,8 +37,12 @@ resource "aws_ecs_task_definition" "api" {
       essential              = true
       user                   = "10001:10001"
       readonlyRootFilesystem = true
+      # 8080: Slack and the Dev UI, through the ALB. 9091 (API_METRICS_PORT):
+      # Prometheus /metrics only; no listener rule or security group rule
+      # reaches it from the ALB or the internet.
       portMappings = [
         { name = "http", containerPort = 8080, protocol = "tcp" },
+        { name = "metrics", containerPort = 9091, protocol = "tcp" },
       ]
       environment = [for k, v in local.api_environment : { name = k, value = v }]
       secrets     = local.api_secrets
@@ -55,8 +59,8 @@ resource "aws_ecs_task_definition" "api" {
         retries     = 3
         startPeriod = 15
       }
-      # SIGKILL after 40 s: above SHUTDOWN_GRACE_S (25 s).
-      stopTimeout = 40
+      # SIGKILL after 120 s (Fargate's maximum): above SHUTDOWN_GRACE_S (100 s).
+      stopTimeout = 120
       logConfiguration = {
         logDriver = "awslogs"
         options = {
@@ -106,7 +110,16 @@ resource "aws_ecs_service" "api" {
     ignore_changes = [desired_count]
   }
 
-  depends_on = [aws_lb_listener.http, aws_lb_listener.https]
+  # The listener rule: no traffic before the paths are routed. The REDIS_URL
+  # secret version: with create_elasticache the value exists only once
+  # ElastiCache does (10+ minutes into a first apply); tasks started earlier
+  # would fail, trip the circuit breaker and leave the service stopped.
+  depends_on = [
+    aws_lb_listener.http,
+    aws_lb_listener.https,
+    aws_lb_listener_rule.api_paths,
+    aws_secretsmanager_secret_version.redis_url,
+  ]
 }
 
 # ---------------------------------------------------------------------------
@@ -149,17 +162,22 @@ resource "aws_ecs_task_definition" "worker" {
       linuxParameters = {
         capabilities = { drop = ["ALL"] }
       }
+      # `haink-worker healthcheck` GETs /livez on METRICS_PORT: up from
+      # process start (before Redis or the knowledge base), failing only when
+      # a task thread is stuck. A Redis failover therefore does not make ECS
+      # replace workers; 60 s of start period covers a slow image start.
       healthCheck = {
         command     = ["CMD", "haink-worker", "healthcheck"]
         interval    = 15
         timeout     = 5
         retries     = 3
-        startPeriod = 20
+        startPeriod = 60
       }
       # The worker stops reading on SIGTERM and finishes in-flight tasks
-      # within SHUTDOWN_GRACE_S; unfinished ones stay pending and another
-      # worker reclaims them.
-      stopTimeout = 40
+      # within SHUTDOWN_GRACE_S (100 s, longer than one LLM call); at that
+      # deadline it releases what is left for immediate redelivery. SIGKILL
+      # comes at 120 s, Fargate's maximum.
+      stopTimeout = 120
       logConfiguration = {
         logDriver = "awslogs"
         options = {
@@ -198,4 +216,7 @@ resource "aws_ecs_service" "worker" {
   lifecycle {
     ignore_changes = [desired_count]
   }
+
+  # See the API service: no task before REDIS_URL has its value.
+  depends_on = [aws_secretsmanager_secret_version.redis_url]
 }

@@ -8,10 +8,13 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
   }
 }
 
+# IAM names are account-wide (not per region), so they carry the environment:
+# two environments of the same name prefix can share an account.
+
 # Execution role: used by the ECS agent to pull images, write logs and read
 # the secrets it injects. The application never sees these permissions.
 resource "aws_iam_role" "execution" {
-  name               = "${var.name}-ecs-execution"
+  name               = "${var.name}-${var.environment}-ecs-execution"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
 }
 
@@ -36,33 +39,15 @@ resource "aws_iam_role_policy" "execution_secrets" {
 
 # Task roles: what the application itself may call. The API needs nothing.
 resource "aws_iam_role" "api_task" {
-  name               = "${var.name}-api-task"
+  name               = "${var.name}-${var.environment}-api-task"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
 }
 
 resource "aws_iam_role" "worker_task" {
-  name               = "${var.name}-worker-task"
+  name               = "${var.name}-${var.environment}-worker-task"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
 }
 
-# Only for the optional queue-depth scaling: lets a publisher running with
-# the worker's role put Haink/QueueDepth, and nothing else.
-data "aws_iam_policy_document" "worker_put_metric" {
-  statement {
-    actions   = ["cloudwatch:PutMetricData"]
-    resources = ["*"]
-    condition {
-      test     = "StringEquals"
-      variable = "cloudwatch:namespace"
-      values   = ["Haink"]
-    }
-  }
-}
-
-resource "aws_iam_role_policy" "worker_put_metric" {
-  count = var.worker_queue_depth_scaling ? 1 : 0
-
-  name   = "put-haink-metrics"
-  role   = aws_iam_role.worker_task.id
-  policy = data.aws_iam_policy_document.worker_put_metric.json
-}
+# The worker task role needs no CloudWatch permission: the queue metrics
+# reach CloudWatch as Embedded Metric Format log lines through awslogs, which
+# the execution role already writes.

@@ -20,7 +20,8 @@ locals {
   }
 
   api_environment = merge(local.common_environment, {
-    PORT = "8080"
+    PORT             = "8080"
+    API_METRICS_PORT = "9091"
   })
 
   worker_environment = merge(local.common_environment, {
@@ -29,6 +30,11 @@ locals {
     LLM_PROVIDER       = var.llm_provider
     CHAT_MODEL         = var.chat_model
     VECTOR_BACKEND     = local.vector_backend
+    # One worker (a lease in Redis) writes the queue figures every 60 s as
+    # CloudWatch Embedded Metric Format lines; awslogs ships them and
+    # CloudWatch turns them into the Haink/* metrics the worker step scaling
+    # and the queue alarms use (worker/emf.h).
+    QUEUE_METRICS_EMF = "true"
   })
 
   # Secrets: container variable name => services that receive it. Each one
@@ -42,19 +48,32 @@ locals {
     },
     var.llm_provider == "openai" ? { OPENAI_API_KEY = ["worker"] } : {},
     var.enable_web_search ? { TAVILY_API_KEY = ["worker"] } : {},
+    var.enable_dev_ui ? { UI_TOKEN = ["api"] } : {},
   )
+
+  # When Terraform writes REDIS_URL, the task definitions name the exact
+  # secret version (ARN:json-key:version-stage:version-id, the middle two
+  # empty): they depend on it, so no task starts before the value exists,
+  # and a new URL rolls both services.
+  secret_value_from = {
+    for name, services in local.secret_env : name => (
+      name == "REDIS_URL" && local.manage_redis_url
+      ? "${aws_secretsmanager_secret.app[name].arn}:::${aws_secretsmanager_secret_version.redis_url[0].version_id}"
+      : aws_secretsmanager_secret.app[name].arn
+    )
+  }
 
   api_secrets = [
     for name, services in local.secret_env : {
       name      = name
-      valueFrom = aws_secretsmanager_secret.app[name].arn
+      valueFrom = local.secret_value_from[name]
     } if contains(services, "api")
   ]
 
   worker_secrets = [
     for name, services in local.secret_env : {
       name      = name
-      valueFrom = aws_secretsmanager_secret.app[name].arn
+      valueFrom = local.secret_value_from[name]
     } if contains(services, "worker")
   ]
 }

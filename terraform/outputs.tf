@@ -57,3 +57,8 @@ output "task_network" {
     assign_public_ip = var.assign_public_ip
   }
 }
+
+output "worker_task_definition_family" {
+  description = "Task definition family of the workers, for one-off tasks (aws ecs run-task --task-definition, e.g. ingest)."
+  value       = aws_ecs_task_definition.worker.family
+}

@@ -18,9 +18,14 @@ variable "name" {
 }
 
 variable "environment" {
-  description = "Environment tag value (production, staging, ...)."
+  description = "Environment name (production, staging, ...): a tag on every resource and part of the IAM role names, which are account-wide, so two environments can share an account."
   type        = string
   default     = "production"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,15}$", var.environment))
+    error_message = "environment must be 1-16 characters of lowercase letters, digits and hyphens (it is part of IAM role names, at most 64 characters)."
+  }
 }
 
 variable "tags" {
@@ -151,9 +156,9 @@ variable "worker_cpu_target" {
 }
 
 variable "worker_queue_depth_scaling" {
-  description = "Add a step scale-out policy on the custom metric Haink/QueueDepth. The worker does NOT publish that metric yet: enable only once something publishes it (see README)."
+  description = "Step scale-out of the workers on Haink/QueueDepth (tasks not yet delivered), which one worker publishes every minute as CloudWatch Embedded Metric Format log lines (QUEUE_METRICS_EMF)."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "worker_queue_depth_threshold" {
@@ -246,14 +251,20 @@ variable "worker_concurrency" {
 }
 
 variable "shutdown_grace_s" {
-  description = "SHUTDOWN_GRACE_S. Must stay below the containers' stopTimeout (40 s)."
+  description = "SHUTDOWN_GRACE_S: how long a stopping task finishes in-flight work (longer than one LLM call). Must stay below the containers' stopTimeout (120 s, Fargate's maximum)."
   type        = number
-  default     = 25
+  default     = 100
 
   validation {
-    condition     = var.shutdown_grace_s > 0 && var.shutdown_grace_s <= 35
-    error_message = "shutdown_grace_s must be between 1 and 35 so the process exits before ECS sends SIGKILL at 40 s."
+    condition     = var.shutdown_grace_s > 0 && var.shutdown_grace_s <= 110
+    error_message = "shutdown_grace_s must be between 1 and 110 so the process exits before ECS sends SIGKILL at 120 s."
   }
+}
+
+variable "enable_dev_ui" {
+  description = "Serve the Dev UI: creates the <name>/UI_TOKEN secret for the API and routes /ui and /ui/* through the ALB. Off: the ALB answers 404 there."
+  type        = bool
+  default     = false
 }
 
 variable "log_level" {
@@ -281,6 +292,18 @@ variable "alarm_5xx_threshold" {
   description = "5xx responses per 5 minutes that raise the 5xx alarms."
   type        = number
   default     = 10
+}
+
+variable "alarm_redis_memory_percent" {
+  description = "Redis memory use (% of maxmemory) that raises the Redis memory alarm. Redis runs noeviction: at 100 % every enqueue fails."
+  type        = number
+  default     = 80
+}
+
+variable "alarm_oldest_pending_s" {
+  description = "Age in seconds of the oldest delivered-but-unacknowledged task that raises the stuck-task alarm (a task normally finishes in well under LLM_TIMEOUT_S x a few iterations)."
+  type        = number
+  default     = 600
 }
 
 variable "secret_recovery_window_days" {

@@ -1,6 +1,8 @@
 /*
  * agent.c - the agent loop (see agent.h).
  */
+#include <stdlib.h>
+
 #include "common.h"
 #include "wctx.h"
 #include "agent.h"
@@ -65,6 +67,12 @@ static void tool_error(struct buf *out, const char *msg)
 int agent_call_tool(struct wctx *w, struct agent_run *r, const char *name, const char *arguments,
 		    struct buf *out)
 {
+	return agent_call_tool_max(w, r, name, arguments, out, AGENT_TOOL_RESULT_MAX, NULL);
+}
+
+int agent_call_tool_max(struct wctx *w, struct agent_run *r, const char *name,
+			const char *arguments, struct buf *out, size_t max, struct err *why)
+{
 	const struct tool_def *def = tools_find(name);
 	struct tool_call_ctx ctx = {w, &r->scope, &r->trace};
 	json_error_t jerr;
@@ -100,6 +108,8 @@ int agent_call_tool(struct wctx *w, struct agent_run *r, const char *name, const
 	}
 	t0 = clock_mono_ns();
 	if (def->run(&ctx, args, out, &e) < 0) {
+		if (why)
+			*why = e;
 		buf_reset(out);
 		snprintf(msg, sizeof(msg), "%s failed: %s", name,
 			 e.msg[0] ? e.msg : "unknown error");
@@ -111,8 +121,8 @@ int agent_call_tool(struct wctx *w, struct agent_run *r, const char *name, const
 	metrics_observe(NULL, M_TOOL_SECONDS, labels, (double)(clock_mono_ns() - t0) / 1e9);
 out:
 	json_decref(args);
-	if (out->len > AGENT_TOOL_RESULT_MAX) {
-		buf_truncate(out, AGENT_TOOL_RESULT_MAX);
+	if (out->len > max) {
+		buf_truncate(out, utf8_floor(out->s, out->len, max));
 		buf_adds(out, "\n[result truncated]");
 	}
 	return ok;
@@ -178,6 +188,36 @@ static json_t *initial_messages(struct wctx *w, struct agent_run *r)
 	return messages;
 }
 
+json_t *agent_tool_message(const char *call_id, const char *content, size_t len)
+{
+	json_t *m = json_object(), *c;
+
+	json_object_set_new(m, "role", json_string("tool"));
+	json_object_set_new(m, "tool_call_id",
+			    json_stringn(call_id ? call_id : "", call_id ? strlen(call_id) : 0));
+	if (utf8_valid(content, len) && !memchr(content, '\0', len)) {
+		c = json_stringn(content, len);
+	} else {
+		/* a tool that returned bytes that are not text: pass on what is readable */
+		struct buf b = BUF_INIT;
+		utf8_sanitize(&b, content, len);
+		for (size_t i = 0; i < b.len; i++)
+			if (!b.s[i])
+				b.s[i] = ' ';
+		c = json_stringn(b.s, b.len);
+		buf_release(&b);
+	}
+	/*
+	 * Never leave a tool call without its message: the model would answer
+	 * 400 ("tool_calls must be followed by tool messages") and the question
+	 * would dead-letter.
+	 */
+	json_object_set_new(
+	    m, "content",
+	    c ? c : json_string("{\"error\":\"the tool result could not be encoded\"}"));
+	return m;
+}
+
 /* Runs the tool calls of one model turn and appends their results. */
 static void run_calls(struct wctx *w, struct agent_run *r, const struct llm_reply *rep,
 		      json_t *messages)
@@ -188,9 +228,7 @@ static void run_calls(struct wctx *w, struct agent_run *r, const struct llm_repl
 
 		reply_progress(r->sink, agent_progress_text(rep->calls[i].name));
 		agent_call_tool(w, r, rep->calls[i].name, rep->calls[i].arguments, &out);
-		append(messages, r->turn,
-		       json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id",
-				 rep->calls[i].id, "content", out.s));
+		append(messages, r->turn, agent_tool_message(rep->calls[i].id, out.s, out.len));
 		buf_release(&out);
 	}
 }

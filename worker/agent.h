@@ -62,8 +62,13 @@ int agent_answer(struct wctx *w, struct agent_run *r, struct err *err);
  * use it, parses arguments (JSON text), runs it with r->scope and r->trace,
  * counts haink_tool_calls_total / tool_seconds. Appends the result for the
  * model to out: the tool's JSON, or {"error":"…"} when anything failed
- * (never a crash). Returns 1 when the tool succeeded, 0 otherwise.
+ * (never a crash). The result is cut to max bytes on a character boundary
+ * ("[result truncated]" follows; SIZE_MAX = no cut). Returns 1 when the tool
+ * succeeded, 0 otherwise, with the tool's own error in *why (may be NULL).
  */
+int agent_call_tool_max(struct wctx *w, struct agent_run *r, const char *name,
+			const char *arguments, struct buf *out, size_t max, struct err *why);
+/* agent_call_tool_max() with the cut for the model (24 KB) and no *why. */
 int agent_call_tool(struct wctx *w, struct agent_run *r, const char *name, const char *arguments,
 		    struct buf *out);
 
@@ -72,5 +77,12 @@ const char *agent_progress_text(const char *tool);
 
 /* Returns an owned, non-empty answer built from what the run gathered. */
 char *agent_fallback_answer(const struct agent_run *r);
+
+/*
+ * The tool message answering call_id with content[0..len): always a valid
+ * message (ill-formed UTF-8 replaced by U+FFFD, NUL bytes by spaces, or an
+ * {"error": ...} content when nothing else encodes). Returns owned; json_decref().
+ */
+json_t *agent_tool_message(const char *call_id, const char *content, size_t len);
 
 #endif

@@ -17,6 +17,7 @@
 #include "slack_api.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 
 static int ask_usage(void)
 {
@@ -220,8 +221,11 @@ static void check_stream(struct wctx *w)
 	redisReply *rep = rds_cmd(w->r, &e, "XINFO GROUPS %s", stream);
 	const redisReply *g = NULL;
 
-	if (!rep) {
+	if (!rep && rds_err_is(&e, "ERR no such key")) {
 		report("warn", "stream", "%s does not exist yet (no task queued so far)", stream);
+	} else if (!rep) {
+		/* NOPERM (an ACL user without the stream commands), a timeout...: say so */
+		report("FAIL", "stream", "cannot read %s: %s", stream, e.msg);
 	} else {
 		for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
 			const redisReply *x = rep->element[i];
@@ -270,7 +274,11 @@ static void check_kb(struct wctx *w)
 	redisReply *rep = rds_cmd(w->r, &e, "HMGET %s model dim", keys_kb_meta());
 	struct kb *kb;
 
-	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	if (!rep) {
+		report("FAIL", "knowledge base", "cannot read %s: %s", keys_kb_meta(), e.msg);
+		return;
+	}
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
 	    rep->element[0]->type != REDIS_REPLY_STRING) {
 		report("warn", "knowledge base", "empty: run haink-worker ingest PATH");
 		if (rep)

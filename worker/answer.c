@@ -2,6 +2,9 @@
  * answer.c - handler_run() / handler_give_up() for question and feedback
  * tasks (see answer.h and handler.h).
  */
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "common.h"
 #include "wctx.h"
 #include "answer.h"
@@ -15,6 +18,7 @@
 #include "taskstate.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 
 static const char *s_or(const char *s, const char *def)
 {
@@ -51,6 +55,16 @@ static void sources_parse(const char *text, struct tool_trace *tr)
 	json_decref(a);
 }
 
+/* KEYS: answer:<id>. ARGV: ttl seconds, field, value, ... */
+static const char store_lua[] = "redis.call('HSET', KEYS[1], unpack(ARGV, 2))\n"
+				"return redis.call('EXPIRE', KEYS[1], ARGV[1])\n";
+static struct rds_script store_script;
+
+static void store_script_setup(void)
+{
+	rds_script_init(&store_script, store_lua);
+}
+
 int answer_store(struct wctx *w, const char *answer_id, const struct task *t, const char *thread_ts,
 		 const struct agent_run *r, long long latency_ms, struct err *err)
 {
@@ -84,7 +98,18 @@ int answer_store(struct wctx *w, const char *answer_id, const struct task *t, co
 	FIELD("sources", src);
 	FIELD("task_id", s_or(t->id, ""));
 #undef FIELD
-	rep = rds_cmdv(w->r, err, argc, argv, NULL);
+	if (w->env->cfg->answer_ttl_s > 0) {
+		/* one script: the record never exists without its expiry */
+		static pthread_once_t once = PTHREAD_ONCE_INIT;
+		char ttl[24];
+		snprintf(ttl, sizeof(ttl), "%d", w->env->cfg->answer_ttl_s);
+		pthread_once(&once, store_script_setup);
+		argv[0] = key; /* KEYS[1], then ARGV: the ttl and the field/value pairs */
+		argv[1] = ttl;
+		rep = rds_eval(w->r, &store_script, 1, argc, argv, NULL, err);
+	} else {
+		rep = rds_cmdv(w->r, err, argc, argv, NULL);
+	}
 	if (rep) {
 		freeReplyObject(rep);
 		rc = 0;
@@ -196,6 +221,15 @@ static int load_stored(struct wctx *w, const char *answer_id, struct agent_run *
 	return rc;
 }
 
+/* Fails when the queue runtime says another worker took this task over: post nothing then. */
+static int lease_check(struct wctx *w, struct err *err)
+{
+	if (!atomic_load(&w->lease_lost))
+		return 0;
+	err_set(err, ERR_TIMEOUT, "another worker took this task over; not posting");
+	return -1;
+}
+
 static int question_run(struct wctx *w, struct task *t, struct err *err)
 {
 	int64_t t0 = clock_mono_ms();
@@ -220,7 +254,19 @@ static int question_run(struct wctx *w, struct task *t, struct err *err)
 		taskstate_release(&st);
 		return 0;
 	}
+	snprintf(answer_id, sizeof(answer_id), "%s", st.answer_id ? st.answer_id : "");
+	if (!*answer_id)
+		randid_hex(answer_id);
 	if (!st.exists) {
+		/*
+		 * Record the task before counting it: a redelivery finds the record
+		 * and never counts the rate limits a second time.
+		 */
+		const char *f[] = {"state", "answer_id"}, *v[] = {TASKSTATE_STARTING, answer_id};
+		if (taskstate_set(w, t->id, 2, f, v, err) < 0) {
+			taskstate_release(&st);
+			return -1;
+		}
 		lim = over_limit(w, t, &notice, err);
 		if (lim != 0) {
 			taskstate_release(&st);
@@ -234,24 +280,33 @@ static int question_run(struct wctx *w, struct task *t, struct err *err)
 		sink.thread_ts = xstrdup(st.thread_ts);
 	}
 	reply_sink_set_placeholder(&sink, st.placeholder_ts);
-	snprintf(answer_id, sizeof(answer_id), "%s", st.answer_id ? st.answer_id : "");
-	if (!*answer_id)
-		randid_hex(answer_id);
+	if (!sink.placeholder_ts && st.placeholder && sink.ops->find_placeholder) {
+		/* an earlier attempt began posting and did not record the ts: look first */
+		int found = sink.ops->find_placeholder(&sink, &e);
+		if (found < 0 && err_retryable(e.code)) {
+			*err = e;
+			goto out;
+		}
+		if (found < 0)
+			log_kv(LOG_WARN,
+			       "cannot look for an earlier placeholder; posting a new one",
+			       "task_id", t->id, "error", e.msg, NULL);
+		err_clear(&e);
+	}
 	if (!sink.placeholder_ts) {
-		const char *f[] = {"placeholder_ts", "thread_ts", "answer_id", "state"};
-		const char *v[4];
+		const char *f[] = {"placeholder", "answer_id", "state"};
+		const char *v[] = {"posting", answer_id, TASKSTATE_RUNNING};
 
-		if (sink.ops->post_placeholder(&sink, REPLY_THINKING, err) < 0)
+		/* intent first, so a crash between the post and the record is found again */
+		if (taskstate_set(w, t->id, 3, f, v, err) < 0 || lease_check(w, err) < 0 ||
+		    sink.ops->post_placeholder(&sink, REPLY_THINKING, err) < 0)
 			goto out;
-		v[0] = sink.placeholder_ts;
-		v[1] = sink.thread_ts;
-		v[2] = answer_id;
-		v[3] = TASKSTATE_RUNNING;
+	}
+	if (!st.placeholder_ts && sink.placeholder_ts) {
+		const char *f[] = {"placeholder_ts", "thread_ts", "answer_id", "state"};
+		const char *v[] = {sink.placeholder_ts, sink.thread_ts, answer_id,
+				   TASKSTATE_RUNNING};
 		if (taskstate_set(w, t->id, 4, f, v, err) < 0)
-			goto out;
-	} else if (!st.answer_id) {
-		const char *f[] = {"answer_id"}, *v[] = {answer_id};
-		if (taskstate_set(w, t->id, 1, f, v, err) < 0)
 			goto out;
 	}
 	run.agent = task_agent(w, t);
@@ -289,7 +344,7 @@ static int question_run(struct wctx *w, struct task *t, struct err *err)
 				    run.answer,		run.trace.sources,
 				    run.trace.nsources, run.trace.memories,
 				    run.trace.nmemories};
-	if (sink.ops->final(&sink, &ans, err) < 0)
+	if (lease_check(w, err) < 0 || sink.ops->final(&sink, &ans, err) < 0)
 		goto out;
 	if (set_state(w, t, TASKSTATE_ANSWERED, err) < 0)
 		goto out;
@@ -306,6 +361,7 @@ out:
 
 static int feedback_run(struct wctx *w, struct task *t, struct err *err)
 {
+	struct taskstate st = {0};
 	const char *fb = t->feedback;
 	char *key = NULL, *text = NULL;
 	char now[24], labels[64], field[40];
@@ -324,29 +380,55 @@ static int feedback_run(struct wctx *w, struct task *t, struct err *err)
 		goto out;
 	}
 	key = keys_answer(t->answer_id);
-	rep = rds_cmd(w->r, err, "HMGET %s answer sources", key);
+	rep = rds_cmd(w->r, err, "HMGET %s answer sources team", key);
 	if (!rep)
 		goto out;
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
 	    rep->element[0]->type != REDIS_REPLY_STRING) {
 		log_kv(LOG_WARN, "feedback for an unknown answer ignored", "answer_id",
 		       t->answer_id, NULL);
 		rc = 0;
 		goto out;
 	}
+	{
+		/* Dev UI feedback only on Dev UI answers, Slack feedback only on Slack ones */
+		const char *ateam =
+		    rep->element[2]->type == REDIS_REPLY_STRING ? rep->element[2]->str : "";
+		int from_ui = t->source && !strcmp(t->source, "ui");
+		if (from_ui != !strcmp(ateam, "ui")) {
+			log_kv(LOG_WARN, "feedback from another surface than the answer's ignored",
+			       "answer_id", t->answer_id, "source", s_or(t->source, "slack"), NULL);
+			rc = 0;
+			goto out;
+		}
+	}
 	text = xstrdup(rep->element[0]->str);
 	if (rep->element[1]->type == REDIS_REPLY_STRING)
 		sources_parse(rep->element[1]->str, &tr);
 	freeReplyObject(rep);
-	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
-	rep = rds_cmd(w->r, err, "HSET %s feedback %s feedback_user %s feedback_ms %s", key, fb,
-		      s_or(t->user, ""), now);
-	if (!rep)
+	rep = NULL;
+	if (taskstate_load(w, t->id, &st, err) < 0)
 		goto out;
-	metrics_labels(labels, sizeof(labels), 1, "feedback", fb);
-	metrics_inc(NULL, M_FEEDBACK, labels, 1);
-	snprintf(field, sizeof(field), "feedback_%s", fb);
-	daily_incr(w->r, field, 1);
+	if (taskstate_is_final(st.state)) {
+		rc = 0; /* this click was handled completely before */
+		goto out;
+	}
+	if (!st.state || strcmp(st.state, TASKSTATE_RECORDED)) {
+		/*
+		 * Record and count the click once: a retry (the Slack confirmation
+		 * failed) finds the state "recorded" and only confirms again.
+		 */
+		const char *f[] = {"state"}, *v[] = {TASKSTATE_RECORDED};
+		snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
+		rep = rds_cmd(w->r, err, "HSET %s feedback %s feedback_user %s feedback_ms %s", key,
+			      fb, s_or(t->user, ""), now);
+		if (!rep || taskstate_set(w, t->id, 1, f, v, err) < 0)
+			goto out;
+		metrics_labels(labels, sizeof(labels), 1, "feedback", fb);
+		metrics_inc(NULL, M_FEEDBACK, labels, 1);
+		snprintf(field, sizeof(field), "feedback_%s", fb);
+		daily_incr(w->r, field, 1);
+	}
 	rc = 0;
 	if (t->source && !strcmp(t->source, "ui")) {
 		/* the page shows its thanks when this arrives; retried like the rest */
@@ -375,9 +457,16 @@ static int feedback_run(struct wctx *w, struct task *t, struct err *err)
 		}
 		free(fallback);
 	}
+	if (rc == 0) {
+		struct err e2 = {0};
+		if (set_state(w, t, TASKSTATE_ANSWERED, &e2) < 0)
+			log_kv(LOG_DEBUG, "feedback task state not finalised", "error", e2.msg,
+			       NULL);
+	}
 out:
 	if (rep)
 		freeReplyObject(rep);
+	taskstate_release(&st);
 	json_decref(blocks);
 	tool_trace_release(&tr);
 	free(text);

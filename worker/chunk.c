@@ -11,6 +11,7 @@
 #include "chunk.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 
 struct range {
 	size_t lo, hi;
@@ -27,48 +28,6 @@ struct section {
 static int is_space(char c)
 {
 	return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
-}
-
-int chunk_utf8_valid(const char *str, size_t n)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t k;
-		uint32_t cp;
-		if (c == 0)
-			return 0;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c < 0xe0) {
-			k = 2;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c < 0xf0) {
-			k = 3;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c < 0xf5) {
-			k = 4;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (i + k > n)
-			return 0;
-		for (size_t j = 1; j < k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		if ((k == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (k == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-			return 0;
-		i += k;
-	}
-	return 1;
 }
 
 void chunk_slug(const char *h, size_t len, struct buf *out)

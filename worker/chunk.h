@@ -56,7 +56,4 @@ void chunk_list_release(struct chunk_list *l);
  */
 void chunk_slug(const char *heading, size_t len, struct buf *out);
 
-/* Returns 1 when s[0..n) is valid UTF-8 with no NUL byte. */
-int chunk_utf8_valid(const char *s, size_t n);
-
 #endif

@@ -25,5 +25,12 @@ int cli_ask(int argc, char **argv, struct worker_env *env);
 int cli_doctor(int argc, char **argv, struct worker_env *env);
 int cli_memory(int argc, char **argv, struct worker_env *env);
 int cli_chat(int argc, char **argv, struct worker_env *env);
+/*
+ * forget-user USER [--team T]: erases a person everywhere - memories (every
+ * agent and namespace), answer records, their questions and the replies in
+ * thread history, rate-limit counters, Dev UI sessions, dead letters - and
+ * prints the counts. The way to honour a deletion request.
+ */
+int cli_forget_user(int argc, char **argv, struct worker_env *env);
 
 #endif

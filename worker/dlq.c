@@ -5,26 +5,38 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-/* KEYS: stream, dead. ARGV: group, entry id, maxlen, field/value pairs. */
-static const char add_lua[] =
-    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))\n"
-    "return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n";
+/*
+ * KEYS: stream, dead. ARGV: group, entry id, field/value pairs. The dead
+ * stream is never trimmed: each entry is a question someone asked; only
+ * `dlq purge` (or replay) removes them.
+ */
+static const char add_lua[] = "redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))\n"
+			      "return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n";
 
-/* KEYS: dead, stream. ARGV: dead id, maxlen, now ms. Returns the new id or false. */
+/*
+ * KEYS: dead, stream, task state. ARGV: dead id, now ms, task id ("" when the
+ * entry has none). Returns the new id, false when the dead entry is gone, or
+ * an error when its task id is not the one read before (a concurrent replay).
+ * The task state is deleted so the question runs again with a fresh attempt
+ * budget: a final state ("failed") would have it acknowledged unanswered.
+ */
 static const char replay_lua[] =
     "local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])\n"
     "if #e == 0 then return false end\n"
     "local f = e[1][2]\n"
     "local skip = {error = true, failed_ms = true, stream_id = true, attempt = true,\n"
     "  enqueued_ms = true, replayed = true, member = true}\n"
-    "local out = {}\n"
+    "local out, tid = {}, ''\n"
     "for i = 1, #f, 2 do\n"
+    "  if f[i] == 'id' then tid = f[i + 1] end\n"
     "  if not skip[f[i]] then out[#out + 1] = f[i]; out[#out + 1] = f[i + 1] end\n"
     "end\n"
+    "if tid ~= ARGV[3] then return redis.error_reply('CHANGED dead entry changed') end\n"
+    "if tid ~= '' then redis.call('DEL', KEYS[3]) end\n"
     "out[#out + 1] = 'attempt'; out[#out + 1] = '1'\n"
-    "out[#out + 1] = 'enqueued_ms'; out[#out + 1] = ARGV[3]\n"
+    "out[#out + 1] = 'enqueued_ms'; out[#out + 1] = ARGV[2]\n"
     "out[#out + 1] = 'replayed'; out[#out + 1] = ARGV[1]\n"
-    "local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(out))\n"
+    "local id = redis.call('XADD', KEYS[2], '*', unpack(out))\n"
     "redis.call('XDEL', KEYS[1], ARGV[1])\n"
     "return id\n";
 
@@ -46,18 +58,17 @@ static void scripts_setup(void)
 	rds_script_init(&purge_script, purge_lua);
 }
 
-int dlq_add(struct rds *r, const char *docket, long maxlen, const char *stream_id,
-	    const struct retry_fields *f, const char *error, int64_t failed_ms, struct err *err)
+int dlq_add(struct rds *r, const char *docket, const char *stream_id, const struct retry_fields *f,
+	    const char *error, int64_t failed_ms, struct err *err)
 {
 	char *stream = keys_tasks(docket), *dead = keys_dead(docket);
-	char ml[24], failed[24];
+	char failed[24];
 	size_t cap = 5 + 2 * f->n + 6, argc = 0;
 	const char **argv = xmalloc(cap * sizeof(*argv));
 	size_t *lens = xmalloc(cap * sizeof(*lens));
 	redisReply *rep;
 
 	pthread_once(&scripts_once, scripts_setup);
-	snprintf(ml, sizeof(ml), "%ld", maxlen);
 	snprintf(failed, sizeof(failed), "%lld", (long long)failed_ms);
 #define PUSH(s, l)                                                                                 \
 	do {                                                                                       \
@@ -68,7 +79,6 @@ int dlq_add(struct rds *r, const char *docket, long maxlen, const char *stream_i
 	PUSH(dead, strlen(dead));
 	PUSH(KEYS_GROUP, strlen(KEYS_GROUP));
 	PUSH(stream_id, strlen(stream_id));
-	PUSH(ml, strlen(ml));
 	for (size_t i = 0; i < f->n; i++) {
 		static const char *const own[] = {"error", "failed_ms", "stream_id"};
 		int skip = 0;
@@ -168,14 +178,39 @@ void dlq_entries_free(struct dlq_entry *e, size_t n)
 	free(e);
 }
 
-int dlq_replay(struct rds *r, const char *docket, long maxlen, const char *dead_id, char new_id[64],
+/* Reads the task id of a dead entry: 1 found (owned in *tid, "" when absent), 0 gone, -1 error. */
+static int dead_task_id(struct rds *r, const char *dead, const char *dead_id, char **tid,
+			struct err *err)
+{
+	redisReply *rep = rds_cmd(r, err, "XRANGE %s %s %s", dead, dead_id, dead_id);
+	int rc = 0;
+
+	*tid = NULL;
+	if (!rep)
+		return -1;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
+	    rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2) {
+		const redisReply *f = rep->element[0]->element[1];
+		for (size_t i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2)
+			if (f->element[i]->str && !strcmp(f->element[i]->str, "id") &&
+			    f->element[i + 1]->str)
+				*tid = xstrdup(f->element[i + 1]->str);
+		if (!*tid)
+			*tid = xstrdup("");
+		rc = 1;
+	}
+	freeReplyObject(rep);
+	return rc;
+}
+
+int dlq_replay(struct rds *r, const char *docket, const char *dead_id, char new_id[64],
 	       struct err *err)
 {
-	char *dead, *stream;
-	char ml[24], now[24];
-	const char *argv[5];
-	redisReply *rep;
-	int rc;
+	char *dead = NULL, *stream = NULL, *state = NULL, *tid = NULL;
+	char now[24];
+	const char *argv[6];
+	redisReply *rep = NULL;
+	int rc = -1;
 
 	new_id[0] = '\0';
 	if (!rds_stream_id_valid(dead_id)) {
@@ -186,18 +221,25 @@ int dlq_replay(struct rds *r, const char *docket, long maxlen, const char *dead_
 	pthread_once(&scripts_once, scripts_setup);
 	dead = keys_dead(docket);
 	stream = keys_tasks(docket);
-	snprintf(ml, sizeof(ml), "%ld", maxlen);
+	rc = dead_task_id(r, dead, dead_id, &tid, err);
+	if (rc <= 0) {
+		if (rc == 0)
+			err_set(err, ERR_NOT_FOUND, "no dead-letter entry '%s'", dead_id);
+		goto out;
+	}
+	rc = -1;
+	/* an entry without a task id has no state to reset; name the stream as a stand-in key */
+	state = *tid ? keys_task_state(docket, tid) : xstrdup(stream);
 	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
 	argv[0] = dead;
 	argv[1] = stream;
-	argv[2] = dead_id;
-	argv[3] = ml;
+	argv[2] = state;
+	argv[3] = dead_id;
 	argv[4] = now;
-	rep = rds_eval(r, &replay_script, 2, 5, argv, NULL, err);
-	free(dead);
-	free(stream);
+	argv[5] = tid;
+	rep = rds_eval(r, &replay_script, 3, 6, argv, NULL, err);
 	if (!rep)
-		return -1;
+		goto out;
 	if (rep->type == REDIS_REPLY_STRING) {
 		snprintf(new_id, 64, "%s", rep->str);
 		rc = 1;
@@ -205,7 +247,13 @@ int dlq_replay(struct rds *r, const char *docket, long maxlen, const char *dead_
 		err_set(err, ERR_NOT_FOUND, "no dead-letter entry '%s'", dead_id);
 		rc = 0;
 	}
-	freeReplyObject(rep);
+out:
+	if (rep)
+		freeReplyObject(rep);
+	free(dead);
+	free(stream);
+	free(state);
+	free(tid);
 	return rc;
 }
 

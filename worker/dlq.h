@@ -20,12 +20,12 @@ struct retry_fields;
 
 /*
  * In one script: XADD the dead entry (f, minus any old error/failed_ms/
- * stream_id, plus the new ones) with MAXLEN ~ maxlen, then XACK stream_id in
+ * stream_id, plus the new ones), never trimming the dead stream, then XACK stream_id in
  * the group. Returns 0, or -1 with ERR_REDIS/ERR_TIMEOUT (the task entry then
  * stays pending and is reclaimed later).
  */
-int dlq_add(struct rds *r, const char *docket, long maxlen, const char *stream_id,
-	    const struct retry_fields *f, const char *error, int64_t failed_ms, struct err *err);
+int dlq_add(struct rds *r, const char *docket, const char *stream_id, const struct retry_fields *f,
+	    const char *error, int64_t failed_ms, struct err *err);
 
 struct dlq_entry {
 	char *id;	   /* dead entry id */
@@ -48,11 +48,13 @@ void dlq_entries_free(struct dlq_entry *e, size_t n);
 /*
  * Puts the dead entry dead_id back on the task stream with attempt=1, a fresh
  * enqueued_ms, a `replayed` field naming dead_id and without the dead-letter
- * fields, then deletes it from the dead stream, in one script. Returns 1 and
+ * fields, deletes the task's state task:{D}:<id> (so the question runs again
+ * with a fresh attempt budget instead of being acknowledged as finished), then
+ * deletes it from the dead stream, in one script. Returns 1 and
  * the new entry id in new_id, 0 when no such dead entry exists (ERR_NOT_FOUND
  * set), or -1 with err (ERR_INVALID for a malformed id).
  */
-int dlq_replay(struct rds *r, const char *docket, long maxlen, const char *dead_id, char new_id[64],
+int dlq_replay(struct rds *r, const char *docket, const char *dead_id, char new_id[64],
 	       struct err *err);
 
 /* Deletes the dead stream. Returns how many entries it held, or -1 with err. */

@@ -15,6 +15,7 @@
 #include "embed_cache.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #define W_UNIGRAM 1.0f
 #define W_BIGRAM  0.7f
@@ -59,34 +60,6 @@ static void add_feature(float *out, int dim, char kind, const char *s, size_t n,
 	out[h % (uint64_t)dim] += (h >> 63) ? -wt : wt;
 }
 
-/*
- * Decodes one UTF-8 sequence at s (n bytes left). Returns its length and the
- * code point in *cp, or 0 for an invalid sequence.
- */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] < 0xe0 && n >= 2 && (s[1] & 0xc0) == 0x80) {
-		*cp = (uint32_t)(s[0] & 0x1f) << 6 | (s[1] & 0x3f);
-		return 2;
-	}
-	if (s[0] >= 0xe0 && s[0] < 0xf0 && n >= 3 && (s[1] & 0xc0) == 0x80 &&
-	    (s[2] & 0xc0) == 0x80) {
-		*cp = (uint32_t)(s[0] & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
-		return *cp >= 0x800 && (*cp < 0xd800 || *cp > 0xdfff) ? 3 : 0;
-	}
-	if (s[0] >= 0xf0 && s[0] < 0xf5 && n >= 4 && (s[1] & 0xc0) == 0x80 &&
-	    (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80) {
-		*cp = (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3f) << 12 |
-		      (uint32_t)(s[2] & 0x3f) << 6 | (s[3] & 0x3f);
-		return *cp >= 0x10000 && *cp <= 0x10ffff ? 4 : 0;
-	}
-	return 0;
-}
-
 /* Word characters: ASCII letters and digits, and non-ASCII letters (roughly). */
 static int is_word_cp(uint32_t cp)
 {
@@ -111,30 +84,6 @@ static uint32_t lower_cp(uint32_t cp)
 	if (cp >= 0x410 && cp <= 0x42f)
 		return cp + 32; /* Cyrillic capitals */
 	return cp;
-}
-
-static size_t utf8_encode(uint32_t cp, char *o)
-{
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (char)(0xc0 | (cp >> 6));
-		o[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (char)(0xe0 | (cp >> 12));
-		o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		o[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	o[0] = (char)(0xf0 | (cp >> 18));
-	o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	o[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
 }
 
 struct word {
@@ -189,7 +138,7 @@ void embed_offline(const char *text, size_t len, float *out, int dim)
 			uint32_t cp = ' ';
 			size_t k = 1;
 			if (i < len) {
-				k = utf8_decode(s + i, len - i, &cp);
+				k = utf8_decode((const char *)s + i, len - i, &cp);
 				if (!k) {
 					cp = ' '; /* invalid byte: a separator */
 					k = 1;

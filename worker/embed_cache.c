@@ -1,6 +1,8 @@
 /*
  * embed_cache.c - batch lookups and write-backs of cached embeddings.
  */
+#include <stdlib.h>
+
 #include "common.h"
 #include "embed_cache.h"
 

@@ -9,6 +9,7 @@
 #include "embed.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 
 static int parse_reply(const struct http_response *resp, size_t n, int dim, float *out,
 		       struct err *err)

@@ -40,15 +40,7 @@ static void append_script_init(void)
 
 char *history_cut_utf8(const char *s, size_t max)
 {
-	size_t n = strlen(s);
-
-	if (n <= max)
-		return xstrdup(s);
-	n = max;
-	/* back up to the start of a code point: never leave a partial sequence */
-	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-		n--;
-	return xstrndup(s, n);
+	return utf8_cut(s, max);
 }
 
 static json_t *text_msg(const char *role, const char *text, int64_t now_ms)

@@ -23,9 +23,11 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 
-#define INGEST_BATCH	 256
-#define INGEST_MAX_FILE	 (32L * 1024 * 1024)
-#define INGEST_MAX_DEPTH 32
+#define INGEST_BATCH		 256
+#define INGEST_MAX_FILE		 (32L * 1024 * 1024)
+#define INGEST_MAX_DEPTH	 32
+#define INGEST_DEFAULT_MAX_FILES 100000
+#define INGEST_DEFAULT_MAX_BYTES (2048L * 1024 * 1024)
 
 struct doc {
 	char *source; /* base source, without anchor */
@@ -43,7 +45,41 @@ struct run {
 	int64_t t0, last_progress;
 	struct embed_stats es;
 	const char *backend; /* recorded in kb:meta with the first source written */
+	/* every folder and file seen (device, inode): links never loop or repeat */
+	struct seen {
+		dev_t dev;
+		ino_t ino;
+	} * seen;
+	size_t nseen, capseen;
+	char *root_real; /* realpath of the root being walked: links may not leave it */
+	size_t files_seen, max_files;
+	size_t bytes_seen, max_bytes;
 };
+
+/* Records (dev, ino); returns 1 when it was seen before. */
+static int seen_before(struct run *r, const struct stat *st)
+{
+	for (size_t i = 0; i < r->nseen; i++)
+		if (r->seen[i].dev == st->st_dev && r->seen[i].ino == st->st_ino)
+			return 1;
+	xgrow((void **)&r->seen, &r->capseen, r->nseen + 1, sizeof(*r->seen));
+	r->seen[r->nseen].dev = st->st_dev;
+	r->seen[r->nseen].ino = st->st_ino;
+	r->nseen++;
+	return 0;
+}
+
+/* Returns 1 when the symlink at path resolves inside the root being walked. */
+static int link_inside(const struct run *r, const char *path)
+{
+	char *real = realpath(path, NULL);
+	size_t n = r->root_real ? strlen(r->root_real) : 0;
+	int in = real && r->root_real && !strncmp(real, r->root_real, n) &&
+		 (real[n] == '/' || real[n] == '\0' || (n == 1 && r->root_real[0] == '/'));
+
+	free(real);
+	return in;
+}
 
 void ingest_source_id(const char *source, char out[17])
 {
@@ -351,11 +387,26 @@ static int ingest_file(struct run *r, const char *root, int root_is_dir, const c
 		warn(r, path, "not a .md, .markdown, .txt, .html or .htm file");
 		return 0;
 	}
+	if (++r->files_seen > r->max_files) {
+		err_set(err, ERR_INVALID,
+			"more than %zu files to ingest (at %s): ingest fewer, or raise --max-files",
+			r->max_files, path);
+		rc = -1;
+		goto out;
+	}
 	if (read_file(path, &raw, &why) < 0) {
 		warn(r, path, why);
 		goto out;
 	}
-	if (memchr(raw.s, '\0', raw.len) || !chunk_utf8_valid(raw.s, raw.len)) {
+	r->bytes_seen += raw.len;
+	if (r->bytes_seen > r->max_bytes) {
+		err_set(err, ERR_INVALID,
+			"more than %zu bytes to ingest (at %s): ingest less, or raise --max-bytes",
+			r->max_bytes, path);
+		rc = -1;
+		goto out;
+	}
+	if (memchr(raw.s, '\0', raw.len) || !utf8_valid(raw.s, raw.len)) {
 		warn(r, path, "binary file (NUL bytes or invalid UTF-8)");
 		goto out;
 	}
@@ -416,21 +467,35 @@ static int walk(struct run *r, const char *root, const char *dir, int depth, str
 		qsort(names, n, sizeof(*names), cmp_name);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		char *path = xasprintf("%s/%s", dir, names[i]);
-		struct stat st;
-		if (stat(path, &st) < 0) {
+		struct stat lst, st;
+		if (lstat(path, &lst) < 0 || stat(path, &st) < 0) {
 			warn(r, path, strerror(errno)); /* e.g. a dangling symlink */
+		} else if (S_ISLNK(lst.st_mode) && !link_inside(r, path)) {
+			warn(r, path, "link leads outside the folder being ingested");
+			r->sum->skipped_links++;
 		} else if (S_ISDIR(st.st_mode)) {
-			if (depth >= INGEST_MAX_DEPTH)
+			if (seen_before(r, &st)) {
+				warn(r, path,
+				     "folder already ingested (a link loop or a second link)");
+				r->sum->skipped_links++;
+			} else if (depth >= INGEST_MAX_DEPTH) {
 				warn(r, path, "folders nested too deep");
-			else
+			} else {
 				rc = walk(r, root, path, depth + 1, err);
+			}
 		} else if (!S_ISREG(st.st_mode)) {
 			warn(r, path, "not a regular file");
 		} else {
 			enum chunk_format f;
 			int h;
-			if (format_of(path, &f, &h))
+			if (!format_of(path, &f, &h))
+				; /* not a document: silently left out, as before */
+			else if (seen_before(r, &st)) {
+				warn(r, path, "file already ingested through another link");
+				r->sum->skipped_links++;
+			} else {
 				rc = ingest_file(r, root, 1, path, err);
+			}
 		}
 		free(path);
 	}
@@ -470,6 +535,8 @@ int ingest_run(struct wctx *w, const struct ingest_opts *o, struct ingest_summar
 	r.o = o;
 	r.sum = sum;
 	r.t0 = r.last_progress = clock_mono_ms();
+	r.max_files = o->max_files ? o->max_files : INGEST_DEFAULT_MAX_FILES;
+	r.max_bytes = o->max_bytes ? o->max_bytes : INGEST_DEFAULT_MAX_BYTES;
 	for (i = 0; i < o->npaths; i++) {
 		struct stat st;
 		if (stat(o->paths[i], &st) < 0) {
@@ -488,7 +555,13 @@ int ingest_run(struct wctx *w, const struct ingest_opts *o, struct ingest_summar
 			warn(&r, p, strerror(errno));
 			continue;
 		}
-		ok = S_ISDIR(st.st_mode) ? walk(&r, p, p, 0, err) : ingest_file(&r, p, 0, p, err);
+		if (S_ISDIR(st.st_mode)) {
+			free(r.root_real);
+			r.root_real = realpath(p, NULL);
+			ok = seen_before(&r, &st) ? 0 : walk(&r, p, p, 0, err);
+		} else {
+			ok = seen_before(&r, &st) ? 0 : ingest_file(&r, p, 0, p, err);
+		}
 		if (ok < 0)
 			goto out;
 	}
@@ -499,14 +572,19 @@ out:
 	for (i = 0; i < r.ndocs; i++)
 		doc_release(&r.docs[i]);
 	free(r.docs);
+	free(r.seen);
+	free(r.root_real);
 	sum->requests = r.es.requests;
 	sum->cache_hits = r.es.cache_hits;
 	sum->cache_misses = r.es.cache_misses;
 	if (o->progress && rc == 0)
-		fprintf(o->progress,
-			"ingested %zu files (%zu chunks) in %.1f s; skipped %zu; embeddings: %zu "
-			"requests, %zu cache hits, %zu misses\n",
-			sum->files, sum->chunks, (double)(clock_mono_ms() - r.t0) / 1000.0,
-			sum->skipped, sum->requests, sum->cache_hits, sum->cache_misses);
+		fprintf(
+		    o->progress,
+		    "ingested %zu files (%zu chunks) in %.1f s; skipped %zu (%zu links leaving "
+		    "the tree, looping or repeating); embeddings: %zu requests, %zu cache hits, "
+		    "%zu misses\n",
+		    sum->files, sum->chunks, (double)(clock_mono_ms() - r.t0) / 1000.0,
+		    sum->skipped, sum->skipped_links, sum->requests, sum->cache_hits,
+		    sum->cache_misses);
 	return rc;
 }

@@ -8,6 +8,11 @@
  * MULTI/EXEC: its new chunks, the deletion of old chunks past the new count,
  * its kb:sources count and a kb:meta version bump. Bad files (binary,
  * unreadable, not regular, empty) are skipped with a warning on stderr.
+ * Links are followed only inside the folder given: a link out of it is
+ * skipped, and every folder and file is read once (device and inode are
+ * remembered), so a link loop or a second link to the same place is skipped
+ * with a warning. More than max_files files or max_bytes bytes stop the run
+ * with an error naming the flag to raise.
  * Progress goes to stderr about once a second. Single-threaded; uses one wctx.
  */
 #ifndef HAINK_INGEST_H
@@ -25,12 +30,15 @@ struct ingest_opts {
 	const char *source_url; /* NULL: sources are the file paths */
 	int reindex;		/* drop the whole knowledge base first */
 	FILE *progress;		/* warnings, progress and summary; NULL = silent */
+	size_t max_files;	/* more files is an error; 0 = 100,000 */
+	size_t max_bytes;	/* more bytes read is an error; 0 = 2 GiB */
 };
 
 struct ingest_summary {
-	size_t files;	/* files ingested */
-	size_t skipped; /* files skipped with a warning */
-	size_t chunks;	/* chunks written */
+	size_t files;	      /* files ingested */
+	size_t skipped;	      /* files skipped with a warning */
+	size_t skipped_links; /* links out of the tree, around a loop or to a path seen already */
+	size_t chunks;	      /* chunks written */
 	size_t requests, cache_hits, cache_misses;
 	size_t dropped; /* chunks removed by --reindex */
 };

@@ -35,10 +35,27 @@ int cli_ingest(int argc, char **argv, struct worker_env *env)
 			o.source_url = argv[++i];
 		} else if (!strncmp(argv[i], "--source-url=", 13)) {
 			o.source_url = argv[i] + 13;
+		} else if ((!strcmp(argv[i], "--max-files") || !strcmp(argv[i], "--max-bytes")) &&
+			   i + 1 < argc) {
+			char *end;
+			unsigned long long v = strtoull(argv[i + 1], &end, 10);
+			if (*end || !v || argv[i + 1][0] == '-') {
+				fprintf(stderr, "haink-worker ingest: %s wants a positive number\n",
+					argv[i]);
+				free(paths);
+				return 2;
+			}
+			if (argv[i][6] == 'f')
+				o.max_files = (size_t)v;
+			else
+				o.max_bytes = (size_t)v;
+			i++;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			fprintf(stderr,
 				"haink-worker ingest: unknown option '%s'\nusage: "
-				"haink-worker ingest PATH... [--source-url URL] [--reindex]\n",
+				"haink-worker ingest PATH... [--source-url URL] [--reindex] "
+				"[--max-files N] "
+				"[--max-bytes N]\n",
 				argv[i]);
 			free(paths);
 			return 2;
@@ -47,8 +64,8 @@ int cli_ingest(int argc, char **argv, struct worker_env *env)
 		}
 	}
 	if (!o.npaths) {
-		fprintf(stderr,
-			"usage: haink-worker ingest PATH... [--source-url URL] [--reindex]\n");
+		fprintf(stderr, "usage: haink-worker ingest PATH... [--source-url URL] [--reindex] "
+				"[--max-files N] [--max-bytes N]\n");
 		free(paths);
 		return 2;
 	}
@@ -97,9 +114,7 @@ static void first_line(const char *s, char *out, size_t cap)
 	while (s[n] && s[n] != '\n')
 		n++;
 	if (n >= cap) { /* cut at a character boundary */
-		n = cap - 4;
-		while (n && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
+		n = utf8_floor(s, n, cap - 4);
 		snprintf(out, cap, "%.*s...", (int)n, s);
 	} else {
 		snprintf(out, cap, "%.*s", (int)n, s);

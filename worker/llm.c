@@ -7,6 +7,7 @@
 #include "tools.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 
 void llm_reply_init(struct llm_reply *r)
 {

@@ -4,6 +4,7 @@
  */
 #include "common.h"
 #include "cli.h"
+#include "emf.h"
 #include "wctx.h"
 
 #include <signal.h>
@@ -21,9 +22,11 @@ static const struct verb verbs[] = {
     {"ingest", cli_ingest, "ingest PATH... [--source-url URL] [--reindex]"},
     {"ask", cli_ask, "ask \"question\" [--user U] [--agent A]"},
     {"kb", cli_kb, "kb stats | search \"query\" [-k N] | drop"},
-    {"dlq", cli_dlq, "dlq list [--limit N] | replay ID | purge"},
-    {"memory", cli_memory, "memory list --user U [--agent A] | forget --user U [--agent A]"},
+    {"dlq", cli_dlq, "dlq list [--limit N] | replay ID | replay --all | purge"},
+    {"memory", cli_memory, "memory list|forget --user U [--team T] [--agent A]"},
     {"chat", cli_chat, "chat show THREAD | clear THREAD"},
+    {"forget-user", cli_forget_user,
+     "forget-user USER [--team T]         erase a person everywhere"},
     {"stats", cli_stats, "stats [--days N]"},
     {"doctor", cli_doctor, "doctor"},
     {"healthcheck", cli_healthcheck,
@@ -38,6 +41,9 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "  print-config                          show the configuration (secrets redacted)\n");
+	fprintf(f,
+		"  --check-config                        validate configuration and agents file, "
+		"exit 0/2\n");
 	fprintf(f, "\nverbs other than run log warnings and errors only; -v logs at LOG_LEVEL\n");
 }
 
@@ -64,7 +70,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (!strcmp(verbs[i].name, name))
 			v = &verbs[i];
-	if (!v && strcmp(name, "print-config")) {
+	if (!v && strcmp(name, "print-config") && strcmp(name, "--check-config")) {
 		fprintf(stderr, "haink-worker: unknown verb '%s'\n", name);
 		usage(stderr);
 		return 2;
@@ -76,7 +82,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	buf_release(&problems);
-	if (!v) {
+	if (rds_tls_configure(cfg.redis_tls_ca_file, cfg.redis_tls_cert_file,
+			      cfg.redis_tls_key_file, cfg.redis_tls_server_name, &e) < 0) {
+		fprintf(stderr, "haink-worker: invalid configuration:\n%s\n", e.msg);
+		config_release(&cfg);
+		return 2;
+	}
+	if (!v && strcmp(name, "--check-config")) {
 		config_dump(&cfg, &problems);
 		fputs(problems.s, stdout);
 		buf_release(&problems);
@@ -92,7 +104,7 @@ int main(int argc, char **argv)
 			i--;
 		}
 	log_setup("worker",
-		  v->fn == cli_run || verbose || cfg.log_level > LOG_WARN
+		  (v && v->fn == cli_run) || verbose || cfg.log_level > LOG_WARN
 		      ? (enum log_level)cfg.log_level
 		      : LOG_WARN,
 		  cfg.log_format == 0);
@@ -102,7 +114,14 @@ int main(int argc, char **argv)
 		config_release(&cfg);
 		return 2;
 	}
+	if (!v) { /* --check-config: configuration and agents file load, nothing started */
+		printf("haink-worker: configuration ok\n");
+		agents_release(&agents);
+		config_release(&cfg);
+		return 0;
+	}
 	http_global_init();
+	http_set_max_body((size_t)cfg.upstream_max_body_bytes);
 	signal(SIGPIPE, SIG_IGN);
 	env.cfg = &cfg;
 	env.agents = &agents;
@@ -110,7 +129,12 @@ int main(int argc, char **argv)
 		snprintf(env.hostname, sizeof(env.hostname), "worker");
 	atomic_init(&env.stopping, 0);
 
+	/* queue-depth EMF publisher (worker/emf.h): `run` only, when QUEUE_METRICS_EMF is set */
+	struct emf *emf = v->fn == cli_run ? emf_start(&env, &e) : NULL;
+	if (!emf && e.code)
+		log_kv(LOG_WARN, "queue metrics (EMF) not started", "error", e.msg, NULL);
 	rc = v->fn(argc - 1, argv + 1, &env);
+	emf_stop(emf);
 
 	agents_release(&agents);
 	config_release(&cfg);

@@ -728,12 +728,20 @@ enum mem_backend mem_backend_pick(struct rds *r, int vector_backend)
 
 /* ---- task-level entry points ------------------------------------------- */
 
+char *mem_scoped_user(const char *ns, const char *user)
+{
+	return xasprintf("%s%c%s", ns && *ns ? ns : MEM_DEFAULT_NS, MEM_NS_SEP, user ? user : "");
+}
+
+/* s->user is owned (the namespaced user): free it after use. */
 static void task_scope(const struct wctx *w, const struct tool_scope *sc, int filter_thread,
 		       struct mem_scope *s)
 {
 	s->app = sc->app ? sc->app : w->env->cfg->app_id;
 	s->agent = sc->agent ? sc->agent->id : AGENTS_DEFAULT_ID;
-	s->user = sc->user;
+	/* the source namespace (Slack team, or "ui"): a Dev UI name never reaches a
+	 * Slack user's memories, nor the other way round */
+	s->user = sc->user && *sc->user ? mem_scoped_user(sc->team, sc->user) : NULL;
 	s->thread = filter_thread ? (sc->thread_ts ? sc->thread_ts : "") : NULL;
 }
 
@@ -757,7 +765,12 @@ int mem_recall(struct wctx *w, const struct tool_scope *sc, const char *query, i
 		q.vec = vec;
 	else if (*q.text)
 		log_kv(LOG_WARN, "memory search without a vector", "error", e.msg, NULL);
+	if (!s.user) {
+		free(vec);
+		return 0; /* nobody to recall for */
+	}
 	rc = mem_search(w->r, mem_backend_pick(w->r, cfg->vector_backend), &s, &q, out, err);
+	free((char *)s.user);
 	free(vec);
 	return rc;
 }
@@ -784,6 +797,7 @@ int mem_remember(struct wctx *w, const struct tool_scope *sc, const char *kind, 
 		goto out;
 	rc = mem_store(w->r, &s, kind, text, vec, cfg->embedding_dim, clock_wall_ms(), id_out, err);
 out:
+	free((char *)s.user);
 	free(text);
 	free(vec);
 	return rc;

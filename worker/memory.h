@@ -45,6 +45,19 @@ struct tool_scope;
 
 enum mem_backend { MEM_BACKEND_LOCAL = 0, MEM_BACKEND_FT };
 
+/*
+ * Memories are kept per source namespace: the scope's user is
+ * "<namespace>/<user>", the namespace being the task's team (a Slack team id,
+ * "ui" for the Dev UI, "cli" for `ask`), MEM_DEFAULT_NS when there is none.
+ * So a Dev UI name can never read or write a Slack user's memories, nor the
+ * other way round. Neither part may contain ':' or '/'.
+ */
+#define MEM_NS_SEP     '/'
+#define MEM_DEFAULT_NS "default"
+
+/* Returns the namespaced user "<ns>/<user>" (owned; free()). */
+char *mem_scoped_user(const char *ns, const char *user);
+
 struct mem_scope {
 	const char *app;
 	const char *agent;

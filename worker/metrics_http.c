@@ -3,6 +3,7 @@
 
 #include <civetweb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -23,6 +24,12 @@ struct metrics_http {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* CLOCK_MONOTONIC */
 	int stop;
+	/* readiness, written by the refresher and cli_run, read by handlers */
+	atomic_int redis_ok; /* the last refresh reached Redis */
+	atomic_int kb_ready; /* the knowledge base is open */
+	/* the runtime's stuck-thread probe: set once the runtime runs, under lock */
+	int (*stuck)(void *ctx);
+	void *stuck_ctx;
 };
 
 /* Finds key in a flat [k, v, k, v, …] reply; returns the value element or NULL. */
@@ -148,8 +155,12 @@ static void *refresher_main(void *arg)
 	while (!mh->stop) {
 		struct timespec ts;
 		pthread_mutex_unlock(&mh->lock);
-		if (r && metrics_http_refresh(r, mh->cfg->docket_name, &e) < 0)
+		if (r && metrics_http_refresh(r, mh->cfg->docket_name, &e) < 0) {
 			log_kv(LOG_DEBUG, "queue gauges not refreshed", "error", e.msg, NULL);
+			atomic_store(&mh->redis_ok, 0);
+		} else {
+			atomic_store(&mh->redis_ok, r != NULL);
+		}
 		pthread_mutex_lock(&mh->lock);
 		if (mh->stop)
 			break;
@@ -164,14 +175,28 @@ static void *refresher_main(void *arg)
 
 static int handle(struct mg_connection *conn, void *cbdata)
 {
-	(void)cbdata;
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	const char *uri = ri->local_uri ? ri->local_uri : "";
 
-	if (!strcmp(uri, "/healthz")) {
-		static const char ok[] = "{\"status\":\"ok\"}";
-		send_text(conn, 200, "application/json", ok, sizeof(ok) - 1);
-		return 200;
+	if (!strcmp(uri, "/livez") || !strcmp(uri, "/readyz") || !strcmp(uri, "/healthz")) {
+		struct metrics_http *mh = cbdata;
+		int stuck, redis_ok = atomic_load(&mh->redis_ok), kb = atomic_load(&mh->kb_ready);
+		int live, ready, code;
+		char body[160];
+
+		pthread_mutex_lock(&mh->lock);
+		stuck = mh->stuck ? mh->stuck(mh->stuck_ctx) : 0;
+		pthread_mutex_unlock(&mh->lock);
+		live = stuck == 0;
+		ready = live && redis_ok && kb;
+		code = (!strcmp(uri, "/livez") ? live : ready) ? 200 : 503;
+		snprintf(body, sizeof(body),
+			 "{\"status\":\"%s\",\"redis\":\"%s\",\"kb\":\"%s\",\"threads\":\"%s\","
+			 "\"stuck_threads\":%d}",
+			 code == 200 ? "ok" : "unavailable", redis_ok ? "ok" : "unreachable",
+			 kb ? "ok" : "loading", stuck ? "stuck" : "ok", stuck);
+		send_text(conn, code, "application/json", body, strlen(body));
+		return code;
 	}
 	if (!strcmp(uri, "/metrics")) {
 		struct buf b = BUF_INIT;
@@ -216,6 +241,22 @@ struct metrics_http *metrics_http_start(const struct config *cfg, int port, stru
 	}
 	mh->refresher_started = 1;
 	return mh;
+}
+
+void metrics_http_set_kb_ready(struct metrics_http *mh, int ready)
+{
+	if (mh)
+		atomic_store(&mh->kb_ready, ready);
+}
+
+void metrics_http_set_stuck_probe(struct metrics_http *mh, int (*stuck)(void *ctx), void *ctx)
+{
+	if (!mh)
+		return;
+	pthread_mutex_lock(&mh->lock);
+	mh->stuck = stuck;
+	mh->stuck_ctx = ctx;
+	pthread_mutex_unlock(&mh->lock);
 }
 
 void metrics_http_stop(struct metrics_http *mh)

@@ -1,7 +1,15 @@
 /*
  * metrics_http.h - haink-worker's small HTTP server on METRICS_PORT:
- *   GET /healthz  200 {"status":"ok"} while the process runs
+ *   GET /livez    liveness: 200 while the process runs and no task thread is
+ *                 stuck (see runtime_stuck_threads()), else 503
+ *   GET /readyz   readiness: 200 when also Redis answered the last refresh
+ *                 (once a second) and the knowledge base is open, else 503
+ *   GET /healthz  the same as /readyz
  *   GET /metrics  the Prometheus exposition of the default registry
+ * The three health routes answer one JSON object naming each check:
+ * {"status","redis":"ok|unreachable","kb":"ok|loading","threads":"ok|stuck",
+ * "stuck_threads"}. cli_run starts this server first, before Redis is reached
+ * or the knowledge base loaded, so liveness holds from the process's start.
  * and the queue figures behind the gauges and `haink-worker stats`.
  *
  * Started by cli_run before the runtime, stopped after it. While it runs, a
@@ -43,6 +51,13 @@ struct metrics_http;
  * when the port cannot be bound. cfg is borrowed and must outlive it.
  */
 struct metrics_http *metrics_http_start(const struct config *cfg, int port, struct err *err);
+/* Marks the knowledge base open (readiness); accepts NULL. */
+void metrics_http_set_kb_ready(struct metrics_http *mh, int ready);
+/*
+ * Installs the probe /livez and /readyz call for the number of stuck task
+ * threads (0 = none); NULL removes it. Accepts mh NULL.
+ */
+void metrics_http_set_stuck_probe(struct metrics_http *mh, int (*stuck)(void *ctx), void *ctx);
 /* Stops the server and frees it; accepts NULL. */
 void metrics_http_stop(struct metrics_http *mh);
 

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <cmark-gfm.h>
 #include <cmark-gfm-core-extensions.h>
+#include <stdlib.h>
 
 /* Deeper nesting than this is rendered as plain text (bounds the recursion). */
 #define MRKDWN_MAX_DEPTH 40
@@ -462,14 +463,6 @@ char *mrkdwn_render(const char *md)
 	return buf_detach(&out, NULL);
 }
 
-/* Largest cut <= max that does not split a UTF-8 sequence. */
-static size_t utf8_floor(const char *s, size_t max)
-{
-	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
-		max--;
-	return max;
-}
-
 /*
  * Where to cut s (len > max) so the first part is <= max bytes: the last line
  * break in the second half, else the last space, else a code point boundary.
@@ -485,7 +478,7 @@ static size_t cut_point(const char *s, size_t max, int *skip)
 		if (s[i] == ' ')
 			return i;
 	*skip = 0;
-	max = utf8_floor(s, max);
+	max = utf8_floor(s, max + 1, max); /* s is longer than max */
 	return max ? max : 1;
 }
 
@@ -605,7 +598,7 @@ static void add_escaped_capped(struct buf *out, const char *s, size_t max)
 	size_t len = strlen(s);
 
 	if (len > max) {
-		mrkdwn_escape(out, s, utf8_floor(s, max));
+		mrkdwn_escape(out, s, utf8_floor(s, strlen(s), max));
 		buf_adds(out, "…");
 	} else {
 		mrkdwn_escape(out, s, len);

@@ -6,6 +6,8 @@
  * on its first five letters so "rotate" finds "rotation"); ties go to the
  * better-ranked hit, then to the earlier sentence.
  */
+#include <stdint.h>
+
 #include "common.h"
 #include "wctx.h"
 #include "offline.h"
@@ -15,6 +17,7 @@
 #include "convo.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 
 #define OFFLINE_MAX_WORDS    32
 #define OFFLINE_MAX_HITS     5
@@ -419,6 +422,7 @@ static int run_tool(struct wctx *w, struct agent_run *r, offline_tool_find_fn *f
 	const struct tool_def *def = find(name);
 	struct tool_call_ctx ctx = {w, &r->scope, &r->trace};
 	struct buf out = BUF_INIT;
+	char labels[96];
 	int rc;
 
 	*result = NULL;
@@ -426,7 +430,10 @@ static int run_tool(struct wctx *w, struct agent_run *r, offline_tool_find_fn *f
 		err_set(err, ERR_NOT_FOUND, "no tool %s", name);
 		return -1;
 	}
+	metrics_labels(labels, sizeof(labels), 1, "tool", name);
+	metrics_inc(NULL, M_TOOL_CALLS, labels, 1);
 	tool_trace_add_tool(&r->trace, name);
+	/* no model reads the result: it is taken whole (never truncated), so it parses */
 	rc = def->run(&ctx, args, &out, err);
 	if (rc == 0)
 		*result = json_loadb(out.s, out.len, 0, NULL);

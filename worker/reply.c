@@ -9,6 +9,7 @@
 #include "slack_api.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 
 /* Slack shows `text` in notifications; keep it well under its limits. */
 #define REPLY_FALLBACK_MAX 2900
@@ -40,7 +41,8 @@ static int slack_placeholder(struct reply_sink *s, const char *text, struct err 
 {
 	char *ts = NULL;
 
-	if (slack_post_message(s->w, task_channel(s), s->thread_ts, text, NULL, &ts, err) < 0) {
+	if (slack_post_task_message(s->w, task_channel(s), s->thread_ts, text,
+				    s->t && s->t->id ? s->t->id : "", &ts, err) < 0) {
 		if (!err || err->code != ERR_NOT_FOUND || !s->t || !s->t->response_url ||
 		    !*s->t->response_url)
 			return -1;
@@ -59,6 +61,23 @@ static int slack_placeholder(struct reply_sink *s, const char *text, struct err 
 		s->thread_ts = xstrdup(ts);
 	}
 	return 0;
+}
+
+static int slack_find_placeholder(struct reply_sink *s, struct err *err)
+{
+	char *ts = NULL;
+	int rc = slack_find_task_message(s->w, task_channel(s), s->thread_ts,
+					 s->t && s->t->id ? s->t->id : "", &ts, err);
+
+	if (rc == 1) {
+		free(s->placeholder_ts);
+		s->placeholder_ts = ts;
+		if (!s->thread_ts || !*s->thread_ts) {
+			free(s->thread_ts);
+			s->thread_ts = xstrdup(ts);
+		}
+	}
+	return rc;
 }
 
 static int slack_progress(struct reply_sink *s, const char *text, struct err *err)
@@ -111,8 +130,8 @@ static int slack_notice(struct reply_sink *s, const char *text, struct err *err)
 	return rc;
 }
 
-static const struct reply_ops slack_ops = {"slack", slack_placeholder, slack_progress, slack_final,
-					   slack_notice};
+static const struct reply_ops slack_ops = {"slack",	slack_placeholder, slack_progress,
+					   slack_final, slack_notice,	   slack_find_placeholder};
 
 /* --- dev ui --------------------------------------------------------------- */
 
@@ -210,7 +229,8 @@ static int ui_notice(struct reply_sink *s, const char *text, struct err *err)
 	return ui_add(s, "notice", 2, kv, NULL, err);
 }
 
-static const struct reply_ops ui_ops = {"ui", ui_placeholder, ui_progress, ui_final, ui_notice};
+static const struct reply_ops ui_ops = {"ui",	  ui_placeholder, ui_progress,
+					ui_final, ui_notice,	  NULL};
 
 int reply_ui_feedback(struct wctx *w, const struct task *t, struct err *err)
 {
@@ -286,8 +306,8 @@ static int console_notice(struct reply_sink *s, const char *text, struct err *er
 	return 0;
 }
 
-static const struct reply_ops console_ops = {"console", console_placeholder, console_progress,
-					     console_final, console_notice};
+static const struct reply_ops console_ops = {"console",	    console_placeholder, console_progress,
+					     console_final, console_notice,	 NULL};
 
 /* --- common --------------------------------------------------------------- */
 

@@ -57,6 +57,12 @@ struct reply_ops {
 	int (*final)(struct reply_sink *s, const struct reply_answer *a, struct err *err);
 	/* A short message: edits the placeholder when there is one, else posts in the thread. */
 	int (*notice)(struct reply_sink *s, const char *text, struct err *err);
+	/*
+	 * Finds the placeholder an earlier attempt of this task posted (it crashed
+	 * before recording it): 1 and s->placeholder_ts set, 0 when none, -1 with
+	 * err. NULL for sinks that cannot look (their duplicates are harmless).
+	 */
+	int (*find_placeholder)(struct reply_sink *s, struct err *err);
 };
 
 struct reply_sink {

@@ -188,8 +188,9 @@ static const char schedule_lua[] = "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4]
 				   "return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n";
 
 /*
- * KEYS: scheduled, stream, dead. ARGV: now ms, limit, maxlen.
- * ZREM before XADD is safe: the script runs atomically.
+ * KEYS: scheduled, stream, dead. ARGV: now ms, limit.
+ * ZREM before XADD is safe: the script runs atomically. No MAXLEN: a retry
+ * is unprocessed work, and the workers trim only acknowledged entries.
  */
 static const char move_lua[] =
     "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])\n"
@@ -200,10 +201,10 @@ static const char move_lua[] =
     "  local ok, obj = pcall(cjson.decode, m)\n"
     "  if ok and type(obj) == 'table' and type(obj.f) == 'table' and #obj.f >= 2\n"
     "     and #obj.f % 2 == 0 then\n"
-    "    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(obj.f))\n"
+    "    redis.call('XADD', KEYS[2], '*', unpack(obj.f))\n"
     "    moved = moved + 1\n"
     "  else\n"
-    "    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'error',\n"
+    "    redis.call('XADD', KEYS[3], '*', 'error',\n"
     "      'unreadable scheduled retry', 'member', m, 'failed_ms', ARGV[1])\n"
     "  end\n"
     "end\n"
@@ -241,21 +242,19 @@ int retry_schedule(struct rds *r, const char *docket, const char *stream_id, con
 	return 0;
 }
 
-long retry_move_due(struct rds *r, const char *docket, long maxlen, int64_t now_ms, int limit,
-		    struct err *err)
+long retry_move_due(struct rds *r, const char *docket, int64_t now_ms, int limit, struct err *err)
 {
 	char *sched = keys_scheduled(docket), *stream = keys_tasks(docket),
 	     *dead = keys_dead(docket);
-	char now[24], lim[16], ml[24];
-	const char *argv[6] = {sched, stream, dead, now, lim, ml};
+	char now[24], lim[16];
+	const char *argv[5] = {sched, stream, dead, now, lim};
 	redisReply *rep;
 	long moved;
 
 	pthread_once(&scripts_once, scripts_setup);
 	snprintf(now, sizeof(now), "%lld", (long long)now_ms);
 	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 100);
-	snprintf(ml, sizeof(ml), "%ld", maxlen);
-	rep = rds_eval(r, &move_script, 3, 6, argv, NULL, err);
+	rep = rds_eval(r, &move_script, 3, 5, argv, NULL, err);
 	free(sched);
 	free(stream);
 	free(dead);

@@ -99,12 +99,11 @@ int retry_schedule(struct rds *r, const char *docket, const char *stream_id, con
 
 /*
  * The mover: one script moves up to limit members due at now_ms (score <=
- * now_ms) back to the task stream (XADD MAXLEN ~ maxlen) and removes them
+ * now_ms) back to the task stream (XADD, never trimming) and removes them
  * from the ZSET; an unreadable member goes to the dead-letter stream instead
  * of being lost. Atomic, so several processes may run it concurrently without
  * moving a member twice. Returns the number moved, or -1 with err.
  */
-long retry_move_due(struct rds *r, const char *docket, long maxlen, int64_t now_ms, int limit,
-		    struct err *err);
+long retry_move_due(struct rds *r, const char *docket, int64_t now_ms, int limit, struct err *err);
 
 #endif

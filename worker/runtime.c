@@ -19,12 +19,15 @@
 #define RT_BACKOFF_MIN_MS   100
 #define RT_BACKOFF_MAX_MS   2000
 #define RT_FINISH_WINDOW_MS 5000 /* how long a finished task retries its final write */
+#define RT_TRIM_INTERVAL_MS 5000 /* how often the mover trims acknowledged entries */
 
 /* An entry in flight: what the lease keeper renews. */
 struct slot {
 	char id[48];
 	char consumer[128];
 	int active;
+	int no;		    /* the task thread's index */
+	int64_t started_ms; /* monotonic, when the task began */
 };
 
 struct task_thread {
@@ -64,7 +67,7 @@ struct runtime {
 
 	atomic_int outage;
 	atomic_llong delivered, succeeded, retried, dead, malformed, reclaimed, moved, renewals,
-	    redis_errors;
+	    abandoned, redis_errors;
 };
 
 /* --- small helpers -------------------------------------------------------- */
@@ -119,6 +122,9 @@ static void slot_set(struct runtime *rt, int no, const char *id, const char *con
 	snprintf(rt->slots[no].id, sizeof(rt->slots[no].id), "%s", id);
 	snprintf(rt->slots[no].consumer, sizeof(rt->slots[no].consumer), "%s", consumer);
 	rt->slots[no].active = 1;
+	rt->slots[no].no = no;
+	rt->slots[no].started_ms = clock_mono_ms();
+	atomic_store(&rt->tt[no].w.lease_lost, 0);
 	pthread_mutex_unlock(&rt->lock);
 }
 
@@ -193,8 +199,8 @@ static int finish_once(struct task_thread *tt, const struct finish_args *a, stru
 		return retry_schedule(tt->w.r, rt->cfg->docket_name, a->id, a->member,
 				      a->member_len, a->due_ms, e);
 	case FIN_DEAD:
-		return dlq_add(tt->w.r, rt->cfg->docket_name, rt->cfg->stream_maxlen, a->id, a->f,
-			       a->error, clock_wall_ms(), e);
+		return dlq_add(tt->w.r, rt->cfg->docket_name, a->id, a->f, a->error,
+			       clock_wall_ms(), e);
 	}
 	return -1;
 }
@@ -276,6 +282,19 @@ static void schedule_retry(struct task_thread *tt, const char *id, struct retry_
 	struct finish_args a = {.kind = FIN_RETRY, .id = id, .f = f};
 	char *member;
 
+	/*
+	 * A retry due after the task state expires would run without it (a second
+	 * placeholder, a second answer): give up instead. Retry-After is already
+	 * capped at 15 minutes where it is parsed.
+	 */
+	if (t->enqueued_ms > 0 &&
+	    clock_wall_ms() + delay - t->enqueued_ms > (int64_t)KEYS_TASK_TTL_S * 1000 - 60000) {
+		struct err late = *why;
+		snprintf(late.msg, sizeof(late.msg),
+			 "a retry would outlive the task state (%.200s)", why->msg);
+		dead_letter(tt, id, f, t, &late);
+		return;
+	}
 	snprintf(next, sizeof(next), "%d", t->attempt + 1);
 	snprintf(delay_s, sizeof(delay_s), "%ld", delay);
 	retry_fields_set(f, "attempt", next);
@@ -336,6 +355,23 @@ static int ack_with_rollup(struct task_thread *tt, const char *id, int fb, doubl
 
 /* --- one entry ------------------------------------------------------------ */
 
+/* XPENDING's delivery count of this consumer's entry id, or 1 when it cannot be read. */
+static long long delivery_count(struct task_thread *tt, const char *id)
+{
+	struct runtime *rt = tt->rt;
+	struct err e = {0};
+	redisReply *rep =
+	    rds_cmd(tt->w.r, &e, "XPENDING %s %s %s %s 1", rt->stream, KEYS_GROUP, id, id);
+	long long n = 1;
+
+	if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
+	    rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements >= 4)
+		n = rds_reply_int(rep->element[0]->element[3], 1);
+	if (rep)
+		freeReplyObject(rep);
+	return n;
+}
+
 static void process_entry(struct task_thread *tt, const redisReply *entry, int reclaimed)
 {
 	struct runtime *rt = tt->rt;
@@ -368,8 +404,21 @@ static void process_entry(struct task_thread *tt, const redisReply *entry, int r
 		goto malformed;
 
 	log_ctx_set("task_id", t.id);
-	if (reclaimed)
+	if (reclaimed) {
+		long long n = delivery_count(tt, id);
 		log_kv(LOG_INFO, "task reclaimed from a stalled consumer", "entry", id, NULL);
+		/*
+		 * Each reclaim is a delivery that ended without an outcome: a worker
+		 * crashed (perhaps because of this very task) or stalled. Past
+		 * MAX_ATTEMPTS of those it is a poison task: dead-letter it instead
+		 * of handing it to the next worker to crash.
+		 */
+		if (n - 1 >= rt->cfg->max_attempts) {
+			err_set(&e, ERR_UPSTREAM, "crashed or stalled %lld times", n - 1);
+			dead_letter(tt, id, &f, &t, &e);
+			goto out;
+		}
+	}
 	if (t.attempt == 1 && !reclaimed && t.enqueued_ms > 0) {
 		int64_t wait = clock_wall_ms() - t.enqueued_ms;
 		metrics_observe(NULL, M_QUEUE_WAIT_SECONDS, NULL,
@@ -379,6 +428,12 @@ static void process_entry(struct task_thread *tt, const redisReply *entry, int r
 	rc = rt->ops.run(&tt->w, &t, &e);
 	secs = (double)(clock_mono_ns() - t0) / 1e9;
 	metrics_observe(NULL, M_TASK_SECONDS, NULL, secs);
+	if (atomic_load(&tt->w.lease_lost)) {
+		/* the new owner records the outcome; an XACK or retry here would race it */
+		count_outcome("abandoned");
+		atomic_fetch_add(&rt->abandoned, 1);
+		goto out;
+	}
 
 	if (rc == 0) {
 		int fb = t.type == TASK_FEEDBACK;
@@ -593,14 +648,39 @@ static void *task_main(void *arg)
 
 /* --- lease keeper and mover ---------------------------------------------- */
 
+/*
+ * KEYS: stream. ARGV: group, consumer, entry id. Renews the lease (resets the
+ * idle time, JUSTID so the delivery count stays) only while this consumer
+ * still owns the entry; returns 1, or 0 when another consumer reclaimed it
+ * (or it was acknowledged). A plain XCLAIM would steal it back.
+ */
+static const char renew_lua[] =
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])\n"
+    "if #p == 0 then return 0 end\n"
+    "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')\n"
+    "return 1\n";
+
+/* Marks thread no's task as taken over, if that thread still runs entry id. */
+static void lease_lost(struct runtime *rt, int no, const char *id)
+{
+	pthread_mutex_lock(&rt->lock);
+	if (rt->slots[no].active && !strcmp(rt->slots[no].id, id)) {
+		atomic_store(&rt->tt[no].w.lease_lost, 1);
+		log_kv(LOG_WARN, "task taken over by another worker after a stall; abandoning it",
+		       "entry", id, NULL);
+	}
+	pthread_mutex_unlock(&rt->lock);
+}
+
 static void renew(struct runtime *rt, const struct slot *snap, int n)
 {
 	struct err e = {0};
 	int sent = 0, ok = 1;
 
 	for (int i = 0; i < n; i++) {
-		if (rds_append(rt->lease_r, &e, "XCLAIM %s %s %s 0 %s JUSTID", rt->stream,
-			       KEYS_GROUP, snap[i].consumer, snap[i].id) < 0) {
+		const char *argv[7] = {"EVAL",	   renew_lua,	     "1",	rt->stream,
+				       KEYS_GROUP, snap[i].consumer, snap[i].id};
+		if (rds_appendv(rt->lease_r, &e, 7, argv, NULL) < 0) {
 			ok = 0;
 			break;
 		}
@@ -615,6 +695,8 @@ static void renew(struct runtime *rt, const struct slot *snap, int n)
 		if (rep->type == REDIS_REPLY_ERROR) {
 			err_set(&e, ERR_REDIS, "%s", rep->str);
 			ok = 0;
+		} else if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0) {
+			lease_lost(rt, snap[i].no, snap[i].id);
 		} else {
 			atomic_fetch_add(&rt->renewals, 1);
 		}
@@ -660,14 +742,25 @@ static void *mover_main(void *arg)
 {
 	struct runtime *rt = arg;
 
+	int64_t trim_due = 0;
+
 	pthread_mutex_lock(&rt->lock);
 	while (!rt->aux_stop) {
 		struct err e = {0};
 		long moved;
 
 		pthread_mutex_unlock(&rt->lock);
-		moved = retry_move_due(rt->mover_r, rt->cfg->docket_name, rt->cfg->stream_maxlen,
-				       clock_wall_ms(), RT_MOVE_LIMIT, &e);
+		if (clock_mono_ms() >= trim_due) {
+			long long trimmed =
+			    runtime_trim_acked(rt->mover_r, rt->cfg->docket_name, &e);
+			if (trimmed < 0)
+				log_kv(LOG_WARN, "cannot trim acknowledged task entries", "error",
+				       e.msg, NULL);
+			trim_due = clock_mono_ms() + RT_TRIM_INTERVAL_MS;
+			err_clear(&e);
+		}
+		moved = retry_move_due(rt->mover_r, rt->cfg->docket_name, clock_wall_ms(),
+				       RT_MOVE_LIMIT, &e);
 		if (moved < 0) {
 			note_failure(rt, &e);
 		} else {
@@ -681,6 +774,126 @@ static void *mover_main(void *arg)
 	}
 	pthread_mutex_unlock(&rt->lock);
 	return NULL;
+}
+
+/* --- health and drain ------------------------------------------------------ */
+
+int64_t runtime_stuck_after_ms(const struct config *cfg)
+{
+	/* every model call may take LLM_TIMEOUT_S, plus a tool round each, plus slack */
+	return (int64_t)cfg->agent_max_iterations * ((int64_t)cfg->llm_timeout_s + 30) * 1000 +
+	       60000;
+}
+
+int runtime_stuck_threads(void *ctx)
+{
+	struct runtime *rt = ctx;
+	int64_t now = clock_mono_ms(), limit = runtime_stuck_after_ms(rt->cfg);
+	int n = 0;
+
+	pthread_mutex_lock(&rt->lock);
+	for (int i = 0; i < rt->nthreads; i++)
+		if (rt->slots[i].active && now - rt->slots[i].started_ms > limit)
+			n++;
+	pthread_mutex_unlock(&rt->lock);
+	return n;
+}
+
+/*
+ * At the drain deadline: sets each unfinished entry's idle time to
+ * REDELIVERY_TIMEOUT_MS (XCLAIM … IDLE, to the same consumer, JUSTID), so the
+ * next XAUTOCLAIM of any other worker takes it at once instead of after a
+ * whole lease. Uses a connection of its own: the lease keeper may still be
+ * using its one. Returns how many entries were released.
+ */
+static int release_unfinished(struct runtime *rt)
+{
+	struct slot *snap = xcalloc((size_t)rt->nthreads, sizeof(*snap));
+	struct err e = {0};
+	struct rds *r;
+	int n = 0, released = 0;
+	char idle[24];
+
+	pthread_mutex_lock(&rt->lock);
+	for (int i = 0; i < rt->nthreads; i++)
+		if (rt->slots[i].active)
+			snap[n++] = rt->slots[i];
+	pthread_mutex_unlock(&rt->lock);
+	snprintf(idle, sizeof(idle), "%d", rt->cfg->redelivery_timeout_ms);
+	r = n ? rds_new(rt->cfg->redis_url, 1000, 2000, &e) : NULL;
+	for (int i = 0; r && i < n; i++) {
+		redisReply *rep = rds_cmd(r, &e, "XCLAIM %s %s %s 0 %s IDLE %s JUSTID", rt->stream,
+					  KEYS_GROUP, snap[i].consumer, snap[i].id, idle);
+		if (rep) {
+			released += rep->type == REDIS_REPLY_ARRAY && rep->elements == 1;
+			freeReplyObject(rep);
+		} else {
+			log_kv(LOG_WARN, "cannot release an unfinished task", "entry", snap[i].id,
+			       "error", e.msg, NULL);
+		}
+	}
+	rds_free(r);
+	free(snap);
+	return released;
+}
+
+/* --- trimming ------------------------------------------------------------ */
+
+/*
+ * KEYS: stream. Trims entries below the lowest id any consumer group still
+ * needs: per group, its oldest pending entry, or (none pending) its
+ * last-delivered id. Below that every entry was delivered and acknowledged
+ * by every group; MINID deletes exactly those (ids below the floor). It runs
+ * every few seconds, so each call deletes only what was acknowledged since.
+ * No group yet: nothing is trimmed.
+ */
+static const char trim_lua[] =
+    "local function lt(a, b)\n"
+    "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n"
+    "  local bm, bs = string.match(b, '^(%d+)-(%d+)$')\n"
+    "  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)\n"
+    "  return am < bm or (am == bm and as < bs)\n"
+    "end\n"
+    "local groups = redis.pcall('XINFO', 'GROUPS', KEYS[1])\n"
+    "if type(groups) ~= 'table' or groups.err or #groups == 0 then return 0 end\n"
+    "local floor = nil\n"
+    "for _, g in ipairs(groups) do\n"
+    "  local name, last\n"
+    "  for i = 1, #g, 2 do\n"
+    "    if g[i] == 'name' then name = g[i + 1] end\n"
+    "    if g[i] == 'last-delivered-id' then last = g[i + 1] end\n"
+    "  end\n"
+    "  if not name or not last then return 0 end\n"
+    "  local need = last\n"
+    "  local p = redis.call('XPENDING', KEYS[1], name)\n"
+    "  if p[1] > 0 then need = p[2] end\n"
+    "  if not floor or lt(need, floor) then floor = need end\n"
+    "end\n"
+    "return redis.call('XTRIM', KEYS[1], 'MINID', floor)\n";
+
+static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
+static struct rds_script trim_script;
+
+static void trim_setup(void)
+{
+	rds_script_init(&trim_script, trim_lua);
+}
+
+long long runtime_trim_acked(struct rds *r, const char *docket, struct err *err)
+{
+	char *stream = keys_tasks(docket);
+	const char *argv[1] = {stream};
+	redisReply *rep;
+	long long n;
+
+	pthread_once(&trim_once, trim_setup);
+	rep = rds_eval(r, &trim_script, 1, 1, argv, NULL, err);
+	free(stream);
+	if (!rep)
+		return -1;
+	n = rds_reply_int(rep, 0);
+	freeReplyObject(rep);
+	return n;
 }
 
 /* --- lifecycle ------------------------------------------------------------ */
@@ -801,10 +1014,12 @@ int runtime_stop(struct runtime *rt)
 	left = rt->tasks_running;
 	pthread_mutex_unlock(&rt->lock);
 	if (left > 0) {
-		char nleft[16];
+		char nleft[16], nrel[16];
 		snprintf(nleft, sizeof(nleft), "%d", left);
-		log_kv(LOG_WARN, "shutdown grace expired; unfinished tasks stay pending",
-		       "threads_busy", nleft, NULL);
+		snprintf(nrel, sizeof(nrel), "%d", release_unfinished(rt));
+		log_kv(LOG_WARN,
+		       "shutdown grace expired; unfinished tasks released for immediate redelivery",
+		       "threads_busy", nleft, "released", nrel, NULL);
 		return -1;
 	}
 	teardown(rt);
@@ -821,6 +1036,7 @@ void runtime_counters(struct runtime *rt, struct runtime_counters *out)
 	out->reclaimed = atomic_load(&rt->reclaimed);
 	out->moved = atomic_load(&rt->moved);
 	out->renewals = atomic_load(&rt->renewals);
+	out->abandoned = atomic_load(&rt->abandoned);
 	out->redis_errors = atomic_load(&rt->redis_errors);
 }
 

@@ -34,7 +34,10 @@
 #ifndef HAINK_RUNTIME_H
 #define HAINK_RUNTIME_H
 
+#include <stdint.h>
+
 struct worker_env;
+struct config;
 struct wctx;
 struct task;
 struct err;
@@ -62,6 +65,7 @@ struct runtime_counters {
 	long long moved;	/* scheduled retries moved back by this runtime's mover */
 	long long renewals;	/* lease renewals sent (XCLAIM … JUSTID) */
 	long long redis_errors; /* failed Redis calls of any thread */
+	long long abandoned;	/* tasks given up because another consumer took them over */
 };
 
 struct runtime;
@@ -79,12 +83,23 @@ struct runtime *runtime_start(struct worker_env *env, const struct runtime_ops *
 /*
  * Sets env->stopping, lets in-flight tasks finish for up to SHUTDOWN_GRACE_S,
  * then stops the lease keeper and the mover and frees the runtime: returns 0.
- * When the grace expires with tasks still running it returns -1 and leaves
- * the runtime allocated and its threads running (their entries stay pending
- * for another worker): the caller must end the process promptly. NULL is a
+ * When the grace expires with tasks still running it releases their entries
+ * for immediate redelivery (their idle time set to REDELIVERY_TIMEOUT_MS, so
+ * another worker's next XAUTOCLAIM takes them), returns -1 and leaves the
+ * runtime allocated and its threads running: the caller must end the process
+ * promptly, with a non-zero status. NULL is a
  * no-op returning 0.
  */
 int runtime_stop(struct runtime *rt);
+
+/*
+ * How long a task may run before its thread counts as stuck:
+ * AGENT_MAX_ITERATIONS x (LLM_TIMEOUT_S + 30 s) + 60 s, the longest a
+ * healthy agent run can take (every call bounded by its own timeout).
+ */
+int64_t runtime_stuck_after_ms(const struct config *cfg);
+/* The number of task threads stuck now (a struct runtime * as void *, for metrics_http). */
+int runtime_stuck_threads(void *rt);
 
 /* Copies the counters (thread-safe). */
 void runtime_counters(struct runtime *rt, struct runtime_counters *out);
@@ -95,6 +110,17 @@ void runtime_counters(struct runtime *rt, struct runtime_counters *out);
  * the grace expired.
  */
 int runtime_main(struct worker_env *env, const struct runtime_ops *ops);
+
+/*
+ * Deletes task entries that every consumer group has delivered and
+ * acknowledged (below each group's oldest pending entry, or its last-delivered
+ * id when none is pending), in one script; never an entry still unread or
+ * pending. The mover runs it every few seconds, which keeps the stream to the
+ * backlog, so STREAM_MAXLEN can cap the backlog (the API refuses new tasks at
+ * the cap) instead of deleting work. Returns how many entries were deleted, or
+ * -1 with err.
+ */
+long long runtime_trim_acked(struct rds *r, const char *docket, struct err *err);
 
 /*
  * XGROUP CREATE <stream> workers 0 MKSTREAM, treating BUSYGROUP as success.

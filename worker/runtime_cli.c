@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct rds *cli_redis(const struct worker_env *env)
@@ -92,14 +93,7 @@ int cli_run(int argc, char **argv, struct worker_env *env)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	switch (open_kb(env, &set)) {
-	case 0:
-		break;
-	case 1:
-		return 0;
-	default:
-		return 2;
-	}
+	/* health first: liveness holds while Redis is away or the KB loads */
 	if (env->cfg->metrics_port > 0) {
 		mh = metrics_http_start(env->cfg, env->cfg->metrics_port, &e);
 		if (!mh) {
@@ -107,12 +101,24 @@ int cli_run(int argc, char **argv, struct worker_env *env)
 			return 1;
 		}
 	}
+	switch (open_kb(env, &set)) {
+	case 0:
+		break;
+	case 1:
+		metrics_http_stop(mh);
+		return 0;
+	default:
+		metrics_http_stop(mh);
+		return 2;
+	}
+	metrics_http_set_kb_ready(mh, 1);
 	rt = runtime_start(env, &ops, &e);
 	if (!rt) {
 		fprintf(stderr, "haink-worker: cannot start the queue runtime: %s\n", e.msg);
 		metrics_http_stop(mh);
 		return 1;
 	}
+	metrics_http_set_stuck_probe(mh, runtime_stuck_threads, rt);
 	snprintf(conc, sizeof(conc), "%d", env->cfg->worker_concurrency);
 	snprintf(port, sizeof(port), "%d", env->cfg->metrics_port);
 	log_kv(LOG_INFO, "worker started", "docket", env->cfg->docket_name, "concurrency", conc,
@@ -123,10 +129,14 @@ int cli_run(int argc, char **argv, struct worker_env *env)
 	log_kv(LOG_INFO, "worker stopping; finishing in-flight tasks", "signal",
 	       sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
 	if (runtime_stop(rt) < 0) {
-		/* task threads still run: leave now rather than free what they use */
-		log_kv(LOG_INFO, "worker stopped", "drained", "no", NULL);
-		_exit(0);
+		/*
+		 * task threads still run: leave now rather than free what they use;
+		 * non-zero, so an orchestrator sees the drain did not complete
+		 */
+		log_kv(LOG_WARN, "worker stopped", "drained", "no", NULL);
+		_exit(1);
 	}
+	metrics_http_set_stuck_probe(mh, NULL, NULL);
 	metrics_http_stop(mh);
 	kb_close(env->kb);
 	env->kb = NULL;
@@ -154,7 +164,8 @@ int cli_healthcheck(int argc, char **argv, struct worker_env *env)
 			"haink-worker: METRICS_PORT is 0 (server disabled): nothing to check\n");
 		return 2;
 	}
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", env->cfg->metrics_port);
+	/* liveness: the container health check replaces the task when it fails */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/livez", env->cfg->metrics_port);
 	req.method = "GET";
 	req.url = url;
 	req.timeout_ms = 2000;
@@ -188,11 +199,9 @@ static void excerpt(const char *s, size_t max, char *out, size_t outsz)
 
 	for (i = 0; s[i] && i < max && o + 4 < outsz; i++)
 		out[o++] = (s[i] == '\n' || s[i] == '\r' || s[i] == '\t') ? ' ' : s[i];
-	/* do not end inside a UTF-8 sequence */
-	while (s[i] && o > 0 && ((unsigned char)out[o - 1] & 0xC0) == 0x80)
-		o--;
-	if (s[i] && o > 0 && ((unsigned char)out[o - 1] & 0xC0) == 0xC0)
-		o--;
+	/* do not end inside a UTF-8 sequence (s[i] is the first byte left out) */
+	if (s[i])
+		o = o - i + utf8_floor(s, strlen(s), i);
 	if (s[i] && o + 4 < outsz) {
 		memcpy(out + o, "\xE2\x80\xA6", 3);
 		o += 3;
@@ -202,7 +211,8 @@ static void excerpt(const char *s, size_t max, char *out, size_t outsz)
 
 static int dlq_usage(void)
 {
-	fprintf(stderr, "usage: haink-worker dlq list [--limit N] | replay ID | purge\n");
+	fprintf(stderr,
+		"usage: haink-worker dlq list [--limit N] | replay ID | replay --all | purge\n");
 	return 2;
 }
 
@@ -237,6 +247,58 @@ static int dlq_list_cmd(struct rds *r, const struct config *cfg, long limit)
 	return 0;
 }
 
+/* `dlq replay ID`. Returns the exit code. */
+static int dlq_replay_one(struct rds *r, const struct config *cfg, const char *id)
+{
+	char new_id[64];
+	struct err e = {0};
+	int res = dlq_replay(r, cfg->docket_name, id, new_id, &e);
+
+	if (res == 1) {
+		printf("replayed %s as task entry %s\n", id, new_id);
+		return 0;
+	}
+	if (res == 0) {
+		fprintf(stderr, "haink-worker: no dead-letter entry %s (see 'dlq list')\n", id);
+		return 1;
+	}
+	fprintf(stderr, "haink-worker: cannot replay %s: %s\n", id, e.msg);
+	return e.code == ERR_INVALID ? 2 : 1;
+}
+
+/* `dlq replay --all`: every dead entry, oldest first, in batches. Returns the exit code. */
+static int dlq_replay_all(struct rds *r, const struct config *cfg)
+{
+	long long done = 0;
+
+	for (;;) {
+		struct dlq_entry *v = NULL;
+		size_t n = 0;
+		struct err e = {0};
+
+		if (dlq_list(r, cfg->docket_name, 100, &v, &n, &e) < 0) {
+			fprintf(stderr, "haink-worker: cannot list dead letters: %s\n", e.msg);
+			return 1;
+		}
+		for (size_t i = 0; i < n; i++) {
+			char new_id[64];
+			if (dlq_replay(r, cfg->docket_name, v[i].id, new_id, &e) < 0) {
+				fprintf(stderr,
+					"haink-worker: cannot replay %s: %s (%lld replayed)\n",
+					v[i].id, e.msg, done);
+				dlq_entries_free(v, n);
+				return 1;
+			}
+			done++;
+		}
+		dlq_entries_free(v, n);
+		if (n == 0)
+			break;
+	}
+	printf("replayed %lld dead-letter entr%s\n", done, done == 1 ? "y" : "ies");
+	return 0;
+}
+
 int cli_dlq(int argc, char **argv, struct worker_env *env)
 {
 	const struct config *cfg = env->cfg;
@@ -262,24 +324,14 @@ int cli_dlq(int argc, char **argv, struct worker_env *env)
 			return 2;
 		rc = dlq_list_cmd(r, cfg, limit);
 	} else if (!strcmp(argv[1], "replay")) {
-		char new_id[64];
-		int res;
 		if (argc != 3)
 			return dlq_usage();
 		if (!(r = cli_redis(env)))
 			return 2;
-		res = dlq_replay(r, cfg->docket_name, cfg->stream_maxlen, argv[2], new_id, &e);
-		if (res == 1) {
-			printf("replayed %s as task entry %s\n", argv[2], new_id);
-			rc = 0;
-		} else if (res == 0) {
-			fprintf(stderr, "haink-worker: no dead-letter entry %s (see 'dlq list')\n",
-				argv[2]);
-		} else {
-			fprintf(stderr, "haink-worker: cannot replay %s: %s\n", argv[2], e.msg);
-			if (e.code == ERR_INVALID)
-				rc = 2;
-		}
+		if (!strcmp(argv[2], "--all"))
+			rc = dlq_replay_all(r, cfg);
+		else
+			rc = dlq_replay_one(r, cfg, argv[2]);
 	} else if (!strcmp(argv[1], "purge")) {
 		long long n;
 		if (argc != 2)

@@ -7,6 +7,10 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdlib.h>
+
+/* the metadata event type that tags a task's placeholder message */
+#define SLACK_TASK_EVENT "haink_task"
 
 static pthread_mutex_t auth_lock = PTHREAD_MUTEX_INITIALIZER;
 static int auth_cached;
@@ -137,8 +141,9 @@ int slack_respond(struct wctx *w, const char *response_url, const char *text, js
 	return rc;
 }
 
-int slack_post_message(struct wctx *w, const char *channel, const char *thread_ts, const char *text,
-		       json_t *blocks, char **ts_out, struct err *err)
+static int post_message(struct wctx *w, const char *channel, const char *thread_ts,
+			const char *text, json_t *blocks, const char *task_id, char **ts_out,
+			struct err *err)
 {
 	json_t *body =
 	    json_pack("{s:s, s:s}", "channel", channel ? channel : "", "text", text ? text : "");
@@ -150,6 +155,10 @@ int slack_post_message(struct wctx *w, const char *channel, const char *thread_t
 		json_object_set_new(body, "thread_ts", json_string(thread_ts));
 	if (blocks)
 		json_object_set(body, "blocks", blocks);
+	if (task_id)
+		json_object_set_new(body, "metadata",
+				    json_pack("{s:s, s:{s:s}}", "event_type", SLACK_TASK_EVENT,
+					      "event_payload", "task_id", task_id));
 	if (slack_call(w, "chat.postMessage", body, NULL, &reply, err) < 0)
 		goto out;
 	ts = json_object_get(reply, "ts");
@@ -159,6 +168,54 @@ int slack_post_message(struct wctx *w, const char *channel, const char *thread_t
 	}
 	*ts_out = xstrdup(json_string_value(ts));
 	rc = 0;
+out:
+	json_decref(reply);
+	json_decref(body);
+	return rc;
+}
+
+int slack_post_message(struct wctx *w, const char *channel, const char *thread_ts, const char *text,
+		       json_t *blocks, char **ts_out, struct err *err)
+{
+	return post_message(w, channel, thread_ts, text, blocks, NULL, ts_out, err);
+}
+
+int slack_post_task_message(struct wctx *w, const char *channel, const char *thread_ts,
+			    const char *text, const char *task_id, char **ts_out, struct err *err)
+{
+	return post_message(w, channel, thread_ts, text, NULL, task_id, ts_out, err);
+}
+
+int slack_find_task_message(struct wctx *w, const char *channel, const char *thread_ts,
+			    const char *task_id, char **ts_out, struct err *err)
+{
+	int in_thread = thread_ts && *thread_ts;
+	json_t *body = json_pack("{s:s, s:b, s:i}", "channel", channel ? channel : "",
+				 "include_all_metadata", 1, "limit", 200);
+	json_t *reply = NULL, *msgs;
+	size_t i;
+	int rc = -1;
+
+	*ts_out = NULL;
+	if (in_thread)
+		json_object_set_new(body, "ts", json_string(thread_ts));
+	if (slack_call(w, in_thread ? "conversations.replies" : "conversations.history", body, NULL,
+		       &reply, err) < 0)
+		goto out;
+	rc = 0;
+	msgs = json_object_get(reply, "messages");
+	for (i = 0; i < json_array_size(msgs); i++) {
+		json_t *m = json_array_get(msgs, i), *md = json_object_get(m, "metadata");
+		const char *et = json_string_value(json_object_get(md, "event_type"));
+		const char *id = json_string_value(
+		    json_object_get(json_object_get(md, "event_payload"), "task_id"));
+		const char *ts = json_string_value(json_object_get(m, "ts"));
+		if (et && id && ts && !strcmp(et, SLACK_TASK_EVENT) && !strcmp(id, task_id)) {
+			*ts_out = xstrdup(ts);
+			rc = 1;
+			break;
+		}
+	}
 out:
 	json_decref(reply);
 	json_decref(body);

@@ -50,6 +50,24 @@ int slack_post_message(struct wctx *w, const char *channel, const char *thread_t
 		       json_t *blocks, char **ts_out, struct err *err);
 
 /*
+ * chat.postMessage like slack_post_message(), tagged with message metadata
+ * {"event_type":"haink_task","event_payload":{"task_id":task_id}} so that
+ * slack_find_task_message() can find it again.
+ */
+int slack_post_task_message(struct wctx *w, const char *channel, const char *thread_ts,
+			    const char *text, const char *task_id, char **ts_out, struct err *err);
+
+/*
+ * Looks for this app's message tagged with task_id: in the thread thread_ts
+ * (conversations.replies), or among the channel's latest messages when
+ * thread_ts is empty (conversations.history), with include_all_metadata.
+ * Returns 1 with *ts_out (owned) when found, 0 when not, -1 with err (a
+ * missing history scope is ERR_AUTH: the caller may then post anew).
+ */
+int slack_find_task_message(struct wctx *w, const char *channel, const char *thread_ts,
+			    const char *task_id, char **ts_out, struct err *err);
+
+/*
  * Replaces the message (channel, ts) with text and blocks (borrowed; NULL
  * sends "blocks": [] so earlier blocks are removed). Returns 0 or -1.
  */

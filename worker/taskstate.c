@@ -1,6 +1,8 @@
 /*
  * taskstate.c - the per-task idempotency record (see taskstate.h).
  */
+#include <stdlib.h>
+
 #include "common.h"
 #include "wctx.h"
 #include "taskstate.h"
@@ -33,6 +35,8 @@ int taskstate_load(struct wctx *w, const char *task_id, struct taskstate *out, s
 			dst = &out->thread_ts;
 		else if (!strcmp(f, "state"))
 			dst = &out->state;
+		else if (!strcmp(f, "placeholder"))
+			dst = &out->placeholder;
 		if (dst && *v) {
 			free(*dst);
 			*dst = xstrdup(v);
@@ -53,6 +57,7 @@ void taskstate_release(struct taskstate *s)
 	free(s->answer_id);
 	free(s->thread_ts);
 	free(s->state);
+	free(s->placeholder);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -5,8 +5,13 @@
  * The answering side (answer.c) writes the placeholder ts and answer id
  * before it acts on them, so a retried, redelivered or reclaimed task edits
  * the same Slack message and never posts a second answer. States:
- * "running" (placeholder posted), "answered", "limited" (refused by a rate
- * limit), "failed" (given up; the apology is shown). Thread-safe with one
+ * "starting" (recorded before the rate limits are counted, so a redelivery
+ * never counts them twice), "running" (placeholder posted), "answered",
+ * "limited" (refused by a rate limit), "failed" (given up; the apology is
+ * shown). The field placeholder = "posting" is written before the placeholder
+ * is posted: a redelivery that finds it without placeholder_ts looks the
+ * message up (the previous attempt may have posted it and crashed before
+ * recording the ts) instead of posting a second one. Thread-safe with one
  * wctx per thread.
  */
 #ifndef HAINK_TASKSTATE_H
@@ -15,17 +20,21 @@
 struct wctx;
 struct err;
 
+#define TASKSTATE_STARTING "starting"
 #define TASKSTATE_RUNNING  "running"
 #define TASKSTATE_ANSWERED "answered"
 #define TASKSTATE_LIMITED  "limited"
 #define TASKSTATE_FAILED   "failed"
+/* a feedback click stored and counted; its confirmation may still be retried */
+#define TASKSTATE_RECORDED "recorded"
 
 struct taskstate {
 	char *placeholder_ts; /* NULL when absent */
 	char *answer_id;
 	char *thread_ts;
 	char *state;
-	int exists; /* 1 when the hash had any field */
+	char *placeholder; /* "posting" once a placeholder post was attempted */
+	int exists;	   /* 1 when the hash had any field */
 };
 
 /* Loads the record of task_id. Returns 0 (absent fields NULL) or -1 with err. */

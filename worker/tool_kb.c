@@ -8,6 +8,7 @@
 #include "kb.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 
 #define TOOL_KB_MAX_K 20
 

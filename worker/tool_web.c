@@ -9,6 +9,7 @@
 #include "ratelimit.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 
 #define TOOL_WEB_RESULTS     5
 #define TOOL_WEB_CONTENT_MAX 1500
@@ -68,13 +69,7 @@ static int parse_results(struct tool_call_ctx *c, const struct buf *body, struct
 		const char *url = json_is_string(ju) ? json_string_value(ju) : "";
 		const char *content = json_is_string(jc) ? json_string_value(jc) : "";
 		double score = json_is_number(js) ? json_number_value(js) : 0;
-		size_t clen = strnlen(content, TOOL_WEB_CONTENT_MAX);
-		char *cut;
-
-		while (clen && clen < strlen(content) &&
-		       ((unsigned char)content[clen] & 0xC0) == 0x80)
-			clen--; /* never cut inside a UTF-8 sequence */
-		cut = xstrndup(content, clen);
+		char *cut = utf8_cut(content, TOOL_WEB_CONTENT_MAX);
 
 		if (!*url) {
 			free(cut);

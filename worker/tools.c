@@ -8,6 +8,7 @@
 #include "tools.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 
 #define TOOLS_MAX 32
 

@@ -22,6 +22,7 @@
 #include <emmintrin.h>
 #include <immintrin.h>
 #include <math.h>
+#include <stdlib.h>
 
 #define LOAD_BATCH    1000
 #define SCAN_MIN_ROWS 64    /* below this the float scan is as cheap as anything */

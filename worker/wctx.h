@@ -29,6 +29,12 @@ struct wctx {
 	struct http_client *hc;	    /* NULL when http is a test transport */
 	struct http_transport http; /* every outgoing request goes through this seam */
 	int thread_no;
+	/*
+	 * Set by the queue runtime's lease keeper when another consumer took this
+	 * thread's current entry over (after a stall): the task must stop without
+	 * posting anything; the new owner answers. Cleared when a task starts.
+	 */
+	atomic_int lease_lost;
 };
 
 /*

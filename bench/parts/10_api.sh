@@ -78,8 +78,9 @@ for client in $CLIENTS; do
 for level in $LEVELS; do
 	redis-cli -p "$RPORT" flushall >/dev/null
 	APORT=$(free_port)
-	PORT=$APORT REDIS_URL="redis://127.0.0.1:$RPORT/0" SLACK_SIGNING_SECRET=$SECRET \
-		STREAM_MAXLEN=1000000000 API_THREADS=$CONNS LOG_LEVEL=$level LOG_FORMAT=json \
+	MPORT=$(free_port)
+	PORT=$APORT API_METRICS_PORT=$MPORT REDIS_URL="redis://127.0.0.1:$RPORT/0" SLACK_SIGNING_SECRET=$SECRET \
+		STREAM_MAXLEN=1000000000 LOG_LEVEL=$level LOG_FORMAT=json \
 		"$API" 2>"$TMP/api-$level.log" &
 	API_PID=$!
 	wait_for curl -fsS "http://127.0.0.1:$APORT/healthz"
@@ -118,7 +119,7 @@ for level in $LEVELS; do
 	fi
 	rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$API_PID/status")
 	# the 2xx answers the API sent
-	api2xx=$(curl -fsS "http://127.0.0.1:$APORT/metrics" |
+	api2xx=$(curl -fsS "http://127.0.0.1:$MPORT/metrics" |
 		awk '/^haink_http_requests_total\{route="\/slack\/events",code="2/ {n += $NF} END {printf "%d", n}')
 	kill "$API_PID"
 	wait "$API_PID" || { echo "10_api: haink-api exited with an error"; tail -5 "$TMP/api-$level.log"; status=1; }

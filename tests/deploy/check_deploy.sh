@@ -83,7 +83,8 @@ find_python() {
 # ---------------------------------------------------------------------------
 # The python half: YAML, Dockerfile, HCL and C table parsing. Subcommands:
 #   compose FILE | dockerfile FILE api|worker | dockerignore FILE |
-#   k8s RENDERED base|production | terraform DIR | env BASE PROD
+#   dockerfiles API WORKER | k8s RENDERED base|production | terraform DIR |
+#   env BASE PROD | start BINDIR BASE PROD JOB | docs FILE
 # ---------------------------------------------------------------------------
 PYCODE=$(
 	cat <<'PY'
@@ -91,6 +92,7 @@ import glob
 import json
 import os
 import re
+import subprocess
 import sys
 
 import yaml
@@ -136,6 +138,47 @@ def seconds(value):
 
 
 DEFAULT_GRACE_S = 25  # SHUTDOWN_GRACE_S default (ARCHITECTURE.md, section 10)
+DEPLOY_GRACE_S = 100  # what every deployment sets (longer than one LLM call; CONTRACTS.md)
+HARD_KILL_S = 120  # ECS stopTimeout (Fargate's maximum) and k8s terminationGracePeriodSeconds
+API_METRICS_PORT = 9091  # the API's /metrics port (default of API_METRICS_PORT)
+DEV_SECRET_PREFIX = "dev-only-"  # the public development signing secret starts with this
+DEV_SECRET_NAME = "haink-dev-only-signing-secret"  # its k8s Secret (base only)
+
+
+def api_keep_alive_ms():
+    """API_KEEP_ALIVE_MS from api/server.h, or the keep_alive_timeout_ms
+    literal in api/server.c where the define is not there (yet)."""
+    try:
+        with open("api/server.h") as f:
+            m = re.search(r"#define\s+API_KEEP_ALIVE_MS\s+\(?\s*(\d+)", f.read())
+        if m:
+            return int(m.group(1)), "API_KEEP_ALIVE_MS in api/server.h"
+    except OSError:
+        pass
+    try:
+        with open("api/server.c") as f:
+            m = re.search(r'"keep_alive_timeout_ms",\s*"(\d+)"', f.read())
+        if m:
+            return int(m.group(1)), "keep_alive_timeout_ms in api/server.c"
+    except OSError:
+        pass
+    return None, "neither API_KEEP_ALIVE_MS in api/server.h nor keep_alive_timeout_ms in api/server.c"
+
+
+def env_file_values(path):
+    """KEY=value lines of an env file (compose semantics: # comments, no export)."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            k, v = line.split("=", 1)
+            v = v.strip()
+            if len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"":
+                v = v[1:-1]
+            out[k.strip()] = v
+    return out
 
 # ------------------------------------------------------------------ compose
 
@@ -227,10 +270,36 @@ def compose(path):
     check(not bad, "compose: api, worker, ingest read deploy/haink.env", f"missing in {bad}")
     bad = []
     for n in ("api", "worker"):
+        e = services[n].get("environment") or {}
+        grace = int(e.get("SHUTDOWN_GRACE_S", DEFAULT_GRACE_S)) if isinstance(e, dict) else DEFAULT_GRACE_S
         g = seconds(services[n].get("stop_grace_period", "10s"))
-        if g is None or g <= DEFAULT_GRACE_S:
-            bad.append(f"{n}={services[n].get('stop_grace_period', '10s (default)')}")
-    check(not bad, f"compose: stop_grace_period above SHUTDOWN_GRACE_S ({DEFAULT_GRACE_S}s)", ", ".join(bad))
+        if grace != DEPLOY_GRACE_S:
+            bad.append(f"{n}: SHUTDOWN_GRACE_S {grace}")
+        if g is None or g <= grace:
+            bad.append(f"{n}: stop_grace_period {services[n].get('stop_grace_period', '10s (default)')}")
+    check(not bad, f"compose: SHUTDOWN_GRACE_S {DEPLOY_GRACE_S} and stop_grace_period above it", ", ".join(bad))
+
+    # API_METRICS_PORT: published on loopback only, never next to 8080 on all interfaces
+    pub = [str(p) for p in api.get("ports") or []]
+    metrics = [p for p in pub if p.split("/")[0].split(":")[-1] == str(API_METRICS_PORT)]
+    check(metrics and all(p.startswith("127.0.0.1:") for p in metrics),
+          f"compose: api metrics port {API_METRICS_PORT} published on 127.0.0.1 only", f"ports {pub}")
+
+    # offline start: a dev-only signing secret first, deploy/haink.env after it (it wins)
+    bad = []
+    for n in ("api", "worker", "ingest"):
+        files = env_files(services[n])
+        if files[:1] != ["deploy/compose-dev.env"] or "deploy/haink.env" not in files[1:]:
+            bad.append(f"{n}: env_file {files}")
+    try:
+        dev = env_file_values("deploy/compose-dev.env")
+    except OSError as e:
+        dev = {}
+        bad.append(str(e))
+    if set(dev) != {"SLACK_SIGNING_SECRET"} or not dev.get("SLACK_SIGNING_SECRET", "").startswith(DEV_SECRET_PREFIX):
+        bad.append(f"deploy/compose-dev.env sets {sorted(dev)} (only a {DEV_SECRET_PREFIX}... SLACK_SIGNING_SECRET allowed)")
+    check(not bad, "compose: dev-only signing secret (deploy/compose-dev.env) read first, deploy/haink.env overrides it",
+          "; ".join(bad))
 
 
 # ---------------------------------------------------------------- dockerfile
@@ -261,6 +330,22 @@ def dockerfile_instructions(path):
     return out
 
 
+def global_args(ins):
+    """Defaults of the ARGs declared before the first FROM (usable in FROM lines)."""
+    out = {}
+    for k, a in ins:
+        if k == "FROM":
+            break
+        if k == "ARG" and "=" in a:
+            name, _, val = a.partition("=")
+            out[name.strip()] = val.strip().strip('"')
+    return out
+
+
+def expand_args(text, args):
+    return re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: args.get(m.group(1), m.group(0)), text)
+
+
 def dockerfile(path, kind):
     tag = f"{os.path.basename(path)}:"
     try:
@@ -268,6 +353,8 @@ def dockerfile(path, kind):
     except OSError as e:
         fail(f"{tag} readable", str(e))
         return
+    gargs = global_args(ins)
+    ins = [(k, expand_args(a, gargs)) if k == "FROM" else (k, a) for k, a in ins]
     froms = [(i, a) for i, (k, a) in enumerate(ins) if k == "FROM"]
     check(len(froms) >= 2, f"{tag} multi-stage (2 or more FROM)", f"{len(froms)} FROM")
     stages, bad = set(), []
@@ -281,7 +368,9 @@ def dockerfile(path, kind):
         name, _, digest = image.partition("@")
         last = name.rsplit("/", 1)[-1]
         t = last.split(":", 1)[1] if ":" in last else ""
-        if digest.startswith("sha256:"):
+        if digest:
+            if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+                bad.append(f"{image} (malformed digest)")
             continue
         if not t or t == "latest" or "$" in image or not re.search(r"\d{8}", t):
             bad.append(image)
@@ -292,6 +381,9 @@ def dockerfile(path, kind):
     users = [a.strip() for k, a in final if k == "USER"]
     uid = users[-1].split(":")[0] if users else ""
     check(uid == "10001", f"{tag} runs as non-root uid 10001", f"final USER is {users[-1] if users else 'unset'}")
+    vols = " ".join(a for k, a in final if k == "VOLUME")
+    check(re.search(r'(^|[\s\["])/tmp(["\]\s]|$)', vols), f"{tag} VOLUME [\"/tmp\"] (ECS bind mount gets the image's 1777 /tmp)",
+          f"VOLUME {vols or 'none'}")
     hcs = [a for k, a in final if k == "HEALTHCHECK"]
     check(hcs and "NONE" not in hcs[-1].split(), f"{tag} HEALTHCHECK present", "none in the final stage")
     expected_hc = "haink-api\", \"--healthcheck" if kind == "api" else "haink-worker\", \"healthcheck"
@@ -340,6 +432,24 @@ def dockerfile(path, kind):
                 missing.append(s)
     check(not missing, f"{tag} COPY sources exist in the build context",
           f"not in the repository yet: {missing}")
+
+
+def dockerfiles(api_path, worker_path):
+    """Both images build on the same base, named once per file (ARG BASE_IMAGE)."""
+    bases = []
+    for p in (api_path, worker_path):
+        try:
+            bases.append(global_args(dockerfile_instructions(p)).get("BASE_IMAGE"))
+        except OSError:
+            bases.append(None)
+    check(bases[0] and bases[0] == bases[1], "Dockerfiles: api and worker share one BASE_IMAGE",
+          f"BASE_IMAGE {bases}")
+    digest = (bases[0] or "").partition("@")[2]
+    if digest:
+        check(re.fullmatch(r"sha256:[0-9a-f]{64}", digest), "Dockerfiles: base image pinned by digest", digest)
+    else:
+        skip("Dockerfiles: base image pinned by digest",
+             "dated tag only; run deploy/pin-base-image.sh where the registry is reachable")
 
 
 def dockerignore(path):
@@ -401,8 +511,37 @@ def k8s(path, variant):
     wrong_ns = [f"{d['kind']}/{d['metadata']['name']}" for d in docs
                 if d.get("kind") != "Namespace" and (d.get("metadata") or {}).get("namespace") != "haink"]
     check(not wrong_ns, f"{tag} every object in namespace haink", f"{wrong_ns}")
-    secrets = [d["metadata"]["name"] for d in docs if d.get("kind") == "Secret"]
-    check(not secrets, f"{tag} no Secret objects rendered (secrets are created out of band)", f"{secrets}")
+    secrets = [d for d in docs if d.get("kind") == "Secret"]
+    if variant == "base":
+        # exactly one: the public development-only signing secret, so the base starts with no keys
+        dev = [d for d in secrets if d["metadata"]["name"] == DEV_SECRET_NAME]
+        others = [d["metadata"]["name"] for d in secrets if d["metadata"]["name"] != DEV_SECRET_NAME]
+        data = (dev[0].get("stringData") or {}) if dev else {}
+        labels = (dev[0]["metadata"].get("labels") or {}) if dev else {}
+        check(dev and not others and set(data) == {"SLACK_SIGNING_SECRET"}
+              and str(data["SLACK_SIGNING_SECRET"]).startswith(DEV_SECRET_PREFIX)
+              and labels.get("haink.dev/development-only") == "true",
+              f"{tag} only Secret rendered is the labelled dev-only signing secret (real ones are created out of band)",
+              f"dev {bool(dev)}, others {others}, keys {sorted(data)}, labels {labels}")
+    else:
+        names = [d["metadata"]["name"] for d in secrets]
+        check(not names, f"{tag} no Secret objects rendered (secrets are created out of band)", f"{names}")
+        refs = []
+        for w in docs:
+            spec = pod_of(w) if w.get("kind") in ("Deployment", "StatefulSet", "Job") else {}
+            for c in spec.get("containers") or []:
+                for ef in c.get("envFrom") or []:
+                    if (ef.get("secretRef") or {}).get("name") == DEV_SECRET_NAME:
+                        refs.append(f"{w['metadata']['name']}/{c['name']}")
+                for e in c.get("env") or []:
+                    if ((e.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name") == DEV_SECRET_NAME:
+                        refs.append(f"{w['metadata']['name']}/{c['name']}")
+        check(not refs, f"{tag} no container reads the dev-only signing secret", f"{refs}")
+        api = idx.get(("Deployment", "haink-api")) or {}
+        c = (pod_of(api).get("containers") or [{}])[0]
+        req = [ef["secretRef"] for ef in c.get("envFrom") or [] if (ef.get("secretRef") or {}).get("name") == "haink-secrets"]
+        check(req and all(r.get("optional") is False or "optional" not in r for r in req),
+              f"{tag} haink-api requires Secret haink-secrets (a real signing secret)", f"secretRef {req}")
 
     cm = (idx.get(("ConfigMap", "haink-config")) or {}).get("data") or {}
     docket = cm.get("DOCKET_NAME")
@@ -444,7 +583,7 @@ def k8s(path, variant):
     check(workloads and not sc_bad, f"{tag} every container is locked down (securityContext)", f"{sc_bad}")
     check(workloads and not img_bad, f"{tag} every image has a pinned tag (not latest)", f"{img_bad}")
 
-    expect = {"haink-api": ("/healthz", "/readyz", 8080), "haink-worker": ("/healthz", "/healthz", 9090)}
+    expect = {"haink-api": ("/healthz", "/readyz", 8080), "haink-worker": ("/livez", "/readyz", 9090)}
     for name, (live, ready, port) in expect.items():
         d = idx.get(("Deployment", name))
         if not d:
@@ -456,6 +595,13 @@ def k8s(path, variant):
         got = (lp.get("path"), resolve_port(c, lp.get("port")), rp.get("path"), resolve_port(c, rp.get("port")))
         check(got == (live, port, ready, port),
               f"{tag} {name} probes: liveness {live}, readiness {ready} on {port}", f"got {got}")
+        if name == "haink-worker":
+            sp = c.get("startupProbe") or {}
+            sg = sp.get("httpGet") or {}
+            budget = sp.get("periodSeconds", 10) * sp.get("failureThreshold", 3)
+            check(sg.get("path") == "/livez" and resolve_port(c, sg.get("port")) == port and budget >= 30,
+                  f"{tag} {name} startupProbe on /livez with at least 30 s to start",
+                  f"startupProbe {sp}")
         psc = pod.get("securityContext") or {}
         csc = c.get("securityContext") or {}
         uid = csc.get("runAsUser", psc.get("runAsUser"))
@@ -465,8 +611,9 @@ def k8s(path, variant):
         check(tmp and "emptyDir" in vols.get(tmp[0]["name"], {}), f"{tag} {name} mounts an emptyDir at /tmp",
               "no emptyDir volume at /tmp")
         tgp = pod.get("terminationGracePeriodSeconds", 30)
-        check(tgp > grace, f"{tag} {name} terminationGracePeriodSeconds above SHUTDOWN_GRACE_S ({grace})",
-              f"terminationGracePeriodSeconds {tgp}")
+        check(tgp > grace and tgp == HARD_KILL_S and grace == DEPLOY_GRACE_S,
+              f"{tag} {name} terminationGracePeriodSeconds {HARD_KILL_S} above SHUTDOWN_GRACE_S {DEPLOY_GRACE_S}",
+              f"terminationGracePeriodSeconds {tgp}, SHUTDOWN_GRACE_S {grace}")
         ru = (((d.get("spec") or {}).get("strategy") or {}).get("rollingUpdate") or {})
         check(str(ru.get("maxUnavailable")) in ("0", "0%"), f"{tag} {name} rolling update maxUnavailable 0",
               f"maxUnavailable {ru.get('maxUnavailable')!r}")
@@ -480,8 +627,20 @@ def k8s(path, variant):
             ref = ((env.get("REDIS_URL") or {}).get("valueFrom") or {}).get("secretKeyRef")
             check(ref, f"{tag} {name} reads REDIS_URL from a Secret", "REDIS_URL is not a secretKeyRef")
 
-    svc = idx.get(("Service", "haink-api")) or {}
+    # API_METRICS_PORT: a container port of its own, scraped there, not on the Service
     api = idx.get(("Deployment", "haink-api")) or {}
+    c = (pod_of(api).get("containers") or [{}])[0]
+    mport = int(cm.get("API_METRICS_PORT", API_METRICS_PORT))
+    cports = {p.get("containerPort") for p in c.get("ports") or []}
+    ann = ((((api.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("annotations") or {})
+    svc_ports = {resolve_port(c, p.get("targetPort")) for p in ((idx.get(("Service", "haink-api")) or {}).get("spec") or {}).get("ports") or []}
+    check(mport == API_METRICS_PORT and mport in cports and str(ann.get("prometheus.io/port")) == str(mport)
+          and mport not in svc_ports,
+          f"{tag} haink-api /metrics on API_METRICS_PORT {API_METRICS_PORT}: container port, scrape annotation, not on the Service",
+          f"API_METRICS_PORT {mport}, container ports {sorted(p for p in cports if p)}, "
+          f"annotation {ann.get('prometheus.io/port')}, Service target ports {svc_ports}")
+
+    svc = idx.get(("Service", "haink-api")) or {}
     labels = (((api.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
     sel = (svc.get("spec") or {}).get("selector") or {}
     check(sel and all(labels.get(k) == v for k, v in sel.items()), f"{tag} Service haink-api selects the API pods",
@@ -518,6 +677,52 @@ def k8s(path, variant):
     check(trig and not bad,
           f"{tag} KEDA redis-streams triggers use stream docket:{{haink}}:tasks, group workers, and a Redis address",
           f"{bad or 'no redis-streams trigger'}")
+    if variant == "base":
+        ns = (so.get("metadata") or {}).get("namespace")
+        addrs = [(t.get("metadata") or {}).get("address", "") for t in trig]
+        try:
+            with open("k8s/base/worker.yaml") as f:
+                literal = re.findall(r"address:\s*(\S+)", f.read())
+        except OSError:
+            literal = []
+        check(addrs and all(a == f"haink-redis.{ns}.svc.cluster.local:6379" for a in addrs)
+              and literal and not any(f".{ns}." in a for a in literal),
+              f"{tag} KEDA address follows the kustomization namespace (not hard-coded in worker.yaml)",
+              f"rendered {addrs}, namespace {ns}, in worker.yaml {literal}")
+    else:
+        bad = []
+        for t in trig:
+            auth = (t.get("authenticationRef") or {}).get("name")
+            ta = idx.get(("TriggerAuthentication", auth)) or {}
+            params = {r.get("parameter"): r for r in (ta.get("spec") or {}).get("secretTargetRef") or []}
+            if not {"address", "password", "tls"} <= set(params):
+                bad.append(f"{t.get('name')}: TriggerAuthentication {auth} parameters {sorted(params)}")
+            if (t.get("metadata") or {}).get("address"):
+                bad.append(f"{t.get('name')}: literal address")
+        try:
+            ex = load_docs("k8s/overlays/production/secret.example.yaml")
+            sd = (index(ex).get(("Secret", "haink-redis")) or {}).get("stringData") or {}
+        except (OSError, yaml.YAMLError):
+            sd = {}
+        if str(sd.get("REDIS_URL", "")).startswith("rediss://") and sd.get("tls") != "enable":
+            bad.append(f"secret.example.yaml: rediss:// REDIS_URL but tls {sd.get('tls')!r}")
+        check(trig and not bad, f"{tag} KEDA TriggerAuthentication carries address, password and tls for rediss://",
+              f"{bad}")
+        ing = [d for d in docs if d.get("kind") == "Ingress"]
+        bad = []
+        for d in ing:
+            for rule in (d.get("spec") or {}).get("rules") or []:
+                for pth in ((rule.get("http") or {}).get("paths")) or []:
+                    path = pth.get("path", "")
+                    be = (pth.get("backend") or {}).get("service") or {}
+                    if not (path.startswith("/slack") or path.startswith("/ui")):
+                        bad.append(f"path {path}")
+                    if be.get("name") != "haink-api" or (be.get("port") or {}).get("name") != "http":
+                        bad.append(f"backend {be}")
+            if not (d.get("spec") or {}).get("tls"):
+                bad.append(f"{d['metadata']['name']}: no tls")
+        check(ing and not bad, f"{tag} Ingress example routes only /slack (and /ui) to haink-api over TLS",
+              f"{bad or 'no Ingress rendered'}")
 
     if variant == "base":
         check(str(cm.get("REDIS_URL", "")).startswith("redis://haink-redis:"),
@@ -631,8 +836,133 @@ def terraform(directory):
     missing = [n for n in need if n not in alarms]
     check(not missing, "terraform: alarms for 5xx, unhealthy hosts, CPU high, running task count", f"missing {missing}")
     check(hcl_blocks(text, "aws_ecr_lifecycle_policy"), "terraform: ECR lifecycle policies", "none")
+    terraform_rules(text)
     check(len(hcl_blocks(text, "aws_appautoscaling_target")) >= 2, "terraform: autoscaling targets for api and worker",
           "fewer than two aws_appautoscaling_target")
+
+
+def tf_var_default(text, name):
+    m = re.search(r'variable\s+"%s"\s*{' % re.escape(name), text)
+    if not m:
+        return None
+    body = text[m.end() - 1:balanced(text, m.end() - 1)]
+    d = re.search(r"^\s*default\s*=\s*(.+)$", body, re.M)
+    return d.group(1).strip().strip('"') if d else None
+
+
+def tf_locals_map(text, name):
+    """Flat KEY = value pairs of a locals map `name = merge(..., { ... })` or `name = { ... }`."""
+    m = re.search(r"\b%s\s*=\s*" % re.escape(name), text)
+    if not m:
+        return {}
+    end = balanced(text, text.index("(" if text[m.end():].startswith("merge") else "{", m.end()))
+    body = text[m.end():end]
+    return dict(re.findall(r'^\s*"?([A-Za-z_][A-Za-z0-9_]*)"?\s*=\s*(.+?)\s*$', body, re.M))
+
+
+def emf_metric_names():
+    try:
+        with open("worker/emf.c") as f:
+            src = f.read()
+    except OSError:
+        return set()
+    return set(re.findall(r'add_metric\(defs,\s*root,\s*"([A-Za-z]+)"', src))
+
+
+def terraform_rules(text):
+    """Issue 18's rules for the ECS module, each checked statically."""
+    flat = re.sub(r"\s+", " ", text)
+    # 1. ALB idle timeout below the API's keep-alive
+    ka_ms, where = api_keep_alive_ms()
+    lb = hcl_blocks(text, "aws_lb").get("api", "")
+    m = re.search(r"idle_timeout\s*=\s*(\d+)", lb)
+    idle = int(m.group(1)) if m else 60  # the ALB default
+    check(ka_ms and idle * 1000 < ka_ms, "terraform: ALB idle_timeout below the API keep-alive (else the ALB answers 502)",
+          f"idle_timeout {idle} s, API keep-alive {ka_ms} ms ({where})")
+
+    # 2. services wait for the REDIS_URL secret version; task definitions name that version
+    services = hcl_blocks(text, "aws_ecs_service")
+    bad = [n for n in ("api", "worker")
+           if not re.search(r"depends_on\s*=\s*\[[^\]]*aws_secretsmanager_secret_version\.redis_url", services.get(n, ""))]
+    pinned = re.search(r'aws_secretsmanager_secret\.app\[name\]\.arn\}:::\$\{aws_secretsmanager_secret_version\.redis_url\[0\]\.version_id\}', text)
+    check(not bad and pinned, "terraform: ECS services depend on the REDIS_URL secret version (first apply with ElastiCache)",
+          f"no depends_on in {bad}" if bad else "task definitions do not name the REDIS_URL version id")
+
+    # 3. queue depth published and scaled on
+    env = tf_locals_map(text, "worker_environment")
+    emitted = emf_metric_names()
+    used = set(re.findall(r'namespace\s*=\s*"Haink"\s*metric_name\s*=\s*"([A-Za-z]+)"', flat))
+    used |= set(re.findall(r'namespace\s*=\s*"Haink"\s*,?\s*metric_name\s*=\s*"([A-Za-z]+)"', flat))
+    check(env.get("QUEUE_METRICS_EMF", "").strip('"') in ("true", "1") and tf_var_default(text, "worker_queue_depth_scaling") == "true"
+          and "QueueDepth" in used and used and used <= emitted,
+          "terraform: workers publish the queue as EMF and the step policy (on by default) scales on Haink/QueueDepth",
+          f"QUEUE_METRICS_EMF {env.get('QUEUE_METRICS_EMF')}, scaling default {tf_var_default(text, 'worker_queue_depth_scaling')}, "
+          f"Haink metrics used {sorted(used)}, emitted by worker/emf.c {sorted(emitted)}")
+
+    # 5 and 7. health check start period, drain that fits the work
+    tds = hcl_blocks(text, "aws_ecs_task_definition")
+    bad = []
+    for n in ("api", "worker"):
+        st = re.search(r"stopTimeout\s*=\s*(\d+)", tds.get(n, ""))
+        if not st or int(st.group(1)) != HARD_KILL_S:
+            bad.append(f"{n}: stopTimeout {st.group(1) if st else 'unset'}")
+    grace = tf_var_default(text, "shutdown_grace_s")
+    if grace != str(DEPLOY_GRACE_S):
+        bad.append(f"shutdown_grace_s default {grace}")
+    hc = re.search(r"healthCheck\s*=\s*{([^}]*)}", tds.get("worker", ""))
+    sp = re.search(r"startPeriod\s*=\s*(\d+)", hc.group(1)) if hc else None
+    if not (hc and '"haink-worker", "healthcheck"' in hc.group(1) and sp and 30 <= int(sp.group(1)) <= 300):
+        bad.append(f"worker healthCheck {hc.group(1).split() if hc else None}")
+    check(not bad, f"terraform: stopTimeout {HARD_KILL_S}, SHUTDOWN_GRACE_S {DEPLOY_GRACE_S}, worker health check with a 30-300 s startPeriod",
+          f"{bad}")
+
+    # 6. only /slack/* (and /ui with enable_dev_ui) reach the API; default action a fixed 404
+    listeners = hcl_blocks(text, "aws_lb_listener")
+    bad = []
+    for n, body in listeners.items():
+        da = re.search(r"default_action\s*{", body)
+        dbody = body[da.end() - 1:balanced(body, da.end() - 1)] if da else ""
+        if "forward" in dbody or "target_group_arn" in dbody:
+            bad.append(f"{n}: default action forwards")
+        if "fixed_response" not in dbody or '"404"' not in dbody:
+            bad.append(f"{n}: default action is not a fixed 404")
+    rules = hcl_blocks(text, "aws_lb_listener_rule")
+    patterns = re.search(r"public_path_patterns\s*=\s*(.+)", text)
+    pat = patterns.group(1) if patterns else ""
+    allowed = set(re.findall(r'"(/[^"]*)"', pat))
+    if not rules or not any("local.public_path_patterns" in b and "forward" in b for b in rules.values()):
+        bad.append("no forward rule on local.public_path_patterns")
+    if allowed - {"/slack/*", "/ui", "/ui/*"} or "/slack/*" not in allowed:
+        bad.append(f"patterns {sorted(allowed)}")
+    if ("/ui" in pat) and "var.enable_dev_ui ?" not in pat:
+        bad.append("/ui not behind var.enable_dev_ui")
+    check(not bad, "terraform: ALB forwards only /slack/* (and /ui with enable_dev_ui); default action fixed 404", f"{bad}")
+
+    # 13.3 API metrics on their own port, not reachable through the ALB
+    api_env = tf_locals_map(text, "api_environment")
+    ports = re.findall(r"containerPort\s*=\s*(\d+)", tds.get("api", ""))
+    sg_ports = re.findall(r"from_port\s*=\s*(\d+)", " ".join(hcl_blocks(text, "aws_vpc_security_group_ingress_rule").values()))
+    check(api_env.get("API_METRICS_PORT", "").strip('"') == str(API_METRICS_PORT) and str(API_METRICS_PORT) in ports
+          and str(API_METRICS_PORT) not in sg_ports and "/metrics" not in pat,
+          f"terraform: API /metrics on API_METRICS_PORT {API_METRICS_PORT}, no ALB path or security group rule to it",
+          f"API_METRICS_PORT {api_env.get('API_METRICS_PORT')}, container ports {ports}, ingress ports {sg_ports}")
+
+    # 8. alarms
+    alarms = " ".join(hcl_blocks(text, "aws_cloudwatch_metric_alarm").values())
+    need = {"Redis memory": "RedisMemoryUsedPercent", "dead-letter growth": "DeadLetters",
+            "oldest pending age": "OldestPendingAgeSeconds"}
+    missing = [k for k, v in need.items() if f'"{v}"' not in alarms]
+    if "DIFF(dead)" not in alarms:
+        missing.append("dead-letter growth is not a DIFF")
+    check(not missing and tf_var_default(text, "alarm_redis_memory_percent") == "80",
+          "terraform: alarms on Redis memory above 80 %, dead-letter growth, oldest pending task age", f"missing {missing}")
+
+    # 9. UI_TOKEN as a secret; IAM names per environment
+    check(re.search(r'var\.enable_dev_ui\s*\?\s*{\s*UI_TOKEN\s*=\s*\["api"\]', text),
+          "terraform: UI_TOKEN settable on ECS as a Secrets Manager secret (enable_dev_ui)", "no UI_TOKEN in secret_env")
+    roles = hcl_blocks(text, "aws_iam_role")
+    bad = [n for n, b in roles.items() if "${var.environment}" not in (re.search(r'name\s*=\s*"([^"]*)"', b) or [None, ""])[1]]
+    check(roles and not bad, "terraform: IAM role names include the environment (account-wide names)", f"{bad}")
 
 
 # ------------------------------------------------------------------------ env
@@ -781,10 +1111,249 @@ def env(base_render, prod_render):
           f"secret names set in plain configuration: {', '.join(leaks)}")
 
 
+# --------------------------------------------------------------------- start
+#
+# Runs each service's command, with exactly the environment compose or a
+# kustomize render gives it, as `<binary> --check-config`: configuration and
+# agents file load, nothing is started, exit 0 means the service starts. The
+# image's files are found where its Dockerfile copies them from (e.g.
+# /opt/haink/agents.json is deploy/agents.json).
+
+
+def image_of(image):
+    return "worker" if "haink-worker" in str(image) else "api" if "haink-api" in str(image) else None
+
+
+def image_spec(kind):
+    """(entrypoint, cmd, {container path: repo path}) of deploy/Dockerfile.<kind>'s final stage."""
+    ins = dockerfile_instructions(f"deploy/Dockerfile.{kind}")
+    last = max(i for i, (k, _) in enumerate(ins) if k == "FROM")
+    final = ins[last:]
+
+    def exec_form(key):
+        vals = [a for k, a in final if k == key]
+        return json.loads(vals[-1]) if vals and vals[-1].startswith("[") else []
+
+    files = {}
+    for k, a in final:
+        if k == "COPY" and "--from" not in a:
+            words = a.split()
+            for src in words[:-1]:
+                files[words[-1].rstrip("/")] = src.rstrip("/")
+    return exec_form("ENTRYPOINT"), exec_form("CMD"), files
+
+
+def localize(value, files):
+    for dst, src in files.items():
+        if value == dst or value.startswith(dst + "/"):
+            return src + value[len(dst):]
+    return value
+
+
+_verbs = {}
+
+
+def known_verb(bindir, binary, verb):
+    if binary != "haink-worker":
+        return True
+    if binary not in _verbs:
+        out = subprocess.run([os.path.join(bindir, binary), "help"], capture_output=True, text=True, timeout=20)
+        _verbs[binary] = {l.split()[0] for l in (out.stdout + out.stderr).splitlines()
+                          if l.startswith("  ") and l.split()}
+    if not _verbs[binary]:
+        return False  # reported as an unknown verb: the usage text lists none
+    return verb in _verbs[binary]
+
+
+def try_start(bindir, label, kind, command, args, env, expect=True):
+    """command/args as the orchestrator gives them (None: the image's)."""
+    entry, cmd, files = image_spec(kind)
+    words = (command if command is not None else entry) + (args if args is not None else (cmd if command is None else []))
+    if not words:
+        fail(label, "no command")
+        return
+    binary = os.path.basename(words[0])
+    path = os.path.join(bindir, binary)
+    if not os.access(path, os.X_OK):
+        fail(label, f"{path} is not built (run make first)")
+        return
+    problems = []
+    if len(words) > 1 and not known_verb(bindir, binary, words[1]):
+        problems.append(f"unknown verb {words[1]!r}")
+    for w in words[2:]:
+        if w.startswith("/") and localize(w, files) != w and not os.path.exists(localize(w, files)):
+            problems.append(f"{w} is not in the image")
+    local = {k: localize(str(v), files) for k, v in env.items()}
+    proc = subprocess.run([path, "--check-config"], env=local, capture_output=True, text=True, timeout=30)
+    started = proc.returncode == 0 and not problems
+    why = "; ".join(problems + [l for l in (proc.stderr or proc.stdout).splitlines()[:3]]) or f"exit {proc.returncode}"
+    if expect:
+        check(started, label, f"`{' '.join(words)}`: {why}")
+    else:
+        check(not started, label, f"`{' '.join(words)}` would start: {sorted(env)}")
+
+
+def compose_env(doc, name):
+    svc = doc["services"][name]
+    env = {}
+    for e in svc.get("env_file") or []:
+        path, required = (e, True) if isinstance(e, str) else (e.get("path"), e.get("required", True))
+        if not required:
+            continue  # the documented first run: no deploy/haink.env
+        env.update(env_file_values(path))
+    e = svc.get("environment") or {}
+    if isinstance(e, list):
+        e = dict((x.split("=", 1) + [""])[:2] for x in e)
+    env.update({k: "" if v is None else str(v) for k, v in e.items()})
+    return env
+
+
+def pod_env(c, idx):
+    """(env, missing required sources) of a container, as the kubelet builds it."""
+    import base64
+    env, missing = {}, []
+
+    def obj_data(kind, name):
+        o = idx.get((kind, name))
+        if o is None:
+            return None
+        d = dict(o.get("data") or {})
+        if kind == "Secret":
+            d = {k: base64.b64decode(v).decode() for k, v in d.items()}
+            d.update(o.get("stringData") or {})
+        return {k: str(v) for k, v in d.items()}
+
+    for ef in c.get("envFrom") or []:
+        for key, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+            if key in ef:
+                d = obj_data(kind, ef[key]["name"])
+                if d is None:
+                    if not ef[key].get("optional"):
+                        missing.append(f"{kind} {ef[key]['name']}")
+                else:
+                    env.update(d)
+    for e in c.get("env") or []:
+        if "value" in e:
+            env[e["name"]] = str(e["value"])
+            continue
+        vf = e.get("valueFrom") or {}
+        for key, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
+            if key in vf:
+                d = obj_data(kind, vf[key]["name"])
+                if d is not None and vf[key]["key"] in d:
+                    env[e["name"]] = d[vf[key]["key"]]
+                elif not vf[key].get("optional"):
+                    missing.append(f"{kind} {vf[key]['name']} key {vf[key]['key']}")
+    return env, missing
+
+
+def k8s_start(bindir, label, docs, extra=(), expect=True):
+    idx = index(list(docs) + list(extra))
+    for w in docs:
+        if w.get("kind") not in ("Deployment", "Job"):
+            continue
+        for c in pod_of(w).get("containers") or []:
+            kind = image_of(c.get("image"))
+            if not kind:
+                continue
+            env, missing = pod_env(c, idx)
+            what = f"{label} {w['metadata']['name']}"
+            if expect:
+                if missing:
+                    fail(f"{what} starts with what the render gives it", f"required but not rendered: {missing}")
+                    continue
+                try_start(bindir, f"{what} starts with what the render gives it (--check-config)", kind,
+                          c.get("command"), c.get("args"), env)
+            elif kind == "api":
+                if missing:
+                    ok(f"{what} does not start without a real secret (required {', '.join(missing)})")
+                else:
+                    try_start(bindir, f"{what} does not start without a real signing secret", kind,
+                              c.get("command"), c.get("args"), env, expect=False)
+
+
+def start(bindir, base_render, prod_render, job_render):
+    try:
+        with open("docker-compose.yml") as f:
+            doc = yaml.safe_load(f)
+        for name in ("api", "worker", "ingest"):
+            svc = doc["services"][name]
+            kind = "api" if (svc.get("build") or {}).get("dockerfile", "").endswith(".api") else "worker"
+            cmd = svc.get("command")
+            try_start(bindir, f"start: compose {name} starts with no keys (--check-config)", kind,
+                      as_words(svc.get("entrypoint")) or None, as_words(cmd) if cmd is not None else None,
+                      compose_env(doc, name))
+    except (OSError, yaml.YAMLError, KeyError) as e:
+        fail("start: compose services", str(e))
+    base = load_docs(base_render) if os.path.getsize(base_render) else []
+    prod = load_docs(prod_render) if os.path.getsize(prod_render) else []
+    job = load_docs(job_render) if os.path.getsize(job_render) else []
+    if not base or not prod or not job:
+        fail("start: k8s renders", "a kustomize render is missing (see above)")
+        return
+    k8s_start(bindir, "start: k8s base", base)
+    k8s_start(bindir, "start: k8s jobs/ingest (with the base)", job, extra=base)
+    # production: nothing development-only to fall back on; with the real
+    # Secrets (here: the examples) it starts
+    k8s_start(bindir, "start: k8s production", prod, expect=False)
+    examples = []
+    for p in ("k8s/base/secret.example.yaml", "k8s/overlays/production/secret.example.yaml"):
+        examples += load_docs(p)
+    label = "start: k8s production with its Secrets (secret.example.yaml)"
+    if subprocess.run(["pkg-config", "--exists", "hiredis_ssl"]).returncode != 0:
+        # The images build with hiredis' TLS (trixie); a host build without
+        # hiredis_ssl refuses rediss:// at start, so check the rest of the
+        # configuration with the scheme swapped.
+        for d in examples:
+            sd = d.get("stringData") or {}
+            if str(sd.get("REDIS_URL", "")).startswith("rediss://"):
+                sd["REDIS_URL"] = "redis://" + sd["REDIS_URL"][len("rediss://"):]
+        label += " [rediss:// read as redis://: this host's hiredis has no TLS]"
+    k8s_start(bindir, label, prod, extra=examples)
+
+
+# ---------------------------------------------------------------------- docs
+
+
+def docs(path):
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        fail(f"docs: {path}", str(e))
+        return
+    need = {
+        "the idle-timeout rule for any load balancer": ["API_KEEP_ALIVE_MS", "upstream-keepalive-timeout"],
+        "an Ingress example": ["k8s/overlays/production/ingress.yaml"],
+        "getting the image into a cluster": ["kind load docker-image", "minikube image load", "k3s ctr images import"],
+        "a terraform plan walkthrough with pinned providers": ["terraform plan", "required_providers", "~> 5."],
+        "deploying your own knowledge base (ECS and k8s)": ["k8s/jobs/ingest", "run-task"],
+        "KEDA over TLS": ["tls=enable"],
+        "the API metrics port": ["API_METRICS_PORT"],
+    }
+    for what, words in need.items():
+        missing = [w for w in words if w not in text]
+        check(not missing, f"docs: {path} covers {what}", f"does not mention {missing}")
+    # terraform/README.md: commands take names from the outputs; jq is a prerequisite
+    try:
+        with open("terraform/README.md") as f:
+            tf = f.read()
+    except OSError as e:
+        fail("docs: terraform/README.md", str(e))
+        return
+    bad = [w for w in ("terraform output -json task_network", "worker_task_definition_family",
+                       "terraform output -json secret_arns", "`jq`") if w not in tf]
+    bad += [f"hard-coded {w!r}" for w in ("--secret-id \"haink/", "--task-definition haink-worker",
+                                          "assignPublicIp=DISABLED") if w in tf]
+    check(not bad, "docs: terraform/README.md reads names from the outputs (task_network, secret_arns) and lists jq",
+          f"{bad}")
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"compose": compose, "dockerfile": dockerfile, "dockerignore": dockerignore, "k8s": k8s,
-     "terraform": terraform, "env": env}[cmd](*args)
+     "terraform": terraform, "env": env, "dockerfiles": dockerfiles, "start": start,
+     "docs": docs}[cmd](*args)
 PY
 )
 
@@ -819,6 +1388,7 @@ py_checks compose compose docker-compose.yml
 py_checks dockerignore dockerignore .dockerignore
 py_checks Dockerfile.api dockerfile deploy/Dockerfile.api api
 py_checks Dockerfile.worker dockerfile deploy/Dockerfile.worker worker
+py_checks Dockerfiles dockerfiles deploy/Dockerfile.api deploy/Dockerfile.worker
 
 # YAML style -------------------------------------------------------------------
 if command -v yamllint >/dev/null 2>&1; then
@@ -835,6 +1405,7 @@ fi
 # Kubernetes -------------------------------------------------------------------
 : >"$TMP/base.yaml"
 : >"$TMP/production.yaml"
+: >"$TMP/ingest-job.yaml"
 if ! command -v kubectl >/dev/null 2>&1; then
 	fail "k8s: kubectl kustomize" "kubectl is not installed"
 else
@@ -849,6 +1420,12 @@ else
 			fail "k8s $variant: kubectl kustomize $dir renders" "$(head -n 3 <<<"$err" | tr '\n' ' ')"
 		fi
 	done
+	if err=$(kubectl kustomize k8s/jobs/ingest 2>&1 >"$TMP/ingest-job.yaml"); then
+		ok "k8s jobs/ingest: kubectl kustomize k8s/jobs/ingest renders"
+	else
+		: >"$TMP/ingest-job.yaml"
+		fail "k8s jobs/ingest: kubectl kustomize k8s/jobs/ingest renders" "$(head -n 3 <<<"$err" | tr '\n' ' ')"
+	fi
 fi
 
 # Terraform --------------------------------------------------------------------
@@ -893,6 +1470,12 @@ py_checks terraform terraform terraform
 
 # Environment variable names -----------------------------------------------------
 py_checks env env "$TMP/base.yaml" "$TMP/production.yaml"
+
+# Each service starts with the environment it is given -----------------------------
+py_checks start start "${BUILD_DIR:-build}/bin" "$TMP/base.yaml" "$TMP/production.yaml" "$TMP/ingest-job.yaml"
+
+# The operator's guide ------------------------------------------------------------
+py_checks docs docs docs/deploy.md
 
 echo "# $SKIPPED skipped (not counted)"
 echo "$PASS passed, $FAILED failed"

@@ -274,6 +274,50 @@ def test_feedback_click_updates_the_answer_and_the_message():
         wait_until(thanked, 20, "buttons replaced by a thank-you")
 
 
+def test_feedback_counted_once_when_the_slack_confirmation_is_retried():
+    with E2E(RETRY_BASE_MS=50) as e:
+        e.worker()
+        e.ask("EvFb2", ts="1700000013.000100")
+        msg = e.wait_answers(1)[0]
+        answer_id = list(e.answers().keys())[0].split(":", 1)[1]
+        # the thank-you edit fails once with a transient Slack error: the task is retried
+        e.slack.config(ok_false_error="internal_error", ok_false_count=1,
+                       ok_false_method="chat.update")
+        payload = {"type": "block_actions", "user": {"id": "U200"}, "team": {"id": "T300"},
+                   "channel": {"id": "C100"},
+                   "container": {"type": "message", "message_ts": msg["ts"]},
+                   "message": {"ts": msg["ts"], "thread_ts": "1700000013.000100"},
+                   "actions": [{"action_id": "feedback_not_helpful", "value": answer_id,
+                                "type": "button", "action_ts": "1700000020.123456"}]}
+        body = "payload=" + urllib.parse.quote(json.dumps(payload))
+        status, _, _ = e.st.post_signed(e.api, "/slack/interactive", body,
+                                        content_type="application/x-www-form-urlencoded")
+        assert status == 200
+
+        def thanked():
+            m = [x for x in e.messages() if x["ts"] == msg["ts"]][0]
+            return not has_buttons(m) and "thank" in blocks_text(m).lower()
+        wait_until(thanked, 30, "thanked after the retry")
+        day = [k for k in e.r("KEYS", "metrics:*")]
+        assert len(day) == 1, day
+        assert int(e.r("HGET", day[0], "tasks_retried") or 0) >= 1, e.r.hgetall(day[0])
+        assert e.r("HGET", day[0], "feedback_not_helpful") == "1", e.r.hgetall(day[0])
+
+
+def test_answers_expire_after_answer_ttl():
+    for ttl in (1000, 0):
+        with E2E(ANSWER_TTL_S=ttl) as e:
+            e.worker()
+            e.ask("EvTtl%d" % ttl, ts="1700000014.000100")
+            e.wait_answers(1)
+            key = list(e.answers().keys())[0]
+            left = e.r("TTL", key)
+            if ttl:
+                assert 0 < left <= ttl, left
+            else:
+                assert left == -1, left  # 0 keeps answers forever
+
+
 def test_thread_rate_limit_sends_one_notice_and_no_llm_call():
     with E2E(ANSWERS_PER_THREAD_HOUR=1) as e:
         e.worker()
@@ -362,6 +406,16 @@ def test_dev_ui_question_is_answered_on_its_session_and_feedback_lands():
         fb = wait_kind("feedback")[0]
         assert fb["answer_id"] == ans["answer_id"] and fb["feedback"] == "helpful"
         assert e.r("HGET", "answer:" + ans["answer_id"], "feedback") == "helpful"
+
+        # UI feedback cannot land on a Slack answer (wave 1 let it)
+        e.ask("EvUiFb", ts="1700000015.000100")
+        slack_answer = wait_until(
+            lambda: [k for k, v in e.answers().items() if v.get("team") == "T300"], 30,
+            "a Slack answer")[0].split(":", 1)[1]
+        post("/ui/api/feedback", {"session": sess, "answer_id": slack_answer,
+                                  "feedback": "not_helpful", "user": "dana"})
+        wait_until(e.group_idle, 20, "the UI feedback task handled")
+        assert e.r("HGET", "answer:" + slack_answer, "feedback") is None
 
         # a follow-up in the same session carries the first turn as history
         post("/ui/api/ask", {"session": sess, "user": "dana", "text": "And how often?"})

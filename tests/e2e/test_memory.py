@@ -110,7 +110,7 @@ def test_preference_reaches_other_threads_of_the_same_agent_only():
         ])
         s.ask("Ev10", "<@UBOT> remember that I prefer answers in French", "CSUP",
               "1700000100.000100")
-        keys = s.st.r("KEYS", "memory:haink:support:U200:*")
+        keys = s.st.r("KEYS", "memory:haink:support:T300/U200:*")
         facts = [k for k in keys if s.st.r("HGET", k, "kind") == "fact"]
         assert len(facts) == 1, keys
         assert s.st.r("KEYS", "memory:*:U999*") == []

@@ -8,7 +8,7 @@ reaches the handler, so no fakes are needed.
 import json
 import signal
 
-from haink import Stack, request, wait_until
+from haink import RedisServer, Stack, free_port, request, wait_until
 
 
 def _json_lines(text):
@@ -79,6 +79,36 @@ def test_malformed_entries_dead_letter_and_dlq_verbs():
         assert code == 0, (code, w.output()[-2000:])
 
 
+def test_liveness_from_start_readiness_follows_redis():
+    """The health server is up before Redis is: liveness passes (no restart loop),
+    readiness says Redis is unreachable until it comes, then passes."""
+    with Stack(docket="e2e-rt-live") as st:
+        port = free_port()
+        w = st.worker(wait_healthy=False, LLM_PROVIDER="offline", WORKER_CONCURRENCY=1,
+                      REDIS_URL="redis://127.0.0.1:%d/0" % port)
+
+        def answers(path):
+            try:
+                return request("127.0.0.1", w.port, "GET", path, timeout=2)
+            except OSError:
+                return None
+        live = wait_until(lambda: answers("/livez"), 10, "/livez while Redis is down")
+        assert live[0] == 200, live
+        code, out, err = st.run_worker("healthcheck", METRICS_PORT=w.port)
+        assert code == 0, (code, out, err)
+        ready = answers("/readyz")
+        assert ready[0] == 503 and json.loads(ready[2])["redis"] == "unreachable", ready
+        assert answers("/healthz")[0] == 503
+        # Redis arrives on that port: the worker becomes ready without a restart
+        rs = RedisServer(st.tmp, port=port).start()
+        try:
+            wait_until(lambda: (answers("/readyz") or [0])[0] == 200, 20, "/readyz after Redis")
+        finally:
+            w.signal(signal.SIGTERM)
+            w.wait(30)
+            rs.stop()
+
+
 def test_health_metrics_and_sigterm():
     with Stack(docket="e2e-rt2") as st:
         st.redis()
@@ -87,8 +117,12 @@ def test_health_metrics_and_sigterm():
 
         code, out, err = st.run_worker("healthcheck", METRICS_PORT=w.port)
         assert code == 0 and out.strip() == "ok", (code, out, err)
-        status, _, body = request("127.0.0.1", w.port, "GET", "/healthz")
-        assert status == 200 and json.loads(body) == {"status": "ok"}
+        # readiness names each check; liveness and readiness both pass once running
+        for path in ("/healthz", "/readyz", "/livez"):
+            status, _, body = request("127.0.0.1", w.port, "GET", path)
+            doc = json.loads(body)
+            assert status == 200 and doc["status"] == "ok", (path, status, body)
+            assert doc["redis"] == "ok" and doc["kb"] == "ok" and doc["threads"] == "ok", doc
 
         def gauges():
             status, _, body = request("127.0.0.1", w.port, "GET", "/metrics")

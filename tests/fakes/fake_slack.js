@@ -38,6 +38,7 @@ function publicMessage(m) {
     history: m.history,
   };
   if (m.attachments !== undefined) o.attachments = m.attachments;
+  if (m.metadata !== undefined) o.metadata = m.metadata;
   return o;
 }
 
@@ -46,6 +47,12 @@ function slackMessage(m) {
   if (m.blocks !== null) o.blocks = m.blocks;
   if (m.attachments !== undefined) o.attachments = m.attachments;
   if (m.thread_ts !== null) o.thread_ts = m.thread_ts;
+  return o;
+}
+
+function withMetadata(m, include) {
+  const o = slackMessage(m);
+  if (include && m.metadata) o.metadata = m.metadata;
   return o;
 }
 
@@ -211,6 +218,14 @@ const methods = {
     const ts = nextTs();
     const threadTs = p.thread_ts !== undefined && p.thread_ts !== null && p.thread_ts !== ''
       ? str(p.thread_ts) : null;
+    let metadata = p.metadata;
+    if (typeof metadata === 'string') {
+      try { metadata = JSON.parse(metadata); } catch (e) { return { ok: false, error: 'invalid_metadata_format' }; }
+    }
+    if (metadata !== undefined && (metadata === null || typeof metadata !== 'object' ||
+        typeof metadata.event_type !== 'string' || typeof metadata.event_payload !== 'object')) {
+      return { ok: false, error: 'invalid_metadata_format' };
+    }
     const m = {
       channel,
       ts,
@@ -218,11 +233,46 @@ const methods = {
       text,
       blocks: b.blocks || null,
       attachments,
+      metadata,
       update_count: 0,
       history: [text],
     };
     storeMessage(m);
     return { ok: true, channel, ts, message: slackMessage(m) };
+  },
+
+  // The thread of ts (its parent first), oldest first; metadata only with include_all_metadata.
+  'conversations.replies': (p) => {
+    const channel = str(p.channel);
+    const ts = str(p.ts);
+    if (!channel) return { ok: false, error: 'channel_not_found' };
+    if (!ts) return { ok: false, error: 'thread_not_found' };
+    const withMeta = p.include_all_metadata === true || p.include_all_metadata === 'true' ||
+      p.include_all_metadata === '1' || p.include_all_metadata === 1;
+    const out = [];
+    for (const m of messages.values()) {
+      if (m.channel === channel && (m.ts === ts || m.thread_ts === ts)) out.push(m);
+    }
+    out.sort((a, b) => Number(a.ts) - Number(b.ts));
+    const limit = Math.max(1, Math.min(Number(p.limit) || 100, 1000));
+    return { ok: true, has_more: out.length > limit,
+      messages: out.slice(0, limit).map((m) => withMetadata(m, withMeta)) };
+  },
+
+  // The channel's latest top-level messages, newest first.
+  'conversations.history': (p) => {
+    const channel = str(p.channel);
+    if (!channel) return { ok: false, error: 'channel_not_found' };
+    const withMeta = p.include_all_metadata === true || p.include_all_metadata === 'true' ||
+      p.include_all_metadata === '1' || p.include_all_metadata === 1;
+    const out = [];
+    for (const m of messages.values()) {
+      if (m.channel === channel && (m.thread_ts === null || m.thread_ts === m.ts)) out.push(m);
+    }
+    out.sort((a, b) => Number(b.ts) - Number(a.ts));
+    const limit = Math.max(1, Math.min(Number(p.limit) || 100, 1000));
+    return { ok: true, has_more: out.length > limit,
+      messages: out.slice(0, limit).map((m) => withMetadata(m, withMeta)) };
   },
 
   'chat.update': (p, cfg) => {

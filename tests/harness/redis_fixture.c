@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <fcntl.h>
@@ -92,8 +93,12 @@ static int spawn(void)
 			dup2(devnull, 1);
 			dup2(devnull, 2);
 		}
-		execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
-		       "--save", "", "--appendonly", "no", "--dir", redis_dir, (char *)NULL);
+		/* REDIS_SERVER names another server binary (valkey-server) */
+		const char *server = getenv("REDIS_SERVER");
+		if (!server || !*server)
+			server = "redis-server";
+		execlp(server, server, "--port", port, "--bind", "127.0.0.1", "--save", "",
+		       "--appendonly", "no", "--dir", redis_dir, (char *)NULL);
 		_exit(127);
 	}
 	if (redis_pid < 0)

@@ -28,7 +28,7 @@ def entries(st):
 
 def metric(api, name, labels=None):
     """Returns the value of one sample of /metrics (0 when absent)."""
-    status, _, body = request("127.0.0.1", api.port, "GET", "/metrics")
+    status, _, body = request("127.0.0.1", api.metrics_port, "GET", "/metrics")
     assert status == 200, status
     want = name + ("{%s}" % labels if labels else "")
     for line in body.decode().splitlines():
@@ -389,7 +389,7 @@ def test_metrics_move():
                    "3 more 200s on /slack/events counted")
         wait_until(lambda: metric(api, "haink_http_request_seconds_count",
                                   'route="/slack/events"') == h0 + 3, 5, "3 more latencies")
-        status, hdrs, body = request("127.0.0.1", api.port, "GET", "/metrics")
+        status, hdrs, body = request("127.0.0.1", api.metrics_port, "GET", "/metrics")
         assert hdrs["content-type"].startswith("text/plain; version=0.0.4")
         text = body.decode()
         assert "# TYPE haink_http_request_seconds histogram" in text
@@ -408,8 +408,8 @@ def test_request_ids_and_routes():
             rid = hdrs.get("x-request-id")
             assert rid and re.fullmatch(r"[0-9a-f]{32}", rid), (path, rid)
             seen.add(rid)
-            if path == "/nope":
-                assert status == 404
+            if path in ("/nope", "/metrics"):
+                assert status == 404  # /metrics lives on API_METRICS_PORT only
             if method == "GET" and path == EVENTS:
                 assert status == 405
         assert len(seen) == 6  # unique per request
@@ -491,7 +491,7 @@ def test_sigterm_finishes_an_in_flight_request():
 
 def test_invalid_configuration_exits_2_with_every_problem():
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PORT": "abc",
-           "LOG_LEVEL": "chatty", "REDIS_URL": "rediss://:pw@h:6380"}
+           "LOG_LEVEL": "chatty", "REDIS_URL": "redis://:pw@h:99999"}
     cp = subprocess.run([os.path.join(BIN, "haink-api")], env=env, capture_output=True,
                         timeout=20)
     assert cp.returncode == 2, (cp.returncode, cp.stderr)
@@ -513,3 +513,85 @@ def test_invalid_configuration_exits_2_with_every_problem():
     assert "SLACK_SIGNING_SECRET=(set)" in out
     assert "REDIS_URL=redis://u:***@127.0.0.1:6379/0" in out
     assert "very-secret-value" not in out and "hunter2" not in out
+
+
+def test_metrics_only_on_their_own_port():
+    """/metrics is not served on the Slack-facing port; API_METRICS_PORT serves only it;
+    0 turns it off; the same port as PORT is a configuration error."""
+    with Stack() as st:
+        st.redis()
+        api = st.api()
+        assert request("127.0.0.1", api.port, "GET", "/metrics")[0] == 404
+        status, _, body = request("127.0.0.1", api.metrics_port, "GET", "/metrics")
+        assert status == 200 and b"haink_http_requests_total" in body
+        assert request("127.0.0.1", api.metrics_port, "GET", "/healthz")[0] == 404
+        assert request("127.0.0.1", api.metrics_port, "POST", EVENTS, b"{}", {})[0] == 404
+        off = st.api(API_METRICS_PORT=0)
+        assert request("127.0.0.1", off.port, "GET", "/metrics")[0] == 404
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "SLACK_SIGNING_SECRET": "x",
+           "PORT": "8123", "API_METRICS_PORT": "8123"}
+    cp = subprocess.run([os.path.join(BIN, "haink-api"), "--print-config"], env=env,
+                        capture_output=True, timeout=20)
+    assert cp.returncode == 2 and b"API_METRICS_PORT: must differ from PORT" in cp.stderr, cp
+
+
+def _idle_clients(api, n, used):
+    """n open connections; used: each made one keep-alive request first."""
+    out = []
+    for _ in range(n):
+        c = socket.create_connection(("127.0.0.1", api.port), timeout=10)
+        if used:
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            c.recv(4096)
+        out.append(c)
+    return out
+
+
+def test_idle_keep_alive_connections_cannot_starve_the_api():
+    """civetweb parks a thread on each open connection. Wave 1 (16 threads) timed out a
+    signed event behind 16 idle keep-alive connections. Now the pool is larger and, once
+    3/4 full, every response closes its connection: an event is answered behind 64 idle
+    connections on the default pool, and behind 32 on a pool of 8 threads."""
+    with Stack() as st:
+        st.redis()
+        for threads, n in ((128, 64), (8, 32)):
+            api = st.api(API_THREADS=threads)
+            idle = _idle_clients(api, n, used=True)
+            try:
+                status, _, body = st.post_event(api, app_mention("EvIdle%d" % threads))
+                assert status == 200, body
+            finally:
+                for c in idle:
+                    c.close()
+
+
+def test_slow_client_is_cut_off_by_the_request_timeout():
+    """A client sending one byte a second never finishes its request: the API closes
+    the connection after its request timeout (10 s) instead of holding a thread."""
+    with Stack() as st:
+        st.redis()
+        api = st.api()
+        c = socket.create_connection(("127.0.0.1", api.port), timeout=30)
+        request_line = b"POST /slack/events HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n"
+        t0 = time.monotonic()
+        closed = False
+        for i in range(25):
+            try:
+                c.sendall(request_line[i:i + 1] if i < len(request_line) else b"x")
+                c.setblocking(False)
+                try:
+                    if c.recv(4096) == b"":
+                        closed = True
+                        break
+                except BlockingIOError:
+                    pass
+                finally:
+                    c.setblocking(True)
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            time.sleep(1)
+        c.close()
+        assert closed, "still open after %.0f s" % (time.monotonic() - t0)
+        # and the API still answers
+        assert request("127.0.0.1", api.port, "GET", "/healthz")[0] == 200

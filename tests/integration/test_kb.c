@@ -71,7 +71,7 @@ static int ingest(struct fixture *f, const char *path, int reindex, FILE *out,
 		  struct ingest_summary *sum, struct err *e)
 {
 	const char *paths[1] = {path};
-	struct ingest_opts o = {paths, 1, NULL, reindex, out};
+	struct ingest_opts o = {paths, 1, NULL, reindex, out, 0, 0};
 	return ingest_run(&f->w, &o, sum, e);
 }
 

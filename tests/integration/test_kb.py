@@ -165,3 +165,49 @@ def test_bad_files_are_skipped_never_a_crash():
             assert "warning: skipping %s/%s" % (d, name) in msgs, msgs
         assert "ingested 1 files" in msgs, msgs
         assert len(st.r("KEYS", "rag_doc:*")) == 1
+
+
+def test_links_never_loop_or_leave_the_tree_and_limits_hold():
+    """One file and two `ln -s .` links made 58,368 sources in wave 1; links out of
+    the folder were followed too. Now each folder and file is read once, links stay
+    inside the tree, and file/byte limits stop a runaway ingest with a clear error."""
+    with Stack() as st:
+        st.redis()
+        tree = os.path.join(st.tmp, "tree")
+        outside = os.path.join(st.tmp, "outside")
+        os.makedirs(os.path.join(tree, "sub"))
+        os.makedirs(outside)
+        with open(os.path.join(tree, "a.md"), "w") as f:
+            f.write("# A\n\nThe only document inside the tree.\n")
+        with open(os.path.join(outside, "secret.md"), "w") as f:
+            f.write("# Secret\n\nNot part of the knowledge base.\n")
+        os.symlink(".", os.path.join(tree, "loop1"))
+        os.symlink(".", os.path.join(tree, "sub", "loop2"))
+        os.symlink("..", os.path.join(tree, "sub", "up"))
+        os.symlink(outside, os.path.join(tree, "escape"))
+        os.symlink(os.path.join(tree, "a.md"), os.path.join(tree, "sub", "again.md"))
+        code, out, err = st.run_worker("ingest", tree, LLM_PROVIDER="offline", timeout=60)
+        assert code == 0, err
+        msgs = _messages(err)
+        summary = [l for l in msgs if l.startswith("ingested ")]
+        assert summary and summary[0].startswith("ingested 1 files"), msgs
+        assert "links leaving the tree, looping or repeating" in summary[0], summary
+        assert any("escape" in l and "outside the folder" in l for l in msgs), msgs
+        assert any("loop1" in l and "already ingested" in l for l in msgs), msgs
+        assert any("again.md" in l and "already ingested" in l for l in msgs), msgs
+        assert len(st.r("HKEYS", "kb:sources")) == 1
+        assert not any("secret" in (st.r("HGET", k, "content") or "").lower()
+                       for k in st.r("KEYS", "rag_doc:*"))
+
+        # limits: a clear error naming the flag to raise (the operator's to fix: exit 2)
+        many = os.path.join(st.tmp, "many")
+        _write_docs(many, 5)
+        code, out, err = st.run_worker("ingest", many, "--max-files", "3",
+                                       LLM_PROVIDER="offline")
+        assert code == 2 and "more than 3 files" in err and "--max-files" in err, (code, err)
+        code, out, err = st.run_worker("ingest", many, "--max-bytes", "100",
+                                       LLM_PROVIDER="offline")
+        assert code == 2 and "more than 100 bytes" in err and "--max-bytes" in err, (code, err)
+        code, out, err = st.run_worker("ingest", many, "--max-files", "zero",
+                                       LLM_PROVIDER="offline")
+        assert code == 2, (code, err)

@@ -301,8 +301,8 @@ TEST(memory, tools_use_the_task_scope_not_model_arguments)
 	CHECK_INT_EQ(remember_def->run(&c, args, &out, &e), 0);
 	json_decref(args);
 	CHECK_STR_CONTAINS(out.s, "\"ok\":true");
-	CHECK_INT_EQ(count_keys(r, "memory:haink:support:UA:*"), 1);
-	CHECK_INT_EQ(scope_keys(r, "haink", "*", "UB"), 0);
+	CHECK_INT_EQ(count_keys(r, "memory:haink:support:T/UA:*"), 1);
+	CHECK_INT_EQ(scope_keys(r, "haink", "*", "T/UB"), 0);
 	CHECK_INT_EQ(count_keys(r, "memory:haink:sales:*"), 0);
 
 	/* UB's search naming UA in the arguments never returns UA's memory */
@@ -330,6 +330,34 @@ TEST(memory, tools_use_the_task_scope_not_model_arguments)
 	json_decref(args);
 	CHECK_STR_CONTAINS(out.s, "UA prefers answers in French");
 	CHECK(trace.nmemories >= 1);
+
+	/*
+	 * The Dev UI (team "ui") naming the same user id sees none of the Slack
+	 * user's memories, and what it remembers never reaches the Slack user.
+	 */
+	{
+		struct tool_scope su = {"haink", "ui",	   "s-sess",
+					"UA",	 "s-sess", agents_find(&agents, "support")};
+		buf_reset(&out);
+		c = (struct tool_call_ctx){&w, &su, &trace};
+		args = json_pack("{s:s}", "query", "which language do I prefer");
+		CHECK_INT_EQ(search_def->run(&c, args, &out, &e), 0);
+		json_decref(args);
+		CHECK_STR_EQ(out.s, "{\"memories\":[]}");
+		buf_reset(&out);
+		args = json_pack("{s:s}", "text", "UA from the ui likes German");
+		CHECK_INT_EQ(remember_def->run(&c, args, &out, &e), 0);
+		json_decref(args);
+		CHECK_INT_EQ(count_keys(r, "memory:haink:support:ui/UA:*"), 1);
+		/* the Slack user still sees only their own */
+		buf_reset(&out);
+		c = (struct tool_call_ctx){&w, &s1, &trace};
+		args = json_pack("{s:s}", "query", "German French language");
+		CHECK_INT_EQ(search_def->run(&c, args, &out, &e), 0);
+		json_decref(args);
+		CHECK_STR_CONTAINS(out.s, "French");
+		CHECK(!strstr(out.s, "German"));
+	}
 
 	/* bad arguments are a clear error */
 	args = json_pack("{s:i}", "query", 3);

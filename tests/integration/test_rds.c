@@ -4,8 +4,11 @@
  * fallback, AUTH (ACL user, escaped and raw special characters) and SELECT,
  * command timeouts, and reconnecting after the server stops and comes back.
  */
+#include <stdlib.h>
+
 #include "common.h"
 #include "enqueue.h"
+#include "runtime.h"
 
 #include "../harness/test.h"
 
@@ -427,27 +430,85 @@ TEST(enqueue, failed_xadd_leaves_no_seen_mark)
 	rds_free(r);
 }
 
-TEST(enqueue, stream_is_capped)
+/*
+ * STREAM_MAXLEN caps the backlog without deleting anything: at the cap a new
+ * task is refused (BACKLOG, retryable: the API answers 503 and Slack retries)
+ * and its event id is not marked seen, a repeated event is still a duplicate,
+ * and once the workers have acknowledged entries runtime_trim_acked() makes
+ * room again. Wave 1 trimmed with MAXLEN ~ and lost unread entries.
+ */
+TEST(enqueue, backlog_cap_refuses_and_never_deletes)
 {
 	struct rds *r = connect_test(NULL);
 	struct config cfg;
 	struct err e = {0};
 	redisReply *rep;
+	struct task t;
 	char id[32];
 
 	CHECK(r != NULL);
 	test_redis_flush();
-	enqueue_config(&cfg);
-	for (int i = 0; i < 1000; i++) {
-		struct task t;
+	enqueue_config(&cfg); /* stream_maxlen 100 */
+	for (int i = 0; i < 100; i++) {
 		snprintf(id, sizeof(id), "Ev%04d", i);
 		make_task(&t, id);
 		CHECK_INT_EQ(enqueue_task(r, &cfg, &t, NULL, &e), ENQUEUE_ADDED);
 		task_release(&t);
 	}
+	make_task(&t, "Ev0100");
+	CHECK_INT_EQ(enqueue_task(r, &cfg, &t, NULL, &e), ENQUEUE_FAILED);
+	CHECK_STR_CONTAINS(e.msg, "BACKLOG");
+	CHECK(err_retryable(e.code));
+	task_release(&t);
+	/* the refused event was not marked: its retry can still be stored */
+	rep = rds_cmd(r, &e, "EXISTS docket:{itest}:seen:Ev0100");
+	CHECK_INT_EQ(rds_reply_int(rep, -1), 0);
+	freeReplyObject(rep);
+	/* a repeat of a stored event is a duplicate (200), not a 503 */
+	make_task(&t, "Ev0007");
+	CHECK_INT_EQ(enqueue_task(r, &cfg, &t, NULL, &e), ENQUEUE_DUPLICATE);
+	task_release(&t);
 	rep = rds_cmd(r, &e, "XLEN docket:{itest}:tasks");
-	/* MAXLEN ~ 100 trims whole macro nodes: at least 100, far below 1000 */
-	CHECK(rds_reply_int(rep, -1) >= 100 && rds_reply_int(rep, -1) < 500);
+	CHECK_INT_EQ(rds_reply_int(rep, -1), 100);
+	freeReplyObject(rep);
+
+	/* nothing delivered yet: trimming deletes nothing */
+	CHECK(runtime_ensure_group(r, "itest", &e) == 0);
+	CHECK_INT_EQ(runtime_trim_acked(r, "itest", &e), 0);
+	/* a consumer reads 60 and acknowledges the first 50: 10 stay pending */
+	rep = rds_cmd(r, &e, "XREADGROUP GROUP workers c COUNT 60 STREAMS docket:{itest}:tasks >");
+	CHECK(rep && rep->type == REDIS_REPLY_ARRAY);
+	{
+		const redisReply *en = rep->element[0]->element[1];
+		CHECK_INT_EQ(en->elements, 60);
+		for (size_t i = 0; i < 50; i++) {
+			redisReply *a = rds_cmd(r, &e, "XACK docket:{itest}:tasks workers %s",
+						en->element[i]->element[0]->str);
+			freeReplyObject(a);
+		}
+	}
+	freeReplyObject(rep);
+	CHECK_INT_EQ(runtime_trim_acked(r, "itest", &e), 50);
+	/* every unacknowledged (10 pending) and unread (40) entry is still there */
+	rep = rds_cmd(r, &e, "XRANGE docket:{itest}:tasks - +");
+	CHECK(rep && rep->type == REDIS_REPLY_ARRAY);
+	CHECK_INT_EQ(rep->elements, 50);
+	{
+		/* the oldest one left is the first pending entry, Ev0050 */
+		const redisReply *f = rep->element[0]->element[1];
+		int found = 0;
+		for (size_t i = 0; i + 1 < f->elements; i += 2)
+			found |= !strcmp(f->element[i]->str, "id") &&
+				 !strcmp(f->element[i + 1]->str, "Ev0050");
+		CHECK(found);
+	}
+	freeReplyObject(rep);
+	/* room again below the cap */
+	make_task(&t, "Ev0100");
+	CHECK_INT_EQ(enqueue_task(r, &cfg, &t, NULL, &e), ENQUEUE_ADDED);
+	task_release(&t);
+	rep = rds_cmd(r, &e, "XPENDING docket:{itest}:tasks workers");
+	CHECK_INT_EQ(rds_reply_int(rep->element[0], -1), 10);
 	freeReplyObject(rep);
 	rds_free(r);
 }

@@ -437,8 +437,8 @@ TEST(runtime, schedule_acks_and_the_mover_brings_the_task_back)
 	free(member);
 	pend = pending_count(r, "rt-sched");
 	sched_mid = sched_len(r, "rt-sched");
-	moved_early = retry_move_due(r, "rt-sched", 1000, clock_wall_ms(), 10, &e);
-	moved_due = retry_move_due(r, "rt-sched", 1000, due, 10, &e);
+	moved_early = retry_move_due(r, "rt-sched", clock_wall_ms(), 10, &e);
+	moved_due = retry_move_due(r, "rt-sched", due, 10, &e);
 	CHECK_INT_EQ(pend, 0);
 	CHECK_INT_EQ(sched_mid, 1);
 	CHECK_INT_EQ(moved_early, 0);
@@ -470,7 +470,7 @@ TEST(runtime, schedule_acks_and_the_mover_brings_the_task_back)
 	free(stream);
 	if (rep)
 		freeReplyObject(rep);
-	moved_bad = retry_move_due(r, "rt-sched-x", 1000, clock_wall_ms(), 10, &e);
+	moved_bad = retry_move_due(r, "rt-sched-x", clock_wall_ms(), 10, &e);
 	CHECK_INT_EQ(moved_bad, 0);
 	CHECK_INT_EQ(dead_len(r, "rt-sched-x"), 1);
 	CHECK_INT_EQ(sched_len(r, "rt-sched-x"), 0);
@@ -689,6 +689,106 @@ TEST(runtime, lease_renewal_keeps_a_slow_task_from_being_stolen)
 	CHECK(ca.renewals + cb.renewals >= 1);
 }
 
+/*
+ * A task that crashes its worker is reclaimed again and again: each reclaim
+ * counts as an attempt (XPENDING's delivery count), and past MAX_ATTEMPTS it
+ * is dead-lettered without running, with one apology. Wave 1 handed it on.
+ */
+TEST(runtime, poison_task_dead_letters_after_repeated_crashes)
+{
+	struct rt_setup s;
+	struct runtime *rt;
+	struct rds *r;
+	struct err e = {0};
+	redisReply *rep;
+	char *stream, *err_f, id[64] = "";
+	int ok = 0;
+
+	CHECK(setup(&s, "rt-poison", 1, 400, 3, 10) == 0);
+	test_redis_flush();
+	r = client();
+	fake_reset(FAKE_OK);
+	CHECK(runtime_ensure_group(r, s.docket, &e) == 0);
+	CHECK(add_task(r, s.docket, "EvPoison", "crashes every worker") == 0);
+	stream = keys_tasks(s.docket);
+	/* three workers in turn took it and died: deliveries 1, 2, 3 */
+	rep =
+	    rds_cmd(r, &e, "XREADGROUP GROUP %s ghost-1 COUNT 1 STREAMS %s >", KEYS_GROUP, stream);
+	CHECK(rep && rep->type == REDIS_REPLY_ARRAY);
+	snprintf(id, sizeof(id), "%s", rep->element[0]->element[1]->element[0]->element[0]->str);
+	freeReplyObject(rep);
+	for (int i = 2; i <= 3; i++) {
+		rep = rds_cmd(r, &e, "XCLAIM %s %s ghost-%d 0 %s", stream, KEYS_GROUP, i, id);
+		CHECK(rep != NULL);
+		freeReplyObject(rep);
+	}
+	free(stream);
+	rt = runtime_start(&s.env, &fake_ops, NULL);
+	WAIT_FOR(ok, dead_len(r, s.docket) == 1 && pending_count(r, s.docket) == 0, WAIT_MS);
+	CHECK_INT_EQ(runtime_stop(rt), 0);
+	err_f = first_entry_field(r, keys_dead(s.docket), "error");
+	rds_free(r);
+	teardown_setup(&s);
+	CHECK(ok);
+	CHECK_INT_EQ(fk.calls, 0);
+	CHECK_INT_EQ(fk.give_ups, 1);
+	CHECK_STR_CONTAINS(err_f, "crashed or stalled 3 times");
+	free(err_f);
+}
+
+/*
+ * After a stall another consumer may take the entry over. The lease keeper
+ * must not take it back (wave 1's XCLAIM did), and the stalled run must not
+ * acknowledge or post: it is abandoned, the new owner's outcome counts.
+ */
+TEST(runtime, lease_renewal_never_takes_back_a_reclaimed_entry)
+{
+	struct rt_setup s;
+	struct runtime *rt;
+	struct runtime_counters c;
+	struct rds *r;
+	struct err e = {0};
+	redisReply *rep = NULL;
+	char *stream;
+	int ok = 0;
+	long long pend = -1;
+
+	CHECK(setup(&s, "rt-steal", 1, 400, 3, 10) == 0);
+	test_redis_flush();
+	r = client();
+	fake_reset(FAKE_SLOW);
+	fk.sleep_ms = 1200; /* three lease renewals */
+	rt = runtime_start(&s.env, &fake_ops, NULL);
+	CHECK(add_task(r, s.docket, "EvStolen", "slow") == 0);
+	WAIT_FOR(ok, fake_get(&fk.calls) == 1, WAIT_MS);
+	stream = keys_tasks(s.docket);
+	/* another consumer takes it over (as XAUTOCLAIM would after a stall) */
+	rep = rds_cmd(r, &e, "XPENDING %s %s - + 1", stream, KEYS_GROUP);
+	CHECK(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1);
+	if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
+		redisReply *x = rds_cmd(r, &e, "XCLAIM %s %s thief 0 %s JUSTID", stream, KEYS_GROUP,
+					rep->element[0]->element[0]->str);
+		freeReplyObject(x);
+	}
+	freeReplyObject(rep);
+	WAIT_FOR(ok, (runtime_counters(rt, &c), c.abandoned == 1), WAIT_MS);
+	/* the runtime then reclaims the thief's entry (it never acks) and answers it once */
+	WAIT_FOR(ok,
+		 (runtime_counters(rt, &c), c.succeeded == 1) && pending_count(r, s.docket) == 0,
+		 WAIT_MS);
+	runtime_counters(rt, &c);
+	CHECK_INT_EQ(runtime_stop(rt), 0);
+	pend = pending_count(r, s.docket);
+	free(stream);
+	rds_free(r);
+	teardown_setup(&s);
+	CHECK(ok);
+	CHECK_INT_EQ(c.abandoned, 1);
+	CHECK_INT_EQ(c.succeeded, 1);
+	CHECK_INT_EQ(c.reclaimed, 1);
+	CHECK_INT_EQ(pend, 0);
+}
+
 TEST(runtime, stop_lets_in_flight_finish_and_reads_nothing_more)
 {
 	struct rt_setup s;
@@ -781,9 +881,9 @@ TEST(runtime, dlq_list_replay_and_purge)
 	retry_fields_add(&f, "id", 2, "EvD", 3);
 	retry_fields_add(&f, "text", 4, "why\nnot", 7);
 	retry_fields_add(&f, "attempt", 7, "5", 1);
-	CHECK(dlq_add(r, "rt-dlq", 1000, "1-1", &f, "upstream: llm answered 500", 1700000000000LL,
-		      &e) == 0);
-	CHECK(dlq_add(r, "rt-dlq", 1000, "1-2", &f, "invalid: bad", 1700000000001LL, &e) == 0);
+	CHECK(dlq_add(r, "rt-dlq", "1-1", &f, "upstream: llm answered 500", 1700000000000LL, &e) ==
+	      0);
+	CHECK(dlq_add(r, "rt-dlq", "1-2", &f, "invalid: bad", 1700000000001LL, &e) == 0);
 	retry_fields_release(&f);
 	CHECK(dlq_list(r, "rt-dlq", 10, &v, &n, &e) == 0);
 	CHECK_INT_EQ(n, 2);
@@ -796,7 +896,7 @@ TEST(runtime, dlq_list_replay_and_purge)
 	snprintf(dead_id, sizeof(dead_id), "%s", v[0].id);
 	dlq_entries_free(v, n);
 
-	res = dlq_replay(r, "rt-dlq", 1000, dead_id, new_id, &e);
+	res = dlq_replay(r, "rt-dlq", dead_id, new_id, &e);
 	CHECK_INT_EQ(res, 1);
 	CHECK(new_id[0]);
 	CHECK_INT_EQ(dead_len(r, "rt-dlq"), 1);
@@ -810,10 +910,10 @@ TEST(runtime, dlq_list_replay_and_purge)
 	free(replayed_f);
 
 	err_clear(&e);
-	CHECK_INT_EQ(dlq_replay(r, "rt-dlq", 1000, dead_id, new_id, &e), 0);
+	CHECK_INT_EQ(dlq_replay(r, "rt-dlq", dead_id, new_id, &e), 0);
 	CHECK_INT_EQ(e.code, ERR_NOT_FOUND);
 	err_clear(&e);
-	CHECK_INT_EQ(dlq_replay(r, "rt-dlq", 1000, "not-an-id", new_id, &e), -1);
+	CHECK_INT_EQ(dlq_replay(r, "rt-dlq", "not-an-id", new_id, &e), -1);
 	CHECK_INT_EQ(e.code, ERR_INVALID);
 	CHECK_INT_EQ(dlq_purge(r, "rt-dlq", &e), 1);
 	CHECK_INT_EQ(dlq_purge(r, "rt-dlq", &e), 0);
@@ -878,16 +978,22 @@ static int http_get(int port, const char *path, struct http_response *resp)
 	return rc;
 }
 
+static int one_stuck(void *ctx)
+{
+	(void)ctx;
+	return 1;
+}
+
 TEST(runtime, metrics_server_serves_health_and_queue_gauges)
 {
 	struct rt_setup s;
 	struct metrics_http *mh;
-	struct http_response h, m, nf;
+	struct http_response h, m, nf, l, nr, st;
 	struct rds *r;
 	struct err e = {0};
 	redisReply *rep;
 	char *stream;
-	int port = free_port(), hrc, mrc, nrc;
+	int port = free_port(), hrc, mrc, nrc, lrc, rrc, src;
 
 	CHECK(setup(&s, "rt-metrics", 1, 60000, 3, 10) == 0);
 	test_redis_flush();
@@ -904,7 +1010,25 @@ TEST(runtime, metrics_server_serves_health_and_queue_gauges)
 	http_response_init(&h);
 	http_response_init(&m);
 	http_response_init(&nf);
-	hrc = mh ? http_get(port, "/healthz", &h) : -1;
+	http_response_init(&l);
+	http_response_init(&nr);
+	http_response_init(&st);
+	/* readiness waits for the knowledge base; liveness does not */
+	lrc = mh ? http_get(port, "/livez", &l) : -1;
+	rrc = mh ? http_get(port, "/readyz", &nr) : -1;
+	metrics_http_set_kb_ready(mh, 1);
+	hrc = -1;
+	for (int64_t dl = clock_mono_ms() + WAIT_MS; mh && clock_mono_ms() < dl;) {
+		buf_reset(&h.body);
+		hrc = http_get(port, "/healthz", &h);
+		if (hrc == 0 && h.status == 200)
+			break;
+		clock_sleep_ms(20);
+	}
+	/* a stuck task thread fails liveness (and readiness) */
+	metrics_http_set_stuck_probe(mh, one_stuck, NULL);
+	src = mh ? http_get(port, "/livez", &st) : -1;
+	metrics_http_set_stuck_probe(mh, NULL, NULL);
 	/* the gauges are refreshed by a background thread: poll until they show */
 	mrc = -1;
 	for (int64_t dl = clock_mono_ms() + WAIT_MS; mh && clock_mono_ms() < dl;) {
@@ -922,7 +1046,16 @@ TEST(runtime, metrics_server_serves_health_and_queue_gauges)
 	CHECK(mh != NULL);
 	CHECK_INT_EQ(hrc, 0);
 	CHECK_INT_EQ(h.status, 200);
-	CHECK_STR_EQ(h.body.s, "{\"status\":\"ok\"}");
+	CHECK_STR_CONTAINS(h.body.s, "\"redis\":\"ok\"");
+	CHECK_STR_CONTAINS(h.body.s, "\"kb\":\"ok\"");
+	CHECK_INT_EQ(lrc, 0);
+	CHECK_INT_EQ(l.status, 200);
+	CHECK_INT_EQ(rrc, 0);
+	CHECK_INT_EQ(nr.status, 503);
+	CHECK_STR_CONTAINS(nr.body.s, "\"kb\":\"loading\"");
+	CHECK_INT_EQ(src, 0);
+	CHECK_INT_EQ(st.status, 503);
+	CHECK_STR_CONTAINS(st.body.s, "\"threads\":\"stuck\"");
 	CHECK_INT_EQ(mrc, 0);
 	CHECK_INT_EQ(m.status, 200);
 	CHECK_STR_CONTAINS(m.body.s, "haink_queue_depth 2\n");
@@ -932,4 +1065,7 @@ TEST(runtime, metrics_server_serves_health_and_queue_gauges)
 	http_response_release(&h);
 	http_response_release(&m);
 	http_response_release(&nf);
+	http_response_release(&l);
+	http_response_release(&nr);
+	http_response_release(&st);
 }

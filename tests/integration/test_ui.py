@@ -184,7 +184,7 @@ def test_feedback_queues_one_feedback_task():
         assert f["answer_id"] == "0123abcd" and f["feedback"] == "not_helpful"
         assert f["source"] == "ui" and f["channel"] == SESSION and f["user"] == "bob"
         # counted like Slack's tasks, by the enqueue path they share
-        status, _, text = request("127.0.0.1", api.port, "GET", "/metrics")
+        status, _, text = request("127.0.0.1", api.metrics_port, "GET", "/metrics")
         assert 'haink_tasks_enqueued_total{type="feedback"} 1\n' in text.decode(), text
 
 

@@ -113,6 +113,10 @@ class Resp:
         return dict(zip(r[::2], r[1::2]))
 
 
+# REDIS_SERVER names another server binary (valkey-server) for the whole run
+REDIS_SERVER = os.environ.get("REDIS_SERVER") or "redis-server"
+
+
 class RedisServer:
     def __init__(self, tmpdir, port=None, appendonly=False):
         self.dir = tempfile.mkdtemp(prefix="redis-", dir=tmpdir)
@@ -126,7 +130,7 @@ class RedisServer:
 
     def start(self):
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always",
              "--dir", self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -350,9 +354,12 @@ class Stack:
 
     def api(self, **extra):
         port = free_port()
-        env = self.base_env(PORT=port, SLACK_SIGNING_SECRET=self.secret, API_THREADS=4, **extra)
+        extra.setdefault("API_METRICS_PORT", free_port())
+        extra.setdefault("API_THREADS", 4)
+        env = self.base_env(PORT=port, SLACK_SIGNING_SECRET=self.secret, **extra)
         p = Proc("api-%d" % len(self.procs), [os.path.join(BIN, "haink-api")], env, self.tmp)
         p.port = port
+        p.metrics_port = int(env["API_METRICS_PORT"])
         self.procs.append(p)
 
         def up():

@@ -8,7 +8,8 @@
 #   sh tests/tools/demo.sh stop           (make demo-stop)
 #
 # Everything lives in .demo/ (logs, pids, Redis data). Ports: DEMO_REDIS_PORT
-# (6380), DEMO_API_PORT (8080), DEMO_METRICS_PORT (9091 and the next one).
+# (6380), DEMO_API_PORT (8080), DEMO_METRICS_PORT (9091 and the next two: the
+# workers' /metrics, then the API's).
 set -eu
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -52,7 +53,7 @@ start() {
 	for name in redis api worker1 worker2; do
 		if running $name; then echo "demo: already running (sh tests/tools/demo.sh stop first)"; exit 1; fi
 	done
-	for p in $RPORT $APORT $MPORT $((MPORT + 1)); do
+	for p in $RPORT $APORT $MPORT $((MPORT + 1)) $((MPORT + 2)); do
 		if bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null; then
 			echo "demo: port $p is in use; set DEMO_REDIS_PORT / DEMO_API_PORT / DEMO_METRICS_PORT" >&2
 			exit 1
@@ -75,7 +76,7 @@ start() {
 	"$B/bin/haink-worker" ingest kb/sample ${DEMO_SOURCE_URL:+--source-url "$DEMO_SOURCE_URL"} 2>> "$D/ingest.log" || {
 		echo "demo: ingest failed; see $D/ingest.log" >&2; exit 1; }
 	echo "demo: starting haink-api on $APORT"
-	"$B/bin/haink-api" 2> "$D/api.log" &
+	API_METRICS_PORT=$((MPORT + 2)) "$B/bin/haink-api" 2> "$D/api.log" &
 	echo $! > "$D/api.pid"
 	wait_http "http://127.0.0.1:$APORT/healthz" haink-api
 	for n in 1 2; do
@@ -89,7 +90,7 @@ start() {
 	cat <<EOT
 
 The system is running:
-  haink-api      http://127.0.0.1:$APORT  (/healthz /readyz /metrics, Slack routes under /slack/)
+  haink-api      http://127.0.0.1:$APORT  (/healthz /readyz, Slack routes under /slack/; /metrics on :$((MPORT + 2)))
   Dev UI         http://127.0.0.1:$APORT/ui#token=$UI_TOKEN  (chat with the agents in a browser)
   haink-worker   x2, metrics on :$MPORT and :$((MPORT + 1))
   redis-server   127.0.0.1:$RPORT (data in .demo/redis)

@@ -28,8 +28,16 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
-# policy-rc.d keeps the packaged redis-server from being started as a service
-$SUDO sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
-$SUDO rm -f /usr/sbin/policy-rc.d
+APT="apt-get -o DPkg::Lock::Timeout=600"
+$SUDO $APT update -qq >/dev/null
+# policy-rc.d keeps the packaged redis-server from being started as a service;
+# one the machine already has is left exactly as it was
+made_policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	$SUDO sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+	made_policy=1
+fi
+rc=0
+$SUDO $APT install -y -qq --no-install-recommends $missing >/dev/null || rc=$?
+[ -n "$made_policy" ] && $SUDO rm -f /usr/sbin/policy-rc.d
+exit $rc

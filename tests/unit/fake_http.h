@@ -10,6 +10,8 @@
 #ifndef HAINK_TEST_FAKE_HTTP_H
 #define HAINK_TEST_FAKE_HTTP_H
 
+#include <stdlib.h>
+
 #include "common.h"
 #include "wctx.h"
 

@@ -38,6 +38,23 @@ static const struct tool_def test_lookup = {"test_lookup", "Looks things up (tes
 					    lookup_run};
 TOOL_REGISTER(test_lookup)
 
+/* A result just over the 24 KB cut, whose byte 24,576 falls inside an "é". */
+static int big_run(struct tool_call_ctx *c, json_t *args, struct buf *out, struct err *err)
+{
+	(void)c;
+	(void)args;
+	(void)err;
+	buf_adds(out, "{\"rr\":\"");
+	for (int i = 0; i < 13000; i++)
+		buf_adds(out, "\xc3\xa9");
+	buf_adds(out, "\"}");
+	return 0;
+}
+
+static const struct tool_def test_big = {"test_big", "Returns a long text (test tool).",
+					 "{\"type\":\"object\",\"properties\":{}}", big_run};
+TOOL_REGISTER(test_big)
+
 static const char *const agent_vars[] = {
     "LLM_PROVIDER=openai", "OPENAI_API_KEY=sk-unit", "OPENAI_BASE_URL=http://llm.test/v1",
     "CHAT_MODEL=model-x",  "AGENT_MAX_ITERATIONS=3", NULL};
@@ -146,6 +163,61 @@ TEST(agent, tool_calls_then_final_answer_with_sources)
 	json_decref(root);
 	agent_run_release(&r);
 	fake_env_release(&fe);
+}
+
+/*
+ * A tool result cut at 24 KB inside a multi-byte character still reaches the
+ * model as a tool message (wave 1 built a NULL message, dropped it, and the
+ * model answered 400 for a tool call without its result).
+ */
+TEST(agent, long_tool_result_is_cut_on_a_character_and_never_dropped)
+{
+	static char *big_names[] = {(char *)"test_big"};
+	static struct agent big_agent = {
+	    (char *)"b", (char *)"Big", (char *)"Test.", NULL, big_names, 1, NULL, 0};
+	static const char turn_big[] =
+	    "{\"choices\":[{\"finish_reason\":\"tool_calls\",\"message\":{\"role\":"
+	    "\"assistant\",\"tool_calls\":[{\"id\":\"b1\",\"type\":\"function\",\"function\":"
+	    "{\"name\":\"test_big\",\"arguments\":\"{}\"}}]}}]}";
+	struct fake_env fe;
+	struct agent_run r;
+	struct err e = {0};
+	json_t *root = NULL, *msgs;
+	const char *content;
+	size_t n;
+
+	CHECK(fake_env_init(&fe, agent_vars, NULL) == 0);
+	fake_http_push(&fe.http, 200, -1, turn_big);
+	fake_http_push(&fe.http, 200, -1, turn_final);
+	run_init(&r, "long?");
+	r.agent = &big_agent;
+	r.scope.agent = &big_agent;
+	CHECK_INT_EQ(agent_answer(&fe.w, &r, &e), 0);
+	CHECK_INT_EQ(fe.http.nreq, 2);
+	msgs = request_messages(&fe, 1, &root);
+	CHECK(msgs != NULL);
+	n = json_array_size(msgs);
+	CHECK_STR_EQ(msg_field(msgs, n - 1, "role"), "tool");
+	CHECK_STR_EQ(msg_field(msgs, n - 1, "tool_call_id"), "b1");
+	content = msg_field(msgs, n - 1, "content");
+	CHECK(content != NULL);
+	CHECK_STR_CONTAINS(content, "[result truncated]");
+	CHECK(utf8_valid(content, strlen(content)));
+	CHECK(strlen(content) <= 24 * 1024 + 32);
+	json_decref(root);
+	agent_run_release(&r);
+	fake_env_release(&fe);
+}
+
+TEST(agent, tool_message_is_always_valid)
+{
+	json_t *m = agent_tool_message("c9", "ok \xff\xfe bytes\0and nul", 22);
+	const char *c = json_string_value(json_object_get(m, "content"));
+
+	CHECK(c != NULL);
+	CHECK_STR_EQ(json_string_value(json_object_get(m, "tool_call_id")), "c9");
+	CHECK_STR_CONTAINS(c, "ok " UTF8_REPLACEMENT UTF8_REPLACEMENT " bytes and nul");
+	json_decref(m);
 }
 
 TEST(agent, iteration_cap_asks_once_more_without_tools)

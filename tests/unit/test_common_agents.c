@@ -4,6 +4,7 @@
  */
 #include "common.h"
 
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "../harness/test.h"

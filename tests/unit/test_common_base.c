@@ -1,6 +1,13 @@
 /*
  * Unit tests of the small common modules: err, xalloc, buf, clock.
  */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "common.h"
 
 #include "../harness/test.h"
@@ -167,4 +174,40 @@ TEST(base, randid_is_32_lowercase_hex_and_fresh_each_call)
 	CHECK_INT_EQ((long long)strlen(a), RANDID_HEX_LEN);
 	CHECK_INT_EQ((long long)strspn(a, "0123456789abcdef"), RANDID_HEX_LEN);
 	CHECK(strcmp(a, b) != 0);
+}
+
+/* st_add / st_mult: exact below the limit, abort (never wrap) above it */
+TEST(xalloc, size_arithmetic_is_overflow_checked)
+{
+	int status = 0;
+	pid_t pid;
+
+	CHECK_INT_EQ(st_add(3, 4), 7);
+	CHECK_INT_EQ(st_mult(1000, 1000), 1000000);
+	CHECK(st_add(SIZE_MAX - 1, 1) == SIZE_MAX);
+	CHECK(st_mult(SIZE_MAX / 2, 2) == SIZE_MAX - 1);
+	pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+		if (devnull >= 0)
+			dup2(devnull, 2);
+		(void)st_mult(SIZE_MAX / 2 + 1, 2);
+		_exit(0);
+	}
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+	pid = fork();
+	if (pid == 0) {
+		struct buf b = BUF_INIT;
+		int devnull = open("/dev/null", O_WRONLY);
+		if (devnull >= 0)
+			dup2(devnull, 2);
+		buf_addch(&b, 'x');
+		buf_grow(&b, SIZE_MAX - 1); /* len + n + 1 overflows */
+		_exit(0);
+	}
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
 }

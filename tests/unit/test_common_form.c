@@ -1,6 +1,8 @@
 /*
  * Unit tests of api/form.c: application/x-www-form-urlencoded decoding.
  */
+#include <stdlib.h>
+
 #include "common.h"
 #include "form.h"
 

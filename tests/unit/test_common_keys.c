@@ -3,6 +3,8 @@
  * docket keys, and the embedding cache key checked against digests computed
  * independently (Python hashlib) when this test was written.
  */
+#include <stdlib.h>
+
 #include "common.h"
 
 #include "../harness/test.h"

@@ -6,6 +6,7 @@
 #include "common.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "../harness/test.h"
@@ -79,6 +80,27 @@ static void log_text_line(void)
 {
 	log_setup("api", LOG_DEBUG, 0);
 	log_kv(LOG_DEBUG, "task queued", "task_id", "Ev9", NULL);
+}
+
+static void log_forged_line(void)
+{
+	log_setup("api", LOG_DEBUG, 0);
+	log_kv(LOG_INFO, "question\nqueued", "text", "hi\n2026-01-01T00:00:00Z error api: forged",
+	       "user", "a \"b\"\tc", "empty", "", NULL);
+}
+
+/* A newline in a value can never start a second (forged) line in text logs. */
+TEST(log, text_format_escapes_control_characters)
+{
+	char *out = capture_stderr(log_forged_line);
+
+	log_setup("test", getenv("TEST_LOG") ? LOG_DEBUG : LOG_OFF, 1);
+	CHECK_INT_EQ(strchr(out, '\n') - out, (long)strlen(out) - 1); /* exactly one line */
+	CHECK_STR_CONTAINS(out, "api: question\\nqueued");
+	CHECK_STR_CONTAINS(out, "text=\"hi\\n2026-01-01T00:00:00Z error api: forged\"");
+	CHECK_STR_CONTAINS(out, "user=\"a \\\"b\\\"\\tc\"");
+	CHECK_STR_CONTAINS(out, "empty=\"\"");
+	free(out);
 }
 
 TEST(log, text_format_and_levels)
@@ -202,4 +224,18 @@ TEST(http, retry_policy_through_fake_transport)
 	CHECK_INT_EQ(calls, 3);
 	CHECK_INT_EQ(e.code, ERR_UPSTREAM);
 	log_setup("test", getenv("TEST_LOG") ? LOG_DEBUG : LOG_OFF, 1);
+}
+
+TEST(http, retry_after_parsing_is_bounded)
+{
+	CHECK_INT_EQ(http_parse_retry_after("30"), 30);
+	CHECK_INT_EQ(http_parse_retry_after(" 7\r\n"), 7);
+	CHECK_INT_EQ(http_parse_retry_after("0"), 0);
+	CHECK_INT_EQ(http_parse_retry_after("901"), HTTP_RETRY_AFTER_MAX_S);
+	CHECK_INT_EQ(http_parse_retry_after("99999999999999999999999999999"),
+		     HTTP_RETRY_AFTER_MAX_S);
+	CHECK_INT_EQ(http_parse_retry_after("-5"), -1);
+	CHECK_INT_EQ(http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), -1);
+	CHECK_INT_EQ(http_parse_retry_after("12abc"), -1);
+	CHECK_INT_EQ(http_parse_retry_after(""), -1);
 }

@@ -6,6 +6,7 @@
 #include "common.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 
 #include "../harness/test.h"
 

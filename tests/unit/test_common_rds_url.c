@@ -2,6 +2,8 @@
  * Unit tests of the Redis URL parser and redaction of common/rds.c: a table of
  * good URLs with every field they set, and bad URLs with the error they give.
  */
+#include <stdlib.h>
+
 #include "common.h"
 
 #include "../harness/test.h"

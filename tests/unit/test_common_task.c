@@ -2,6 +2,8 @@
  * Unit tests of common/task.c: encode -> decode round trips (empty and UTF-8
  * fields, absent fields), binary-safe decoding, and decode errors.
  */
+#include <stdlib.h>
+
 #include "common.h"
 
 #include "../harness/test.h"

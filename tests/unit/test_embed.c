@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <openssl/evp.h>
+#include <stdlib.h>
 
 #define DIM 64
 

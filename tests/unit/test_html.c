@@ -1,4 +1,6 @@
 /* Unit tests of html.c: tag stripping for ingestion. */
+#include <stdlib.h>
+
 #include "common.h"
 #include "html.h"
 #include "chunk.h"

@@ -6,6 +6,7 @@
 #include "slack_in.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 
 #include "../harness/test.h"
 
