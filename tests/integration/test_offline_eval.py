@@ -54,6 +54,12 @@ def test_api_print_config_without_secret():
                         capture_output=True)
     assert cp.returncode == 0, cp.stderr
     assert b"SLACK_SIGNING_SECRET=(unset)" in cp.stdout, cp.stdout
+    # every other check still applies
+    env.update(PORT="8123", API_THREADS="0")
+    cp = subprocess.run([os.path.join(BIN, "haink-api"), "--print-config"], env=env,
+                        capture_output=True)
+    assert cp.returncode == 2 and b"API_THREADS" in cp.stderr, cp
+    assert b"SLACK_SIGNING_SECRET" not in cp.stderr, cp
 
 
 def test_cli_verbs_log_warnings_only_unless_verbose():
