@@ -647,9 +647,10 @@ struct api_server *api_server_start(const struct config *cfg, const struct agent
 	cb.connection_close = conn_close;
 	s->ctx = mg_start(&cb, s, opts);
 	if (!s->ctx) {
-		err_set(err, ERR_IO,
-			"cannot listen on PORT %d or API_METRICS_PORT %d (in use, or not permitted)",
-			cfg->port, cfg->api_metrics_port);
+		err_set(
+		    err, ERR_IO,
+		    "cannot listen on PORT %d or API_METRICS_PORT %d (in use, or not permitted)",
+		    cfg->port, cfg->api_metrics_port);
 		enqueue_batcher_free(s->batcher);
 		free(s);
 		return NULL;

@@ -344,8 +344,9 @@ int config_load(struct config *cfg, int role, config_getenv_fn *getenv_fn, void 
 		}
 	}
 	if ((role & CONFIG_API) && cfg->api_metrics_port && cfg->api_metrics_port == cfg->port)
-		buf_addf(problems, "API_METRICS_PORT: must differ from PORT (%d), or be 0 for no "
-				   "/metrics\n",
+		buf_addf(problems,
+			 "API_METRICS_PORT: must differ from PORT (%d), or be 0 for no "
+			 "/metrics\n",
 			 cfg->port);
 	if (cfg->memory_vector_weight + cfg->memory_text_weight <= 0)
 		buf_addf(problems, "MEMORY_VECTOR_WEIGHT, MEMORY_TEXT_WEIGHT: at least one must be "

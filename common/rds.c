@@ -815,3 +815,17 @@ int rds_stream_id_valid(const char *id)
 	}
 	return digits && digits <= 20 && !*p;
 }
+
+long long rds_eval_key_int(struct rds *r, const struct rds_script *s, const char *key,
+			   struct err *err)
+{
+	const char *argv[1] = {key};
+	redisReply *rep = rds_eval(r, s, 1, 1, argv, NULL, err);
+	long long n;
+
+	if (!rep)
+		return -1;
+	n = rds_reply_int(rep, 0);
+	freeReplyObject(rep);
+	return n;
+}

@@ -118,6 +118,13 @@ void rds_script_init(struct rds_script *s, const char *body);
 redisReply *rds_eval(struct rds *r, const struct rds_script *s, int nkeys, int argc,
 		     const char **argv, const size_t *lens, struct err *err);
 
+/*
+ * Runs script with one key and no other argument and returns its integer
+ * reply (rds_reply_int, 0 when not a number), or -1 with err.
+ */
+long long rds_eval_key_int(struct rds *r, const struct rds_script *s, const char *key,
+			   struct err *err);
+
 /* Small reply helpers: integer value of an integer or numeric string reply, else def. */
 long long rds_reply_int(const redisReply *rep, long long def);
 

@@ -260,16 +260,10 @@ out:
 long long dlq_purge(struct rds *r, const char *docket, struct err *err)
 {
 	char *dead = keys_dead(docket);
-	const char *argv[1] = {dead};
-	redisReply *rep;
 	long long n;
 
 	pthread_once(&scripts_once, scripts_setup);
-	rep = rds_eval(r, &purge_script, 1, 1, argv, NULL, err);
+	n = rds_eval_key_int(r, &purge_script, dead, err);
 	free(dead);
-	if (!rep)
-		return -1;
-	n = rds_reply_int(rep, 0);
-	freeReplyObject(rep);
 	return n;
 }

@@ -882,17 +882,11 @@ static void trim_setup(void)
 long long runtime_trim_acked(struct rds *r, const char *docket, struct err *err)
 {
 	char *stream = keys_tasks(docket);
-	const char *argv[1] = {stream};
-	redisReply *rep;
 	long long n;
 
 	pthread_once(&trim_once, trim_setup);
-	rep = rds_eval(r, &trim_script, 1, 1, argv, NULL, err);
+	n = rds_eval_key_int(r, &trim_script, stream, err);
 	free(stream);
-	if (!rep)
-		return -1;
-	n = rds_reply_int(rep, 0);
-	freeReplyObject(rep);
 	return n;
 }
 

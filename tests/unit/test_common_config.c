@@ -45,7 +45,8 @@ TEST(config, api_defaults)
 	CHECK_STR_EQ(cfg.app_id, "haink");
 	CHECK_STR_EQ(cfg.slack_signing_secret, "shh");
 	CHECK_INT_EQ(cfg.port, 8080);
-	CHECK_INT_EQ(cfg.api_threads, 16);
+	CHECK_INT_EQ(cfg.api_threads,
+		     128); /* a thread per open connection: room for idle keep-alive clients */
 	CHECK_INT_EQ(cfg.max_body_bytes, 1048576);
 	CHECK_INT_EQ(cfg.dedupe_ttl_s, 86400);
 	CHECK_INT_EQ(cfg.stream_maxlen, 100000);
