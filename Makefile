@@ -188,7 +188,8 @@ valgrind: all $(UNIT_BIN)
 	valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
 		--show-leak-kinds=definite,indirect -q $(UNIT_BIN)
 
-demo: all
+demo:
+	@$(MAKE) -s -j$$(nproc) all
 	@sh tests/tools/demo.sh start
 
 demo-stop:

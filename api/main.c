@@ -74,6 +74,37 @@ static int load_config(struct config *cfg, int role)
 	return 0;
 }
 
+/* getenv() that answers a stand-in for a missing SLACK_SIGNING_SECRET (print-config only). */
+static const char *secret_optional_getenv(const char *name, void *ctx)
+{
+	const char *v = getenv(name);
+
+	(void)ctx;
+	if (!strcmp(name, "SLACK_SIGNING_SECRET") && (!v || !*v))
+		return "print-config-placeholder";
+	return v;
+}
+
+/* Loads the API configuration for --print-config: a missing secret is shown, not refused. */
+static int print_config_load(struct config *cfg)
+{
+	const char *secret = getenv("SLACK_SIGNING_SECRET");
+	struct buf problems = BUF_INIT;
+
+	if (config_load(cfg, CONFIG_API, secret_optional_getenv, NULL, &problems) < 0) {
+		fprintf(stderr, "haink-api: invalid configuration:\n%s", problems.s);
+		buf_release(&problems);
+		config_release(cfg);
+		return -1;
+	}
+	buf_release(&problems);
+	if (!secret || !*secret) {
+		free(cfg->slack_signing_secret);
+		cfg->slack_signing_secret = NULL;
+	}
+	return 0;
+}
+
 static int cmd_sign(const char *path)
 {
 	FILE *f = path && strcmp(path, "-") ? fopen(path, "rb") : stdin;
@@ -141,6 +172,10 @@ int main(int argc, char **argv)
 	int sig = 0, rc;
 
 	if (argc > 1) {
+		if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+			printf("usage: haink-api [--healthcheck | --print-config | sign [FILE]]\n");
+			return 0;
+		}
 		if (!strcmp(argv[1], "--healthcheck"))
 			return cmd_healthcheck();
 		if (!strcmp(argv[1], "sign"))
@@ -160,7 +195,9 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(argv[1], "--print-config")) {
 			struct buf out = BUF_INIT;
-			if (load_config(&cfg, CONFIG_API) < 0)
+			/* every API check except the required secret: it may be set later
+			 * (SLACK_SIGNING_SECRET then reads "(unset)") */
+			if (print_config_load(&cfg) < 0)
 				return 2;
 			config_dump(&cfg, &out);
 			fputs(out.s, stdout);

@@ -300,14 +300,15 @@ out:
 int slack_in_command(const char *body, size_t len, const struct agents *agents, struct slack_in *in,
 		     struct err *err)
 {
-	static const char *const names[] = {"command", "text",	     "team_id",	    "channel_id",
-					    "user_id", "trigger_id", "channel_name"};
-	char *v[7] = {0};
+	static const char *const names[] = {"command",	    "text",	   "team_id",
+					    "channel_id",   "user_id",	   "trigger_id",
+					    "channel_name", "response_url"};
+	char *v[8] = {0};
 	int bad = 0, rc = -1;
 	struct task *t = &in->task;
 	char *clean = NULL;
 
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < 8; i++)
 		v[i] = form_get(body, len, names[i], &bad);
 	if (bad) {
 		err_set(err, ERR_PARSE, "form body has a bad %%-escape");
@@ -339,11 +340,14 @@ int slack_in_command(const char *body, size_t len, const struct agents *agents, 
 	t->thread_ts = xstrdup("");
 	t->channel_type = xstrdup(v[6] && !strcmp(v[6], "directmessage") ? "im" : "channel");
 	t->source = xstrdup("slack");
+	/* from the signed request: the worker POSTs the answer there when it cannot post */
+	if (v[7] && (!strncmp(v[7], "https://", 8) || !strncmp(v[7], "http://", 7)))
+		t->response_url = xstrdup(v[7]);
 	route(t, agents);
 	rc = 0;
 out:
 	free(clean);
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < 8; i++)
 		free(v[i]);
 	return rc;
 }

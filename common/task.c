@@ -26,6 +26,7 @@ static const struct task_str_field str_fields[] = {
     TF("source", source),
     TF("answer_id", answer_id),
     TF("feedback", feedback),
+    TF("response_url", response_url),
 };
 #define NSTR (sizeof(str_fields) / sizeof(str_fields[0]))
 

@@ -28,9 +28,10 @@ struct task {
 	char *thread_ts;    /* the event's thread_ts, else its ts */
 	char *channel_type; /* im, channel, group, mpim */
 	char *agent;
-	char *source;	 /* slack, ui, cli */
-	char *answer_id; /* feedback tasks */
-	char *feedback;	 /* feedback tasks: helpful / not_helpful */
+	char *source;	    /* slack, ui, cli */
+	char *answer_id;    /* feedback tasks */
+	char *feedback;	    /* feedback tasks: helpful / not_helpful */
+	char *response_url; /* slash commands: Slack's reply URL, used when the bot cannot post */
 	int64_t enqueued_ms;
 	int attempt; /* 1 on first delivery */
 };

@@ -540,7 +540,7 @@ int ingest_run(struct wctx *w, const struct ingest_opts *o, struct ingest_summar
 	for (i = 0; i < o->npaths; i++) {
 		struct stat st;
 		if (stat(o->paths[i], &st) < 0) {
-			err_set(err, ERR_INVALID, "cannot read %s: %s", o->paths[i],
+			err_set(err, ERR_NOT_FOUND, "cannot read %s: %s", o->paths[i],
 				strerror(errno));
 			return -1;
 		}

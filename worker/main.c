@@ -18,7 +18,7 @@ struct verb {
 };
 
 static const struct verb verbs[] = {
-    {"run", cli_run, "run                                   consume tasks (default)"},
+    {"run", cli_run, "run                                   consume tasks (the worker process)"},
     {"ingest", cli_ingest, "ingest PATH... [--source-url URL] [--reindex]"},
     {"ask", cli_ask, "ask \"question\" [--user U] [--agent A]"},
     {"kb", cli_kb, "kb stats | search \"query\" [-k N] | drop"},
@@ -44,6 +44,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"  --check-config                        validate configuration and agents file, "
 		"exit 0/2\n");
+	fprintf(f, "\nverbs other than run log warnings and errors only; -v logs at LOG_LEVEL\n");
 }
 
 int main(int argc, char **argv)
@@ -53,10 +54,15 @@ int main(int argc, char **argv)
 	struct agents agents;
 	struct buf problems = BUF_INIT;
 	struct err e = {0};
-	const char *name = argc > 1 ? argv[1] : "run";
+	const char *name = argc > 1 ? argv[1] : NULL;
 	const struct verb *v = NULL;
+	int verbose = 0;
 	int rc;
 
+	if (!name) { /* no verb: say how to start, never join a queue by accident */
+		usage(stderr);
+		return 2;
+	}
 	if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
 		usage(stdout);
 		return 0;
@@ -89,7 +95,19 @@ int main(int argc, char **argv)
 		config_release(&cfg);
 		return 0;
 	}
-	log_setup("worker", (enum log_level)cfg.log_level, cfg.log_format == 0);
+	/* admin verbs print results, not info logs, unless -v (dropped from argv here) */
+	for (int i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+			verbose = 1;
+			memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(*argv));
+			argc--;
+			i--;
+		}
+	log_setup("worker",
+		  (v && v->fn == cli_run) || verbose || cfg.log_level > LOG_WARN
+		      ? (enum log_level)cfg.log_level
+		      : LOG_WARN,
+		  cfg.log_format == 0);
 	if (agents_load(&agents, cfg.agents_file, &e) < 0) {
 		fprintf(stderr, "haink-worker: %s\n", e.msg);
 		agents_release(&agents);
@@ -115,8 +133,7 @@ int main(int argc, char **argv)
 	struct emf *emf = v->fn == cli_run ? emf_start(&env, &e) : NULL;
 	if (!emf && e.code)
 		log_kv(LOG_WARN, "queue metrics (EMF) not started", "error", e.msg, NULL);
-	rc = argc > 1 ? v->fn(argc - 1, argv + 1, &env)
-		      : v->fn(1, (char *[]){(char *)"run", NULL}, &env);
+	rc = v->fn(argc - 1, argv + 1, &env);
 	emf_stop(emf);
 
 	agents_release(&agents);

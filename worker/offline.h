@@ -13,12 +13,35 @@
 struct wctx;
 struct err;
 struct agent_run;
+struct tool_def;
 
 #define OFFLINE_LABEL	      "_(offline mode: extractive answer from the knowledge base)_"
 #define OFFLINE_MAX_SENTENCES 4
 
-/* Answers r->question into r->answer. Returns 0 (always answers politely). */
+/*
+ * Answers r->question into r->answer. Returns 0 (a polite "not found" when
+ * nothing covers the question or the KB is permanently unavailable), or -1
+ * with a retryable err when the search failed transiently (Redis down, I/O):
+ * the runtime then retries the task as it does for LLM failures.
+ */
 int offline_answer(struct wctx *w, struct agent_run *r, struct err *err);
+
+/* Looks a tool up by name (tools_find() in production; the test seam). */
+typedef const struct tool_def *offline_tool_find_fn(const char *name);
+
+/*
+ * offline_answer() with the tools found through find. The run: an explicit
+ * "remember X" / "remember that X" stores X with the remember tool and says
+ * so; otherwise the thread's history (a short follow-up searches together
+ * with the previous question), the user's memories (search_memory; those
+ * sharing a question word are quoted and traced as used) and the knowledge
+ * base (search_knowledge_base) make the answer.
+ */
+int offline_answer_with(struct wctx *w, struct agent_run *r, offline_tool_find_fn *find,
+			struct err *err);
+
+/* The fact of an explicit "remember X" / "remember that X" request (owned), else NULL. */
+char *offline_remember_request(const char *question);
 
 /*
  * The pure part: composes the Markdown answer to question from a

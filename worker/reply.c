@@ -24,13 +24,35 @@ static const char *task_channel(const struct reply_sink *s)
 
 /* --- slack ---------------------------------------------------------------- */
 
+/*
+ * The placeholder_ts of a slash command answered through its response_url
+ * (the bot cannot post in the channel); kept in the task state like a ts, so
+ * a redelivered attempt answers the same way.
+ */
+#define REPLY_VIA_RESPONSE_URL "response_url"
+
+static int via_response_url(const struct reply_sink *s)
+{
+	return s->placeholder_ts && !strcmp(s->placeholder_ts, REPLY_VIA_RESPONSE_URL) && s->t &&
+	       s->t->response_url && *s->t->response_url;
+}
+
 static int slack_placeholder(struct reply_sink *s, const char *text, struct err *err)
 {
 	char *ts = NULL;
 
 	if (slack_post_task_message(s->w, task_channel(s), s->thread_ts, text,
-				    s->t && s->t->id ? s->t->id : "", &ts, err) < 0)
-		return -1;
+				    s->t && s->t->id ? s->t->id : "", &ts, err) < 0) {
+		if (!err || err->code != ERR_NOT_FOUND || !s->t || !s->t->response_url ||
+		    !*s->t->response_url)
+			return -1;
+		log_kv(LOG_INFO, "cannot post in the channel: replying through response_url",
+		       "task_id", s->t->id, "error", err->msg, NULL);
+		err_clear(err);
+		free(s->placeholder_ts);
+		s->placeholder_ts = xstrdup(REPLY_VIA_RESPONSE_URL);
+		return 0;
+	}
 	free(s->placeholder_ts);
 	s->placeholder_ts = ts;
 	if (!s->thread_ts || !*s->thread_ts) {
@@ -60,7 +82,7 @@ static int slack_find_placeholder(struct reply_sink *s, struct err *err)
 
 static int slack_progress(struct reply_sink *s, const char *text, struct err *err)
 {
-	if (!s->placeholder_ts)
+	if (!s->placeholder_ts || via_response_url(s))
 		return 0;
 	return slack_update(s->w, task_channel(s), s->placeholder_ts, text, NULL, err);
 }
@@ -71,6 +93,8 @@ static int slack_show(struct reply_sink *s, const char *text, json_t *blocks, st
 	char *ts = NULL;
 	int rc;
 
+	if (via_response_url(s))
+		return slack_respond(s->w, s->t->response_url, text, blocks, err);
 	if (s->placeholder_ts)
 		return slack_update(s->w, task_channel(s), s->placeholder_ts, text, blocks, err);
 	rc = slack_post_message(s->w, task_channel(s), s->thread_ts, text, blocks, &ts, err);

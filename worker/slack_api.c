@@ -49,6 +49,8 @@ static enum err_code slack_error_code(const char *e)
 		return ERR_AUTH;
 	if (in_list(e, upstream_errors))
 		return ERR_UPSTREAM;
+	if (!strcmp(e, "not_in_channel") || !strcmp(e, "channel_not_found"))
+		return ERR_NOT_FOUND; /* the bot cannot reach the channel: /ask falls back */
 	return ERR_INVALID;
 }
 
@@ -105,6 +107,37 @@ out:
 	free(text);
 	free(url);
 	free(auth);
+	return rc;
+}
+
+int slack_respond(struct wctx *w, const char *response_url, const char *text, json_t *blocks,
+		  struct err *err)
+{
+	struct http_retry policy = {4, 1000, 30000, clock_mono_ms() + 90000};
+	const char *headers[] = {"Content-Type: application/json; charset=utf-8", NULL};
+	json_t *body = json_pack("{s:s, s:s, s:b}", "response_type", "ephemeral", "text",
+				 text ? text : "", "replace_original", 0);
+	char *json;
+	struct http_request req;
+	struct http_response resp;
+	int rc;
+
+	if (blocks)
+		json_object_set(body, "blocks", blocks);
+	json = json_dumps(body, JSON_COMPACT);
+	req = (struct http_request){"POST", response_url, headers, json, strlen(json), 15000};
+	http_response_init(&resp);
+	rc = http_perform_retry(&w->http, &req, &resp, &policy, "slack response_url", err);
+	metrics_inc(NULL, M_SLACK_API_REQUESTS,
+		    rc == 0 ? "method=\"response_url\",outcome=\"ok\""
+			    : "method=\"response_url\",outcome=\"error\"",
+		    1);
+	if (rc < 0)
+		log_kv(LOG_WARN, "slack response_url post failed", "error", err ? err->msg : NULL,
+		       NULL);
+	http_response_release(&resp);
+	free(json);
+	json_decref(body);
 	return rc;
 }
 

@@ -32,6 +32,16 @@ int slack_call(struct wctx *w, const char *method, json_t *body, const struct ht
 	       json_t **reply, struct err *err);
 
 /*
+ * Posts text/blocks (borrowed, may be NULL) to a slash command's response_url
+ * as an ephemeral reply (the fallback when the bot cannot post in the
+ * channel: chat.postMessage answered not_in_channel / channel_not_found, which
+ * slack_call() reports as ERR_NOT_FOUND). Returns 0 on a 2xx, or -1 with err
+ * (retryable for transport failures, 429 and 5xx).
+ */
+int slack_respond(struct wctx *w, const char *response_url, const char *text, json_t *blocks,
+		  struct err *err);
+
+/*
  * Posts a message in channel (in thread_ts's thread unless NULL or "").
  * text is the notification fallback; blocks (borrowed) may be NULL.
  * Returns 0 with *ts_out (owned, free()) the new message's ts, or -1.

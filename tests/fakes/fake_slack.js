@@ -206,6 +206,7 @@ const methods = {
   'chat.postMessage': (p, cfg) => {
     const channel = str(p.channel);
     if (!channel) return { ok: false, error: 'channel_not_found' };
+    if (cfg.not_in_channel.includes(channel)) return { ok: false, error: 'not_in_channel' };
     const b = readBlocks(p.blocks, cfg);
     if (b.error) return b.error;
     const attachments = readAttachments(p.attachments);
@@ -331,7 +332,11 @@ const DEFAULT_CONFIG = {
   ok_false_count: 0,
   ok_false_method: null,
   validate_blocks: true,
+  not_in_channel: [], // channels where chat.postMessage answers not_in_channel
 };
+
+// Posts to slash-command response URLs (POST /response/<id>), in arrival order.
+let responses = [];
 
 function applyConfig(cfg, patch) {
   for (const [k, v] of Object.entries(patch)) {
@@ -351,6 +356,11 @@ function applyConfig(cfg, patch) {
       case 'validate_blocks':
         if (typeof v !== 'boolean') return 'validate_blocks must be a boolean';
         break;
+      case 'not_in_channel':
+        if (!Array.isArray(v) || !v.every((c) => typeof c === 'string')) {
+          return 'not_in_channel must be a list of channel ids';
+        }
+        break;
       default:
         return `unknown config option ${k}`;
     }
@@ -367,6 +377,7 @@ startFake({
   faultHeaders: (status) => (status === 429 ? { 'Retry-After': '1' } : {}),
   reset: (cfg) => {
     messages = new Map();
+    responses = [];
     cfg.ok_false_count = 0; // one-shot state always cleared
   },
   control: {
@@ -380,9 +391,19 @@ startFake({
       }
       ctx.send(200, out);
     },
+    'GET /_fake/responses': (ctx) => ctx.send(200, responses),
   },
   async handle(ctx) {
     const cfg = ctx.config;
+    // a slash command's response_url: no token (the URL is the credential), JSON body
+    if (/^\/response\/[A-Za-z0-9_-]+$/.test(ctx.path) && ctx.method === 'POST') {
+      if (ctx.parsed.error || ctx.parsed.kind !== 'json' || ctx.parsed.value === null ||
+          typeof ctx.parsed.value !== 'object') {
+        return ctx.send(400, { ok: false, error: 'invalid_json' });
+      }
+      responses.push({ path: ctx.path, body: ctx.parsed.value });
+      return ctx.send(200, { ok: true });
+    }
     const m = /^\/api\/([A-Za-z0-9_.]+)$/.exec(ctx.path);
     if (!m) return ctx.send(404, { ok: false, error: 'unknown_method' });
     const method = m[1];

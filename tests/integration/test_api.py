@@ -318,6 +318,7 @@ def test_ask_slash_command_replies_ephemeral_and_queues():
         assert f["id"] == "cmd:13345224609.738474920.8088930838d88f008e0"
         assert f["text"] == "how do I deploy?"
         assert (f["team"], f["channel"], f["user"]) == ("T0001", "C2147483705", "U2147483697")
+        assert f["response_url"] == "https://hooks.slack.com/commands/1234/5678", f
         # /ask with nothing to ask: a usage hint, nothing queued
         empty = body.replace("how+do+I+deploy%3F", "").replace("8088930838d88f008e0", "ffff")
         status, _, data = st.post_signed(api, "/slack/commands", empty, content_type=form)

@@ -69,7 +69,7 @@ def test_source_url_and_usage_errors():
         assert "https://docs.example.com/kb/guides/backup.markdown#backups" in sources, sources
         assert "https://docs.example.com/kb/deploy.md#kubernetes" in sources, sources
         assert st.run_worker("ingest", LLM_PROVIDER="offline")[0] == 2
-        assert st.run_worker("ingest", "/nonexistent/path", LLM_PROVIDER="offline")[0] == 2
+        assert st.run_worker("ingest", "/nonexistent/path", LLM_PROVIDER="offline")[0] == 1  # runtime failure
         assert st.run_worker("kb", "frobnicate", LLM_PROVIDER="offline")[0] == 2
         assert st.run_worker("kb", "search", LLM_PROVIDER="offline")[0] == 2
 

@@ -71,7 +71,9 @@ start() {
 		sleep 0.1
 	done
 	echo "demo: ingesting the sample knowledge base (kb/sample)"
-	"$B/bin/haink-worker" ingest kb/sample --source-url https://github.com/haink/haink/blob/main/kb/sample 2>> "$D/ingest.log" || {
+	# sources stay repo-relative file paths (kb/sample/faq.md#...), which resolve in this
+	# checkout; DEMO_SOURCE_URL=https://.../kb/sample links them to where you host the KB
+	"$B/bin/haink-worker" ingest kb/sample ${DEMO_SOURCE_URL:+--source-url "$DEMO_SOURCE_URL"} 2>> "$D/ingest.log" || {
 		echo "demo: ingest failed; see $D/ingest.log" >&2; exit 1; }
 	echo "demo: starting haink-api on $APORT"
 	API_METRICS_PORT=$((MPORT + 2)) "$B/bin/haink-api" 2> "$D/api.log" &
@@ -107,7 +109,7 @@ ask() {
 	q=$1
 	running api || { echo "demo: not running (make demo)" >&2; exit 1; }
 	id="EvDemo$(date +%s%N)"
-	ts="$(date +%s).000100"
+	ts="$(date +%s.%6N)" # unique per message: each question starts its own thread
 	body=$(printf '{"type":"event_callback","team_id":"TDEMO","api_app_id":"ADEMO","event_id":"%s","event_time":%s,"event":{"type":"app_mention","user":"UDEMO","text":"<@UHAINK> %s","ts":"%s","channel":"CDEMO","event_ts":"%s"},"authorizations":[{"user_id":"UHAINK","is_bot":true}]}' \
 		"$id" "$(date +%s)" "$(printf '%s' "$q" | sed 's/\\/\\\\/g; s/"/\\"/g')" "$ts" "$ts")
 	hdrs=$(printf '%s' "$body" | "$B/bin/haink-api" sign -)

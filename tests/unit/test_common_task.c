@@ -98,6 +98,7 @@ TEST(task, round_trip_full_feedback)
 	t.source = xstrdup("slack");
 	t.answer_id = xstrdup("ans-42");
 	t.feedback = xstrdup("not_helpful");
+	t.response_url = xstrdup("https://hooks.slack.com/commands/1/2");
 	t.enqueued_ms = 1;
 	t.attempt = 7;
 	CHECK_INT_EQ(round_trip(&t, &d, &e), 0);
@@ -114,11 +115,13 @@ TEST(task, round_trip_full_feedback)
 	CHECK_STR_EQ(d.source, "slack");
 	CHECK_STR_EQ(d.answer_id, "ans-42");
 	CHECK_STR_EQ(d.feedback, "not_helpful");
+	CHECK_STR_EQ(d.response_url, "https://hooks.slack.com/commands/1/2");
 	CHECK_INT_EQ(d.enqueued_ms, 1);
 	CHECK_INT_EQ(d.attempt, 7);
 	c = task_dup(&d);
 	CHECK_STR_EQ(c->feedback, "not_helpful");
 	CHECK(c->feedback != d.feedback);
+	CHECK_STR_EQ(c->response_url, d.response_url);
 	CHECK_INT_EQ(c->attempt, 7);
 	task_release(c);
 	free(c);

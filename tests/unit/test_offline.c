@@ -1,6 +1,9 @@
 /* The offline extractive responder (worker/offline.c) on a small fixture. */
 #include "common.h"
 #include "offline.h"
+#include "wctx.h"
+#include "agent.h"
+#include "tools.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -86,4 +89,188 @@ TEST(offline, hard_wrapped_sentences_stay_whole)
 	CHECK_STR_CONTAINS(a, "- A list item about rotation.");
 	free(a);
 	json_decref(res);
+}
+
+TEST(offline, stemming_matches_word_forms)
+{
+	json_t *res = json_pack("{s:[{s:s, s:s, s:f, s:s}]}", "results", "title", "Incidents",
+				"source", "docs/incidents.md", "score", 0.5, "content",
+				"When the worker crashed last week, the queue kept every task.");
+	char *a = offline_compose("What happens when a worker crashes?", res);
+
+	CHECK_STR_CONTAINS(a, "- When the worker crashed last week, the queue kept every task.");
+	free(a);
+	json_decref(res);
+}
+
+TEST(offline, passages_sharing_few_words_are_not_an_answer)
+{
+	json_t *res = json_pack("{s:[{s:s, s:s, s:f, s:s}]}", "results", "title", "Overview",
+				"source", "docs/overview.md", "score", 0.5, "content",
+				"Haink has support for Slack threads and slash commands.");
+	char *a = offline_compose("Does Haink support Microsoft Teams?", res);
+	char *b = offline_compose("Does Haink support slash commands?", res);
+
+	CHECK_STR_CONTAINS(a, "couldn't find anything");
+	CHECK_STR_CONTAINS(b, "- Haink has support for Slack threads and slash commands.");
+	free(a);
+	free(b);
+	json_decref(res);
+}
+
+static int calls;
+static enum err_code fail_code;
+static char remembered[128];
+
+static int failing_tool_run(struct tool_call_ctx *c, json_t *args, struct buf *out, struct err *err)
+{
+	(void)c;
+	(void)args;
+	(void)out;
+	calls++;
+	err_set(err, fail_code, "tool failed");
+	return -1;
+}
+
+static int remember_run(struct tool_call_ctx *c, json_t *args, struct buf *out, struct err *err)
+{
+	(void)c;
+	(void)err;
+	calls++;
+	snprintf(remembered, sizeof(remembered), "%s",
+		 json_string_value(json_object_get(args, "text")));
+	buf_adds(out, "{\"ok\":true}");
+	return 0;
+}
+
+static int memory_run(struct tool_call_ctx *c, json_t *args, struct buf *out, struct err *err)
+{
+	(void)c;
+	(void)args;
+	(void)err;
+	buf_adds(out, "{\"memories\":[{\"content\":\"My team is on the Enterprise plan\",\"kind\":"
+		      "\"fact\"},{\"content\":\"I like short answers\",\"kind\":\"fact\"}]}");
+	return 0;
+}
+
+static int kb_run(struct tool_call_ctx *c, json_t *args, struct buf *out, struct err *err)
+{
+	(void)c;
+	(void)args;
+	(void)err;
+	buf_adds(out, "{\"results\":[]}");
+	return 0;
+}
+
+static const struct tool_def failing_tool = {"x", "test", "{}", failing_tool_run};
+static const struct tool_def remember_tool = {"remember", "test", "{}", remember_run};
+static const struct tool_def memory_tool = {"search_memory", "test", "{}", memory_run};
+static const struct tool_def kb_tool = {"search_knowledge_base", "test", "{}", kb_run};
+
+static const struct tool_def *find_failing(const char *name)
+{
+	(void)name;
+	return &failing_tool;
+}
+
+static const struct tool_def *find_working(const char *name)
+{
+	if (!strcmp(name, "remember"))
+		return &remember_tool;
+	if (!strcmp(name, "search_memory"))
+		return &memory_tool;
+	return &kb_tool;
+}
+
+struct offline_env {
+	struct config cfg;
+	struct worker_env env;
+	struct wctx w;
+	struct agent_run r;
+};
+
+static void env_init(struct offline_env *o, const char *question)
+{
+	memset(o, 0, sizeof(*o));
+	o->cfg.kb_top_k = 3;
+	o->cfg.memory_top_k = 5;
+	o->env.cfg = &o->cfg;
+	o->w.env = &o->env;
+	agent_run_init(&o->r);
+	o->r.question = question;
+	o->r.scope.user = "U1";
+	o->r.scope.team = "T1";
+}
+
+TEST(offline, transient_failures_are_retryable_not_an_answer)
+{
+	const char *questions[] = {"How do I rotate the signing secret?",
+				   "remember that my team is on the Enterprise plan"};
+
+	for (size_t i = 0; i < 2; i++) {
+		struct offline_env o;
+		struct err e = {0};
+
+		env_init(&o, questions[i]);
+		fail_code = ERR_REDIS;
+		calls = 0;
+		CHECK_INT_EQ(offline_answer_with(&o.w, &o.r, find_failing, &e), -1);
+		CHECK_INT_EQ(calls, 1); /* the first failing call stops the run */
+		CHECK(err_retryable(e.code));
+		CHECK(o.r.answer == NULL);
+		/* a permanent failure still answers */
+		fail_code = ERR_NOT_FOUND;
+		err_clear(&e);
+		CHECK_INT_EQ(offline_answer_with(&o.w, &o.r, find_failing, &e), 0);
+		CHECK(o.r.answer != NULL);
+		agent_run_release(&o.r);
+	}
+}
+
+TEST(offline, remember_requests_are_recognised)
+{
+	char *a = offline_remember_request("Remember that I deploy on Fridays.");
+	char *b = offline_remember_request("  please remember: my plan is Pro");
+	char *c = offline_remember_request("remember my timezone is UTC");
+	char *d = offline_remember_request("Do you remember my plan?");
+	char *e = offline_remember_request("remembering things");
+
+	CHECK_STR_EQ(a, "I deploy on Fridays");
+	CHECK_STR_EQ(b, "my plan is Pro");
+	CHECK_STR_EQ(c, "my timezone is UTC");
+	CHECK(d == NULL);
+	CHECK(e == NULL);
+	free(a);
+	free(b);
+	free(c);
+}
+
+TEST(offline, remember_stores_the_fact_with_the_tool)
+{
+	struct offline_env o;
+	struct err e = {0};
+
+	env_init(&o, "remember that my team is on the Enterprise plan");
+	calls = 0;
+	remembered[0] = '\0';
+	CHECK_INT_EQ(offline_answer_with(&o.w, &o.r, find_working, &e), 0);
+	CHECK_INT_EQ(calls, 1);
+	CHECK_STR_EQ(remembered, "my team is on the Enterprise plan");
+	CHECK_STR_CONTAINS(o.r.answer, "I will remember: my team is on the Enterprise plan");
+	agent_run_release(&o.r);
+}
+
+TEST(offline, memories_sharing_a_question_word_are_quoted_and_traced)
+{
+	struct offline_env o;
+	struct err e = {0};
+
+	env_init(&o, "Which plan is my team on?");
+	CHECK_INT_EQ(offline_answer_with(&o.w, &o.r, find_working, &e), 0);
+	CHECK_STR_CONTAINS(o.r.answer, "- My team is on the Enterprise plan");
+	CHECK(!strstr(o.r.answer, "short answers"));
+	CHECK(!strstr(o.r.answer, "couldn't find anything"));
+	CHECK_INT_EQ((int)o.r.trace.nmemories, 1);
+	CHECK_STR_EQ(o.r.trace.memories[0], "My team is on the Enterprise plan");
+	agent_run_release(&o.r);
 }
