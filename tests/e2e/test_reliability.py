@@ -10,6 +10,7 @@ real haink-api and haink-worker with a real redis-server and the fakes.
   because the task state was final under the same id); `dlq replay --all`.
 """
 import json
+import signal
 import threading
 
 from haink import Stack, app_mention, fake_llm_env, wait_until
@@ -143,3 +144,31 @@ def test_crash_between_placeholder_and_record_leaves_one_message():
         # counted once although the task ran twice
         assert st.r("GET", "rate_limit:user:T300:UONCE") == "1"
         assert st.r("GET", "rate_limit:thread:T300:CONCE:1700000003.000100") == "1"
+
+
+def test_drain_deadline_releases_the_task_and_exits_non_zero():
+    """SIGTERM with a task that outlasts SHUTDOWN_GRACE_S: the worker releases the entry
+    for immediate redelivery and exits 1 (wave 1 exited 0 and the task waited out a whole
+    redelivery timeout); another worker answers it once, well before that timeout."""
+    with Stack(docket="e2e-drain") as st:
+        st.redis()
+        slack = st.fake("fake_slack.js")
+        llm = st.fake("fake_openai.js")
+        api = st.api()
+        env = fake_llm_env(slack, llm, 64, REDELIVERY_TIMEOUT_MS=60000, SHUTDOWN_GRACE_S=1,
+                           MEMORY_TOP_K=0, MEMORY_STORE_TURNS="false", WORKER_CONCURRENCY=1)
+        # the model takes 8 s on the first call: longer than the grace
+        llm.fault(path="/v1/chat/completions", status=0, delay_ms=8000, count=1)
+        w1 = st.worker(**env)
+        assert st.post_event(api, app_mention("EvDrain1", channel="CDR",
+                                              ts="1700000016.000100"))[0] == 200
+        llm.wait("/v1/chat/completions", count=1, timeout_ms=15000)
+        w1.signal(signal.SIGTERM)
+        assert w1.wait(timeout=30) == 1, w1.output()[-2000:]
+        assert "released" in w1.output(), w1.output()[-2000:]
+        # released, not waiting out the 60 s lease: a second worker answers it now
+        st.worker(**env)
+        wait_until(lambda: st.r("HGET", "task:{e2e-drain}:EvDrain1", "state") == "answered", 40,
+                   "answered by the second worker well before the 60 s redelivery timeout")
+        msgs = slack.ctl("GET", "/_fake/messages?channel=CDR")
+        assert len(msgs) == 1 and "feedback_helpful" in json.dumps(msgs[0]), msgs
