@@ -71,6 +71,25 @@ class E2E:
     def messages(self):
         return self.slack.ctl("GET", "/_fake/messages")
 
+    def click(self, message_ts, thread_ts, answer_id, action="feedback_helpful",
+              action_ts="1700000010.123456"):
+        """Posts a signed block_actions payload: U200 clicks a feedback button."""
+        payload = {"type": "block_actions", "user": {"id": "U200"}, "team": {"id": "T300"},
+                   "channel": {"id": "C100"},
+                   "container": {"type": "message", "message_ts": message_ts},
+                   "message": {"ts": message_ts, "thread_ts": thread_ts},
+                   "actions": [{"action_id": action, "value": answer_id, "type": "button",
+                                "action_ts": action_ts}]}
+        body = "payload=" + urllib.parse.quote(json.dumps(payload))
+        status, _, _ = self.st.post_signed(self.api, "/slack/interactive", body,
+                                           content_type="application/x-www-form-urlencoded")
+        assert status == 200
+
+    def thanked(self, message_ts):
+        """True when the message's buttons were replaced by the thank-you line."""
+        m = [x for x in self.messages() if x["ts"] == message_ts][0]
+        return not has_buttons(m) and "thank" in blocks_text(m).lower()
+
     def answered(self, thread_ts=None):
         """Messages carrying the feedback buttons (final answers)."""
         return [m for m in self.messages() if has_buttons(m)
@@ -254,24 +273,11 @@ def test_feedback_click_updates_the_answer_and_the_message():
         e.ask("EvFb1", ts="1700000003.000100")
         msg = e.wait_answers(1)[0]
         answer_id = list(e.answers().keys())[0].split(":", 1)[1]
-        payload = {"type": "block_actions", "user": {"id": "U200"}, "team": {"id": "T300"},
-                   "channel": {"id": "C100"},
-                   "container": {"type": "message", "message_ts": msg["ts"]},
-                   "message": {"ts": msg["ts"], "thread_ts": "1700000003.000100"},
-                   "actions": [{"action_id": "feedback_helpful", "value": answer_id,
-                                "type": "button", "action_ts": "1700000010.123456"}]}
-        body = "payload=" + urllib.parse.quote(json.dumps(payload))
-        status, _, _ = e.st.post_signed(e.api, "/slack/interactive", body,
-                                        content_type="application/x-www-form-urlencoded")
-        assert status == 200
+        e.click(msg["ts"], "1700000003.000100", answer_id)
         a = wait_until(lambda: e.r.hgetall("answer:" + answer_id).get("feedback") == "helpful"
                        and e.r.hgetall("answer:" + answer_id), 20, "feedback recorded")
         assert a["feedback_user"] == "U200" and int(a["feedback_ms"]) > 0
-
-        def thanked():
-            m = [x for x in e.messages() if x["ts"] == msg["ts"]][0]
-            return not has_buttons(m) and "thank" in blocks_text(m).lower()
-        wait_until(thanked, 20, "buttons replaced by a thank-you")
+        wait_until(lambda: e.thanked(msg["ts"]), 20, "buttons replaced by a thank-you")
 
 
 def test_feedback_counted_once_when_the_slack_confirmation_is_retried():
@@ -283,21 +289,9 @@ def test_feedback_counted_once_when_the_slack_confirmation_is_retried():
         # the thank-you edit fails once with a transient Slack error: the task is retried
         e.slack.config(ok_false_error="internal_error", ok_false_count=1,
                        ok_false_method="chat.update")
-        payload = {"type": "block_actions", "user": {"id": "U200"}, "team": {"id": "T300"},
-                   "channel": {"id": "C100"},
-                   "container": {"type": "message", "message_ts": msg["ts"]},
-                   "message": {"ts": msg["ts"], "thread_ts": "1700000013.000100"},
-                   "actions": [{"action_id": "feedback_not_helpful", "value": answer_id,
-                                "type": "button", "action_ts": "1700000020.123456"}]}
-        body = "payload=" + urllib.parse.quote(json.dumps(payload))
-        status, _, _ = e.st.post_signed(e.api, "/slack/interactive", body,
-                                        content_type="application/x-www-form-urlencoded")
-        assert status == 200
-
-        def thanked():
-            m = [x for x in e.messages() if x["ts"] == msg["ts"]][0]
-            return not has_buttons(m) and "thank" in blocks_text(m).lower()
-        wait_until(thanked, 30, "thanked after the retry")
+        e.click(msg["ts"], "1700000013.000100", answer_id, action="feedback_not_helpful",
+                action_ts="1700000020.123456")
+        wait_until(lambda: e.thanked(msg["ts"]), 30, "thanked after the retry")
         day = [k for k in e.r("KEYS", "metrics:*")]
         assert len(day) == 1, day
         assert int(e.r("HGET", day[0], "tasks_retried") or 0) >= 1, e.r.hgetall(day[0])
@@ -457,16 +451,8 @@ def test_feedback_only_lands_on_answers_from_its_own_source():
         assert e.r("HGET", "answer:" + slack_id, "feedback") is None
 
         # a Slack click naming the UI answer: ignored
-        payload = {"type": "block_actions", "user": {"id": "U200"}, "team": {"id": "T300"},
-                   "channel": {"id": "C100"},
-                   "container": {"type": "message", "message_ts": "1700000013.000200"},
-                   "message": {"ts": "1700000013.000200", "thread_ts": "1700000013.000100"},
-                   "actions": [{"action_id": "feedback_helpful", "value": ui_id,
-                                "type": "button", "action_ts": "1700000014.123456"}]}
-        body = "payload=" + urllib.parse.quote(json.dumps(payload))
-        status, _, _ = e.st.post_signed(e.api, "/slack/interactive", body,
-                                        content_type="application/x-www-form-urlencoded")
-        assert status == 200
+        e.click("1700000013.000200", "1700000013.000100", ui_id,
+                action_ts="1700000014.123456")
         drained(4)
         assert e.r("HGET", "answer:" + ui_id, "feedback") is None
 
