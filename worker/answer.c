@@ -506,11 +506,30 @@ void handler_give_up(struct wctx *w, const struct task *t, const struct err *why
 	}
 	reply_sink_set_placeholder(&sink, st.placeholder_ts);
 	err_clear(&e);
+	/* an attempt that crashed while posting may have left its placeholder: apologise there */
+	if (!sink.placeholder_ts && st.placeholder && sink.ops->find_placeholder &&
+	    sink.ops->find_placeholder(&sink, &e) < 0)
+		log_kv(LOG_WARN, "cannot look for an earlier placeholder", "error", e.msg, NULL);
+	err_clear(&e);
 	if (sink.ops->notice(&sink, ANSWER_APOLOGY, &e) < 0)
 		log_kv(LOG_WARN, "cannot post the apology", "error", e.msg, NULL);
 	err_clear(&e);
-	if (set_state(w, t, TASKSTATE_FAILED, &e) < 0)
-		log_kv(LOG_WARN, "cannot mark the task failed", "error", e.msg, NULL);
+	{
+		/*
+		 * Record the message that shows the apology as the placeholder: a
+		 * `dlq replay` then edits it into the answer instead of posting another.
+		 */
+		const char *thread =
+		    sink.thread_ts && *sink.thread_ts ? sink.thread_ts : sink.placeholder_ts;
+		const char *f[] = {"state", "placeholder_ts", "thread_ts"};
+		const char *v[] = {TASKSTATE_FAILED, sink.placeholder_ts, thread};
+		int nf =
+		    !st.placeholder_ts && sink.placeholder_ts && !strcmp(sink.ops->name, "slack")
+			? 3
+			: 1;
+		if (taskstate_set(w, t->id, nf, f, v, &e) < 0)
+			log_kv(LOG_WARN, "cannot mark the task failed", "error", e.msg, NULL);
+	}
 	reply_sink_close(&sink);
 	taskstate_release(&st);
 }
