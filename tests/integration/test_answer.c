@@ -21,7 +21,8 @@ struct route_state {
 	const char *llm[8]; /* scripted chat completion bodies; NULL = default answer */
 	long llm_status[8];
 	size_t nllm, llm_next;
-	const char *update_reply; /* chat.update body, NULL = ok */
+	const char *update_reply;  /* chat.update body, NULL = ok */
+	const char *replies_reply; /* conversations.replies body, NULL = 404 */
 	size_t posts, updates, chats;
 };
 
@@ -43,6 +44,8 @@ static void route(struct fake_http *f, const struct http_request *req, struct fa
 	} else if (strstr(req->url, "/chat.update")) {
 		s->updates++;
 		out->body = s->update_reply ? s->update_reply : "{\"ok\":true}";
+	} else if (strstr(req->url, "/conversations.replies") && s->replies_reply) {
+		out->body = s->replies_reply;
 	} else if (strstr(req->url, "/chat/completions")) {
 		s->chats++;
 		out->body = default_answer;
@@ -274,6 +277,38 @@ TEST(answer, give_up_edits_the_placeholder_with_an_apology)
 	CHECK_STR_EQ(json_string_value(json_object_get(body, "thread_ts")), "1700.000301");
 	CHECK_STR_EQ(json_string_value(json_object_get(body, "text")), ANSWER_APOLOGY);
 	json_decref(body);
+	/* that message is recorded as the placeholder: a `dlq replay` edits it into the answer */
+	key = keys_task_state("haink", "EvA3b");
+	v = hget(&s, key, "placeholder_ts");
+	CHECK_STR_EQ(v, "1700000000.000002");
+	free(v);
+	free(key);
+	task_release(&t);
+
+	/*
+	 * An attempt crashed while posting its placeholder (intent recorded, ts
+	 * not): giving up finds that message by its metadata and apologises in it,
+	 * so no orphan "Thinking…" stays behind and no second message is posted.
+	 */
+	question(&t, "EvA3c", "1700.000302", "U3");
+	{
+		const char *f[] = {"placeholder", "state"}, *vals[] = {"posting", "running"};
+		CHECK(taskstate_set(&s.fe.w, "EvA3c", 2, f, vals, &e) == 0);
+	}
+	s.rs.replies_reply = "{\"ok\":true,\"messages\":[{\"ts\":\"1700.000302\"},"
+			     "{\"ts\":\"1700000000.000777\",\"metadata\":{\"event_type\":"
+			     "\"haink_task\",\"event_payload\":{\"task_id\":\"EvA3c\"}}}]}";
+	handler_give_up(&s.fe.w, &t, &e);
+	CHECK_INT_EQ(s.rs.posts, 2);
+	body = last_body(&s, "/chat.update");
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700000000.000777");
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "text")), ANSWER_APOLOGY);
+	json_decref(body);
+	key = keys_task_state("haink", "EvA3c");
+	v = hget(&s, key, "placeholder_ts");
+	CHECK_STR_EQ(v, "1700000000.000777");
+	free(v);
+	free(key);
 	task_release(&t);
 	fake_env_release(&s.fe);
 }
