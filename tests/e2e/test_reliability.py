@@ -150,8 +150,8 @@ def test_crash_between_placeholder_and_record_leaves_one_message():
         assert len(slack.requests("/api/chat.postMessage")) == 1
         assert len(slack.requests("/api/conversations.replies")) == 1
         # counted once although the task ran twice
-        assert st.r("GET", "rate_limit:user:T300:UONCE") == "1"
-        assert st.r("GET", "rate_limit:thread:T300:CONCE:1700000003.000100") == "1"
+        assert st.r("HGET", "rate_limit:user:T300:UONCE", "n") == "1"
+        assert st.r("HGET", "rate_limit:thread:T300:CONCE:1700000003.000100", "n") == "1"
 
 
 def test_drain_deadline_releases_the_task_and_exits_non_zero():
