@@ -3,6 +3,7 @@
 #include "daily.h"
 #include "dlq.h"
 #include "retry.h"
+#include "runtime_stream.h"
 #include "wctx.h"
 
 #include <limits.h>
@@ -149,29 +150,6 @@ static int in_flight(struct runtime *rt, const char *id)
 		found = rt->slots[i].active && !strcmp(rt->slots[i].id, id);
 	pthread_mutex_unlock(&rt->lock);
 	return found;
-}
-
-int runtime_ensure_group(struct rds *r, const char *docket, struct err *err)
-{
-	char *stream = keys_tasks(docket);
-	/*
-	 * Start the group at "0", not "$": tasks the API queued before any worker
-	 * ever ran (or after a Redis restart without persistence, which recreates
-	 * the stream without its group) must be processed, not skipped. When the
-	 * group already exists this changes nothing.
-	 */
-	redisReply *rep = rds_cmd(r, err, "XGROUP CREATE %s %s 0 MKSTREAM", stream, KEYS_GROUP);
-
-	free(stream);
-	if (rep) {
-		freeReplyObject(rep);
-		return 0;
-	}
-	if (rds_err_is(err, "BUSYGROUP")) {
-		err_clear(err);
-		return 0;
-	}
-	return -1;
 }
 
 /* --- finishing a task ----------------------------------------------------- */
@@ -362,23 +340,6 @@ static int ack_with_rollup(struct task_thread *tt, const char *id, int fb, doubl
 
 /* --- one entry ------------------------------------------------------------ */
 
-/* XPENDING's delivery count of this consumer's entry id, or 1 when it cannot be read. */
-static long long delivery_count(struct task_thread *tt, const char *id)
-{
-	struct runtime *rt = tt->rt;
-	struct err e = {0};
-	redisReply *rep =
-	    rds_cmd(tt->w.r, &e, "XPENDING %s %s %s %s 1", rt->stream, KEYS_GROUP, id, id);
-	long long n = 1;
-
-	if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
-	    rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements >= 4)
-		n = rds_reply_int(rep->element[0]->element[3], 1);
-	if (rep)
-		freeReplyObject(rep);
-	return n;
-}
-
 static void process_entry(struct task_thread *tt, const redisReply *entry, int reclaimed)
 {
 	struct runtime *rt = tt->rt;
@@ -413,7 +374,7 @@ static void process_entry(struct task_thread *tt, const redisReply *entry, int r
 
 	log_ctx_set("task_id", t.id);
 	if (reclaimed) {
-		long long crashes = delivery_count(tt, id) - 1;
+		long long crashes = runtime_stream_delivery_count(tt->w.r, rt->stream, id) - 1;
 		log_kv(LOG_INFO, "task reclaimed from a stalled consumer", "entry", id, NULL);
 		/*
 		 * Each reclaim is a delivery that ended without an outcome: a worker
@@ -664,34 +625,6 @@ static void *task_main(void *arg)
 
 /* --- lease keeper and mover ---------------------------------------------- */
 
-/*
- * KEYS: stream. ARGV: group, consumer, entry id, then the consumer names of
- * every task thread of this process. Renews the lease (resets the idle time,
- * JUSTID so the delivery count stays) only while this consumer still owns
- * the entry: returns 1. When a task thread of this same process owns it (its
- * XAUTOCLAIM scan took the entry while renewals could not reach Redis; it
- * skips entries in flight here), the entry is taken back and that claim's
- * delivery count undone: returns 2. Returns 0 when another worker reclaimed
- * it (or it was acknowledged): a plain XCLAIM would steal it back.
- */
-static const char renew_lua[] =
-    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"
-    "if #p == 0 then return 0 end\n"
-    "local owner, count = p[1][2], tonumber(p[1][4])\n"
-    "if owner == ARGV[2] then\n"
-    "  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')\n"
-    "  return 1\n"
-    "end\n"
-    "for i = 4, #ARGV do\n"
-    "  if owner == ARGV[i] then\n"
-    "    if count > 1 then count = count - 1 end\n"
-    "    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'RETRYCOUNT', count,\n"
-    "      'JUSTID')\n"
-    "    return 2\n"
-    "  end\n"
-    "end\n"
-    "return 0\n";
-
 /* Marks thread no's task as taken over, if that thread still runs entry id. */
 static void lease_lost(struct runtime *rt, int no, const char *id)
 {
@@ -704,54 +637,46 @@ static void lease_lost(struct runtime *rt, int no, const char *id)
 	pthread_mutex_unlock(&rt->lock);
 }
 
+/*
+ * Renews the leases of the n entries in flight (snap) while their consumers
+ * still own them (runtime_stream_renew()); marks a task whose entry another
+ * worker took over after a stall as abandoned.
+ */
 static void renew(struct runtime *rt, const struct slot *snap, int n)
 {
+	const char **consumers = xcalloc((size_t)n, sizeof(*consumers));
+	const char **ids = xcalloc((size_t)n, sizeof(*ids));
+	const char **siblings = xcalloc((size_t)rt->nthreads, sizeof(*siblings));
+	enum runtime_lease *out = xcalloc((size_t)n, sizeof(*out));
 	struct err e = {0};
-	int sent = 0, ok = 1;
-	const char **argv = xcalloc((size_t)(7 + rt->nthreads), sizeof(*argv));
+	int rc;
 
-	argv[0] = "EVAL";
-	argv[1] = renew_lua;
-	argv[2] = "1";
-	argv[3] = rt->stream;
-	argv[4] = KEYS_GROUP;
-	for (int i = 0; i < rt->nthreads; i++)
-		argv[7 + i] = rt->tt[i].consumer;
 	for (int i = 0; i < n; i++) {
-		argv[5] = snap[i].consumer;
-		argv[6] = snap[i].id;
-		if (rds_appendv(rt->lease_r, &e, 7 + rt->nthreads, argv, NULL) < 0) {
-			ok = 0;
-			break;
-		}
-		sent++;
+		consumers[i] = snap[i].consumer;
+		ids[i] = snap[i].id;
 	}
-	free(argv);
-	for (int i = 0; i < sent; i++) {
-		redisReply *rep = rds_reply(rt->lease_r, &e);
-		if (!rep) {
-			ok = 0;
-			break;
-		}
-		if (rep->type == REDIS_REPLY_ERROR) {
-			err_set(&e, ERR_REDIS, "%s", rep->str);
-			ok = 0;
-		} else if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0) {
+	for (int i = 0; i < rt->nthreads; i++)
+		siblings[i] = rt->tt[i].consumer;
+	rc = runtime_stream_renew(rt->lease_r, rt->stream, n, consumers, ids, rt->nthreads,
+				  siblings, out, &e);
+	for (int i = 0; i < n; i++) {
+		if (out[i] == RUNTIME_LEASE_LOST)
 			lease_lost(rt, snap[i].no, snap[i].id);
-		} else {
-			if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 2)
-				log_kv(LOG_INFO,
-				       "took an entry in flight back from this worker's own "
-				       "recovery scan",
-				       "entry", snap[i].id, NULL);
+		if (out[i] == RUNTIME_LEASE_TAKEN_BACK)
+			log_kv(LOG_INFO,
+			       "took an entry in flight back from this worker's own recovery scan",
+			       "entry", snap[i].id, NULL);
+		if (out[i] == RUNTIME_LEASE_RENEWED || out[i] == RUNTIME_LEASE_TAKEN_BACK)
 			atomic_fetch_add(&rt->renewals, 1);
-		}
-		freeReplyObject(rep);
 	}
-	if (ok)
+	if (rc == 0)
 		note_ok(rt);
 	else
 		note_failure(rt, &e);
+	free(consumers);
+	free(ids);
+	free(siblings);
+	free(out);
 }
 
 static void *lease_main(void *arg)
@@ -886,30 +811,6 @@ static int progress_perform(void *ctx, const struct http_request *req, struct ht
 }
 
 /*
- * KEYS: stream. ARGV: group, consumer, entry id. If consumer still owns the
- * entry, adds a copy of it at the end of the stream (an undelivered entry:
- * the next XREADGROUP of any worker takes it) and acknowledges the original,
- * in one step: returns 1. Returns 0 when another worker took it over or it
- * was acknowledged meanwhile (nothing to release), and drops the pending
- * entry of a deleted stream entry.
- */
-static const char release_lua[] =
-    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])\n"
-    "if #p == 0 then return 0 end\n"
-    "local e = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])\n"
-    "if #e == 1 then redis.call('XADD', KEYS[1], '*', unpack(e[1][2])) end\n"
-    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])\n"
-    "return #e\n";
-
-static pthread_once_t release_once = PTHREAD_ONCE_INIT;
-static struct rds_script release_script;
-
-static void release_setup(void)
-{
-	rds_script_init(&release_script, release_lua);
-}
-
-/*
  * At the drain deadline: every task still running here is marked taken over
  * first (it then posts nothing more and records no outcome: the process is
  * about to exit), then its entry is released as a fresh undelivered copy,
@@ -926,7 +827,6 @@ static int release_unfinished(struct runtime *rt)
 	struct rds *r;
 	int n = 0, released = 0;
 
-	pthread_once(&release_once, release_setup);
 	pthread_mutex_lock(&rt->lock);
 	for (int i = 0; i < rt->nthreads; i++) {
 		if (!rt->slots[i].active)
@@ -937,74 +837,18 @@ static int release_unfinished(struct runtime *rt)
 	pthread_mutex_unlock(&rt->lock);
 	r = n ? rds_new(rt->cfg->redis_url, 1000, 2000, &e) : NULL;
 	for (int i = 0; r && i < n; i++) {
-		const char *argv[4] = {rt->stream, KEYS_GROUP, snap[i].consumer, snap[i].id};
-		redisReply *rep = rds_eval(r, &release_script, 1, 4, argv, NULL, &e);
-		if (rep) {
-			released += rds_reply_int(rep, 0) == 1;
-			freeReplyObject(rep);
-		} else {
+		int rc = runtime_stream_release(r, rt->stream, snap[i].consumer, snap[i].id, &e);
+		if (rc < 0)
 			log_kv(LOG_WARN, "cannot release an unfinished task", "entry", snap[i].id,
 			       "error", e.msg, NULL);
-		}
+		else
+			released += rc;
 	}
 	if (n && !r)
 		log_kv(LOG_WARN, "cannot release unfinished tasks", "error", e.msg, NULL);
 	rds_free(r);
 	free(snap);
 	return released;
-}
-
-/* --- trimming ------------------------------------------------------------ */
-
-/*
- * KEYS: stream. Trims entries below the lowest id any consumer group still
- * needs: per group, its oldest pending entry, or (none pending) its
- * last-delivered id. Below that every entry was delivered and acknowledged
- * by every group; MINID deletes exactly those (ids below the floor). It runs
- * every few seconds, so each call deletes only what was acknowledged since.
- * No group yet: nothing is trimmed.
- */
-static const char trim_lua[] =
-    "local function lt(a, b)\n"
-    "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n"
-    "  local bm, bs = string.match(b, '^(%d+)-(%d+)$')\n"
-    "  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)\n"
-    "  return am < bm or (am == bm and as < bs)\n"
-    "end\n"
-    "local groups = redis.pcall('XINFO', 'GROUPS', KEYS[1])\n"
-    "if type(groups) ~= 'table' or groups.err or #groups == 0 then return 0 end\n"
-    "local floor = nil\n"
-    "for _, g in ipairs(groups) do\n"
-    "  local name, last\n"
-    "  for i = 1, #g, 2 do\n"
-    "    if g[i] == 'name' then name = g[i + 1] end\n"
-    "    if g[i] == 'last-delivered-id' then last = g[i + 1] end\n"
-    "  end\n"
-    "  if not name or not last then return 0 end\n"
-    "  local need = last\n"
-    "  local p = redis.call('XPENDING', KEYS[1], name)\n"
-    "  if p[1] > 0 then need = p[2] end\n"
-    "  if not floor or lt(need, floor) then floor = need end\n"
-    "end\n"
-    "return redis.call('XTRIM', KEYS[1], 'MINID', floor)\n";
-
-static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
-static struct rds_script trim_script;
-
-static void trim_setup(void)
-{
-	rds_script_init(&trim_script, trim_lua);
-}
-
-long long runtime_trim_acked(struct rds *r, const char *docket, struct err *err)
-{
-	char *stream = keys_tasks(docket);
-	long long n;
-
-	pthread_once(&trim_once, trim_setup);
-	n = rds_eval_key_int(r, &trim_script, stream, err);
-	free(stream);
-	return n;
 }
 
 /* --- lifecycle ------------------------------------------------------------ */

@@ -43,6 +43,8 @@
 
 #include <stdint.h>
 
+#include "runtime_stream.h" /* runtime_ensure_group(), runtime_trim_acked() */
+
 struct worker_env;
 struct config;
 struct wctx;
@@ -128,22 +130,5 @@ void runtime_counters(struct runtime *rt, struct runtime_counters *out);
  * the grace expired.
  */
 int runtime_main(struct worker_env *env, const struct runtime_ops *ops);
-
-/*
- * Deletes task entries that every consumer group has delivered and
- * acknowledged (below each group's oldest pending entry, or its last-delivered
- * id when none is pending), in one script; never an entry still unread or
- * pending. The mover runs it every few seconds, which keeps the stream to the
- * backlog, so STREAM_MAXLEN can cap the backlog (the API refuses new tasks at
- * the cap) instead of deleting work. Returns how many entries were deleted, or
- * -1 with err.
- */
-long long runtime_trim_acked(struct rds *r, const char *docket, struct err *err);
-
-/*
- * XGROUP CREATE <stream> workers 0 MKSTREAM, treating BUSYGROUP as success.
- * Returns 0 or -1 with err.
- */
-int runtime_ensure_group(struct rds *r, const char *docket, struct err *err);
 
 #endif
