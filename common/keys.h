@@ -21,8 +21,9 @@
  * memory:<app>:<agent>:<ns>/<user>      zset    none                worker            worker
  *   (<ns>: the source namespace, a Slack team id or "ui"; see memory.h)
  * rate_limit:web:<team>:<channel>:<ts>  string  1 h                 worker            worker
- * rate_limit:thread:<team>:<channel>:<ts> string 1 h                worker            worker
- * rate_limit:user:<team>:<user>         string  1 h                 worker            worker
+ * rate_limit:thread:<team>:<channel>:<ts> hash 1 h                  worker            worker
+ * rate_limit:user:<team>:<user>         hash    1 h                 worker            worker
+ *   (n = the count, m:<task id> = the count each task got: counted once per task)
  * metrics:<YYYY-MM-DD>                  hash    90 days             worker            worker (stats)
  * ui:<session>                          stream  1 h                 worker (ui sink)  api (ui)
  * docket:{D}:emf-leader                 string  lease (PX)          worker (emf)      worker (emf)

@@ -752,8 +752,11 @@ redisReply *rds_eval(struct rds *r, const struct rds_script *s, int nkeys, int a
 	const char **av = xmalloc(sizeof(*av) * (size_t)(argc + 3));
 	size_t *lv = xmalloc(sizeof(*lv) * (size_t)(argc + 3));
 	char nk[16];
+	struct err local = {0};
 	redisReply *rep;
 
+	if (!err)
+		err = &local; /* NOSCRIPT must be seen to fall back to EVAL */
 	snprintf(nk, sizeof(nk), "%d", nkeys);
 	av[0] = "EVALSHA";
 	lv[0] = 7;

@@ -131,9 +131,11 @@ static const struct agent *task_agent(struct wctx *w, const struct task *t)
 }
 
 /*
- * Counts the question against the thread and user limits. Returns 1 when it
- * is over one (with *notice set when this is the first refusal of the
- * window), 0 when it may be answered, -1 with err on a Redis failure.
+ * Counts the question against the thread and user limits, once per task id
+ * (a redelivery gets the counts, so the verdict, its first delivery got).
+ * Returns 1 when it is over one (with *notice set when this is the first
+ * refusal of the window), 0 when it may be answered, -1 with err on a Redis
+ * failure.
  */
 static int over_limit(struct wctx *w, const struct task *t, int *notice, struct err *err)
 {
@@ -146,7 +148,7 @@ static int over_limit(struct wctx *w, const struct task *t, int *notice, struct 
 	/* a slash command has no thread yet: only the user limit applies */
 	if (cfg->answers_per_thread_hour > 0 && t->thread_ts && *t->thread_ts) {
 		key = keys_rl_thread(s_or(t->team, ""), s_or(t->channel, ""), t->thread_ts);
-		rc = ratelimit_hit(w->r, key, RATELIMIT_WINDOW_S, &n, err);
+		rc = ratelimit_hit_once(w->r, key, RATELIMIT_WINDOW_S, t->id, &n, err);
 		free(key);
 		if (rc < 0)
 			return -1;
@@ -158,7 +160,7 @@ static int over_limit(struct wctx *w, const struct task *t, int *notice, struct 
 	}
 	if (cfg->answers_per_user_hour > 0 && t->user && *t->user) {
 		key = keys_rl_user(s_or(t->team, ""), t->user);
-		rc = ratelimit_hit(w->r, key, RATELIMIT_WINDOW_S, &n, err);
+		rc = ratelimit_hit_once(w->r, key, RATELIMIT_WINDOW_S, t->id, &n, err);
 		free(key);
 		if (rc < 0)
 			return -1;
@@ -258,15 +260,19 @@ static int question_run(struct wctx *w, struct task *t, struct err *err)
 	if (!*answer_id)
 		randid_hex(answer_id);
 	if (!st.exists) {
-		/*
-		 * Record the task before counting it: a redelivery finds the record
-		 * and never counts the rate limits a second time.
-		 */
+		/* the record (and its answer id) first: every later step finds it */
 		const char *f[] = {"state", "answer_id"}, *v[] = {TASKSTATE_STARTING, answer_id};
 		if (taskstate_set(w, t->id, 2, f, v, err) < 0) {
 			taskstate_release(&st);
 			return -1;
 		}
+	}
+	if (!st.placeholder && !st.placeholder_ts) {
+		/*
+		 * Not past the limits yet (nothing posted): count, once per task id,
+		 * so an attempt that crashed after counting gets its verdict again
+		 * (refused stays refused), and one that crashed before is counted.
+		 */
 		lim = over_limit(w, t, &notice, err);
 		if (lim != 0) {
 			taskstate_release(&st);
@@ -506,11 +512,30 @@ void handler_give_up(struct wctx *w, const struct task *t, const struct err *why
 	}
 	reply_sink_set_placeholder(&sink, st.placeholder_ts);
 	err_clear(&e);
+	/* an attempt that crashed while posting may have left its placeholder: apologise there */
+	if (!sink.placeholder_ts && st.placeholder && sink.ops->find_placeholder &&
+	    sink.ops->find_placeholder(&sink, &e) < 0)
+		log_kv(LOG_WARN, "cannot look for an earlier placeholder", "error", e.msg, NULL);
+	err_clear(&e);
 	if (sink.ops->notice(&sink, ANSWER_APOLOGY, &e) < 0)
 		log_kv(LOG_WARN, "cannot post the apology", "error", e.msg, NULL);
 	err_clear(&e);
-	if (set_state(w, t, TASKSTATE_FAILED, &e) < 0)
-		log_kv(LOG_WARN, "cannot mark the task failed", "error", e.msg, NULL);
+	{
+		/*
+		 * Record the message that shows the apology as the placeholder: a
+		 * `dlq replay` then edits it into the answer instead of posting another.
+		 */
+		const char *thread =
+		    sink.thread_ts && *sink.thread_ts ? sink.thread_ts : sink.placeholder_ts;
+		const char *f[] = {"state", "placeholder_ts", "thread_ts"};
+		const char *v[] = {TASKSTATE_FAILED, sink.placeholder_ts, thread};
+		int nf =
+		    !st.placeholder_ts && sink.placeholder_ts && !strcmp(sink.ops->name, "slack")
+			? 3
+			: 1;
+		if (taskstate_set(w, t->id, nf, f, v, &e) < 0)
+			log_kv(LOG_WARN, "cannot mark the task failed", "error", e.msg, NULL);
+	}
 	reply_sink_close(&sink);
 	taskstate_release(&st);
 }

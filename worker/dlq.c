@@ -17,8 +17,11 @@ static const char add_lua[] = "redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
  * KEYS: dead, stream, task state. ARGV: dead id, now ms, task id ("" when the
  * entry has none). Returns the new id, false when the dead entry is gone, or
  * an error when its task id is not the one read before (a concurrent replay).
- * The task state is deleted so the question runs again with a fresh attempt
- * budget: a final state ("failed") would have it acknowledged unanswered.
+ * A given-up task's state "failed" is removed so the question runs again (a
+ * final state would have it acknowledged unanswered); the rest of the state
+ * stays, so the new run edits the message that shows the apology into the
+ * answer (one message in the thread) and the rate limits are not counted
+ * again. Any other state is kept: an answered task is not answered twice.
  */
 static const char replay_lua[] =
     "local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])\n"
@@ -32,7 +35,9 @@ static const char replay_lua[] =
     "  if not skip[f[i]] then out[#out + 1] = f[i]; out[#out + 1] = f[i + 1] end\n"
     "end\n"
     "if tid ~= ARGV[3] then return redis.error_reply('CHANGED dead entry changed') end\n"
-    "if tid ~= '' then redis.call('DEL', KEYS[3]) end\n"
+    "if tid ~= '' and redis.call('HGET', KEYS[3], 'state') == 'failed' then\n"
+    "  redis.call('HDEL', KEYS[3], 'state')\n"
+    "end\n"
     "out[#out + 1] = 'attempt'; out[#out + 1] = '1'\n"
     "out[#out + 1] = 'enqueued_ms'; out[#out + 1] = ARGV[2]\n"
     "out[#out + 1] = 'replayed'; out[#out + 1] = ARGV[1]\n"
@@ -255,6 +260,59 @@ out:
 	free(state);
 	free(tid);
 	return rc;
+}
+
+long long dlq_replay_all(struct rds *r, const char *docket, struct err *err)
+{
+	char *dead = keys_dead(docket);
+	char last[64] = "";
+	long long done = 0;
+	redisReply *rep;
+
+	/*
+	 * Only what is dead now: a replayed task that fails again is dead-lettered
+	 * with a newer id and is not replayed once more (a poison task would
+	 * otherwise go round for ever).
+	 */
+	rep = rds_cmd(r, err, "XREVRANGE %s + - COUNT 1", dead);
+	if (!rep)
+		goto fail;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
+	    rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2 &&
+	    rep->element[0]->element[0]->type == REDIS_REPLY_STRING)
+		snprintf(last, sizeof(last), "%s", rep->element[0]->element[0]->str);
+	freeReplyObject(rep);
+	while (*last) {
+		size_t n;
+
+		rep = rds_cmd(r, err, "XRANGE %s - %s COUNT 100", dead, last);
+		if (!rep)
+			goto fail;
+		n = rep->type == REDIS_REPLY_ARRAY ? rep->elements : 0;
+		for (size_t i = 0; i < n; i++) {
+			const redisReply *en = rep->element[i];
+			char new_id[64];
+			int res;
+			if (en->type != REDIS_REPLY_ARRAY || en->elements < 1 ||
+			    en->element[0]->type != REDIS_REPLY_STRING)
+				continue;
+			res = dlq_replay(r, docket, en->element[0]->str, new_id, err);
+			if (res < 0) {
+				freeReplyObject(rep);
+				goto fail;
+			}
+			done += res;
+		}
+		freeReplyObject(rep);
+		if (n == 0)
+			break;
+	}
+	err_clear(err);
+	free(dead);
+	return done;
+fail:
+	free(dead);
+	return -1;
 }
 
 long long dlq_purge(struct rds *r, const char *docket, struct err *err)

@@ -48,14 +48,23 @@ void dlq_entries_free(struct dlq_entry *e, size_t n);
 /*
  * Puts the dead entry dead_id back on the task stream with attempt=1, a fresh
  * enqueued_ms, a `replayed` field naming dead_id and without the dead-letter
- * fields, deletes the task's state task:{D}:<id> (so the question runs again
- * with a fresh attempt budget instead of being acknowledged as finished), then
- * deletes it from the dead stream, in one script. Returns 1 and
+ * fields, removes the task state's "failed" (so a given-up question runs
+ * again with a fresh attempt budget instead of being acknowledged as
+ * finished; its placeholder ts stays, so the answer replaces the apology),
+ * then deletes it from the dead stream, in one script. Returns 1 and
  * the new entry id in new_id, 0 when no such dead entry exists (ERR_NOT_FOUND
  * set), or -1 with err (ERR_INVALID for a malformed id).
  */
 int dlq_replay(struct rds *r, const char *docket, const char *dead_id, char new_id[64],
 	       struct err *err);
+
+/*
+ * dlq_replay() of every entry dead when the call starts, oldest first; an
+ * entry dead-lettered meanwhile (a replayed task that failed again) is left
+ * for the next call. Returns how many were replayed, or -1 with err (those
+ * replayed before the error stay replayed).
+ */
+long long dlq_replay_all(struct rds *r, const char *docket, struct err *err);
 
 /* Deletes the dead stream. Returns how many entries it held, or -1 with err. */
 long long dlq_purge(struct rds *r, const char *docket, struct err *err);

@@ -27,6 +27,7 @@ struct metrics_http {
 	/* readiness, written by the refresher and cli_run, read by handlers */
 	atomic_int redis_ok; /* the last refresh reached Redis */
 	atomic_int kb_ready; /* the knowledge base is open */
+	atomic_int group_ok; /* the last refresh found the consumer group */
 	/* the runtime's stuck-thread probe: set once the runtime runs, under lock */
 	int (*stuck)(void *ctx);
 	void *stuck_ctx;
@@ -87,6 +88,7 @@ int metrics_http_queue_info(struct rds *r, const char *docket, struct queue_info
 		if (name && name->type == REDIS_REPLY_STRING && !strcmp(name->str, KEYS_GROUP))
 			group = rep->element[i];
 	}
+	out->group = group != NULL;
 	if (!group) {
 		out->depth = out->length; /* no group: nothing was delivered yet */
 		rc = 0;
@@ -119,15 +121,20 @@ out:
 	return rc;
 }
 
+static int refresh(struct rds *r, const char *docket, struct queue_info *qi, struct err *err)
+{
+	if (metrics_http_queue_info(r, docket, qi, err) < 0)
+		return -1;
+	metrics_set(NULL, M_QUEUE_DEPTH, NULL, (double)qi->depth);
+	metrics_set(NULL, M_QUEUE_PENDING, NULL, (double)qi->pending);
+	return 0;
+}
+
 int metrics_http_refresh(struct rds *r, const char *docket, struct err *err)
 {
 	struct queue_info qi;
 
-	if (metrics_http_queue_info(r, docket, &qi, err) < 0)
-		return -1;
-	metrics_set(NULL, M_QUEUE_DEPTH, NULL, (double)qi.depth);
-	metrics_set(NULL, M_QUEUE_PENDING, NULL, (double)qi.pending);
-	return 0;
+	return refresh(r, docket, &qi, err);
 }
 
 static void send_text(struct mg_connection *conn, int code, const char *ctype, const char *body,
@@ -155,11 +162,14 @@ static void *refresher_main(void *arg)
 	while (!mh->stop) {
 		struct timespec ts;
 		pthread_mutex_unlock(&mh->lock);
-		if (r && metrics_http_refresh(r, mh->cfg->docket_name, &e) < 0) {
+		struct queue_info qi;
+		if (!r || refresh(r, mh->cfg->docket_name, &qi, &e) < 0) {
 			log_kv(LOG_DEBUG, "queue gauges not refreshed", "error", e.msg, NULL);
 			atomic_store(&mh->redis_ok, 0);
+			atomic_store(&mh->group_ok, 0);
 		} else {
-			atomic_store(&mh->redis_ok, r != NULL);
+			atomic_store(&mh->redis_ok, 1);
+			atomic_store(&mh->group_ok, qi.group);
 		}
 		pthread_mutex_lock(&mh->lock);
 		if (mh->stop)
@@ -181,20 +191,22 @@ static int handle(struct mg_connection *conn, void *cbdata)
 	if (!strcmp(uri, "/livez") || !strcmp(uri, "/readyz") || !strcmp(uri, "/healthz")) {
 		struct metrics_http *mh = cbdata;
 		int stuck, redis_ok = atomic_load(&mh->redis_ok), kb = atomic_load(&mh->kb_ready);
-		int live, ready, code;
-		char body[160];
+		int group = redis_ok && atomic_load(&mh->group_ok), live, ready, code;
+		char body[192];
 
 		pthread_mutex_lock(&mh->lock);
 		stuck = mh->stuck ? mh->stuck(mh->stuck_ctx) : 0;
+		group = group && mh->stuck; /* the runtime runs and its group exists */
 		pthread_mutex_unlock(&mh->lock);
 		live = stuck == 0;
-		ready = live && redis_ok && kb;
+		ready = live && redis_ok && group && kb;
 		code = (!strcmp(uri, "/livez") ? live : ready) ? 200 : 503;
 		snprintf(body, sizeof(body),
-			 "{\"status\":\"%s\",\"redis\":\"%s\",\"kb\":\"%s\",\"threads\":\"%s\","
-			 "\"stuck_threads\":%d}",
+			 "{\"status\":\"%s\",\"redis\":\"%s\",\"group\":\"%s\",\"kb\":\"%s\","
+			 "\"threads\":\"%s\",\"stuck_threads\":%d}",
 			 code == 200 ? "ok" : "unavailable", redis_ok ? "ok" : "unreachable",
-			 kb ? "ok" : "loading", stuck ? "stuck" : "ok", stuck);
+			 group ? "ok" : "joining", kb ? "ok" : "loading", stuck ? "stuck" : "ok",
+			 stuck);
 		send_text(conn, code, "application/json", body, strlen(body));
 		return code;
 	}

@@ -3,12 +3,14 @@
  *   GET /livez    liveness: 200 while the process runs and no task thread is
  *                 stuck (see runtime_stuck_threads()), else 503
  *   GET /readyz   readiness: 200 when also Redis answered the last refresh
- *                 (once a second) and the knowledge base is open, else 503
+ *                 (once a second), the consumer group exists and the queue
+ *                 runtime consumes from it, and the knowledge base is open,
+ *                 else 503
  *   GET /healthz  the same as /readyz
  *   GET /metrics  the Prometheus exposition of the default registry
  * The three health routes answer one JSON object naming each check:
- * {"status","redis":"ok|unreachable","kb":"ok|loading","threads":"ok|stuck",
- * "stuck_threads"}. cli_run starts this server first, before Redis is reached
+ * {"status","redis":"ok|unreachable","group":"ok|joining","kb":"ok|loading",
+ * "threads":"ok|stuck","stuck_threads"}. cli_run starts this server first, before Redis is reached
  * or the knowledge base loaded, so liveness holds from the process's start.
  * and the queue figures behind the gauges and `haink-worker stats`.
  *
@@ -30,6 +32,7 @@ struct queue_info {
 	long long scheduled; /* retries waiting in the ZSET */
 	long long dead;	     /* XLEN of the dead-letter stream */
 	int lag_exact;	     /* 1: depth is Redis 7's lag; 0: counted by XRANGE (capped) */
+	int group;	     /* 1 when the consumer group exists */
 };
 
 /*
@@ -55,7 +58,8 @@ struct metrics_http *metrics_http_start(const struct config *cfg, int port, stru
 void metrics_http_set_kb_ready(struct metrics_http *mh, int ready);
 /*
  * Installs the probe /livez and /readyz call for the number of stuck task
- * threads (0 = none); NULL removes it. Accepts mh NULL.
+ * threads (0 = none); NULL removes it. Installed means the queue runtime
+ * runs (readiness's "group" check). Accepts mh NULL.
  */
 void metrics_http_set_stuck_probe(struct metrics_http *mh, int (*stuck)(void *ctx), void *ctx);
 /* Stops the server and frees it; accepts NULL. */

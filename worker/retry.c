@@ -66,6 +66,18 @@ long retry_delay_ms(int attempt, long base_ms, long retry_after_ms, retry_rng_fn
 	return retry_after_ms > d ? retry_after_ms : d;
 }
 
+long retry_delay_within(long delay_ms, int64_t now_ms, int64_t enqueued_ms, int64_t life_ms)
+{
+	int64_t left;
+
+	if (enqueued_ms <= 0)
+		return delay_ms;
+	left = enqueued_ms + life_ms - now_ms;
+	if (left <= 0)
+		return -1;
+	return (int64_t)delay_ms > left ? (long)left : delay_ms;
+}
+
 /* --- field lists ---------------------------------------------------------- */
 
 void retry_fields_init(struct retry_fields *f)

@@ -52,6 +52,14 @@ long retry_backoff_ceiling_ms(int attempt, long base_ms, long cap_ms);
 long retry_delay_ms(int attempt, long base_ms, long retry_after_ms, retry_rng_fn *rng,
 		    void *rng_ctx);
 
+/*
+ * Fits a retry into the life of the task's state: a retry due at most life_ms
+ * after enqueued_ms (wall clock; <= 0 means unknown, delay_ms is returned
+ * as is). Returns delay_ms, or less when it would be due later (so a long
+ * Retry-After is shortened to the time left), or -1 when no time is left.
+ */
+long retry_delay_within(long delay_ms, int64_t now_ms, int64_t enqueued_ms, int64_t life_ms);
+
 /* A xorshift64* step over *(uint64_t *)ctx (which must be non-zero); usable as retry_rng_fn. */
 uint64_t retry_rng_xorshift(void *ctx);
 

@@ -3,8 +3,10 @@
 #include "daily.h"
 #include "dlq.h"
 #include "retry.h"
+#include "runtime_stream.h"
 #include "wctx.h"
 
+#include <limits.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,8 +20,9 @@
 #define RT_MOVE_LIMIT	    100
 #define RT_BACKOFF_MIN_MS   100
 #define RT_BACKOFF_MAX_MS   2000
-#define RT_FINISH_WINDOW_MS 5000 /* how long a finished task retries its final write */
-#define RT_TRIM_INTERVAL_MS 5000 /* how often the mover trims acknowledged entries */
+#define RT_FINISH_WINDOW_MS 5000  /* how long a finished task retries its final write */
+#define RT_TRIM_INTERVAL_MS 5000  /* how often the mover trims acknowledged entries */
+#define RT_STATE_MARGIN_MS  60000 /* a retry is due this long before the task state expires */
 
 /* An entry in flight: what the lease keeper renews. */
 struct slot {
@@ -33,6 +36,8 @@ struct slot {
 struct task_thread {
 	struct runtime *rt;
 	struct wctx w;
+	struct http_transport inner; /* the transport w.http wraps (progress stamps) */
+	atomic_llong progress_ms;    /* monotonic: task start, or an outgoing request began/ended */
 	int no;
 	int have_wctx;
 	int started;
@@ -124,6 +129,7 @@ static void slot_set(struct runtime *rt, int no, const char *id, const char *con
 	rt->slots[no].active = 1;
 	rt->slots[no].no = no;
 	rt->slots[no].started_ms = clock_mono_ms();
+	atomic_store(&rt->tt[no].progress_ms, rt->slots[no].started_ms);
 	atomic_store(&rt->tt[no].w.lease_lost, 0);
 	pthread_mutex_unlock(&rt->lock);
 }
@@ -144,29 +150,6 @@ static int in_flight(struct runtime *rt, const char *id)
 		found = rt->slots[i].active && !strcmp(rt->slots[i].id, id);
 	pthread_mutex_unlock(&rt->lock);
 	return found;
-}
-
-int runtime_ensure_group(struct rds *r, const char *docket, struct err *err)
-{
-	char *stream = keys_tasks(docket);
-	/*
-	 * Start the group at "0", not "$": tasks the API queued before any worker
-	 * ever ran (or after a Redis restart without persistence, which recreates
-	 * the stream without its group) must be processed, not skipped. When the
-	 * group already exists this changes nothing.
-	 */
-	redisReply *rep = rds_cmd(r, err, "XGROUP CREATE %s %s 0 MKSTREAM", stream, KEYS_GROUP);
-
-	free(stream);
-	if (rep) {
-		freeReplyObject(rep);
-		return 0;
-	}
-	if (rds_err_is(err, "BUSYGROUP")) {
-		err_clear(err);
-		return 0;
-	}
-	return -1;
 }
 
 /* --- finishing a task ----------------------------------------------------- */
@@ -284,11 +267,13 @@ static void schedule_retry(struct task_thread *tt, const char *id, struct retry_
 
 	/*
 	 * A retry due after the task state expires would run without it (a second
-	 * placeholder, a second answer): give up instead. Retry-After is already
-	 * capped at 15 minutes where it is parsed.
+	 * placeholder, a second answer): it is brought forward to fit the state's
+	 * life (a minute kept to run it), or, with no time left, given up.
+	 * Retry-After is already capped at 15 minutes where it is parsed.
 	 */
-	if (t->enqueued_ms > 0 &&
-	    clock_wall_ms() + delay - t->enqueued_ms > (int64_t)KEYS_TASK_TTL_S * 1000 - 60000) {
+	delay = retry_delay_within(delay, clock_wall_ms(), t->enqueued_ms,
+				   (int64_t)KEYS_TASK_TTL_S * 1000 - RT_STATE_MARGIN_MS);
+	if (delay < 0) {
 		struct err late = *why;
 		snprintf(late.msg, sizeof(late.msg),
 			 "a retry would outlive the task state (%.200s)", why->msg);
@@ -355,29 +340,13 @@ static int ack_with_rollup(struct task_thread *tt, const char *id, int fb, doubl
 
 /* --- one entry ------------------------------------------------------------ */
 
-/* XPENDING's delivery count of this consumer's entry id, or 1 when it cannot be read. */
-static long long delivery_count(struct task_thread *tt, const char *id)
-{
-	struct runtime *rt = tt->rt;
-	struct err e = {0};
-	redisReply *rep =
-	    rds_cmd(tt->w.r, &e, "XPENDING %s %s %s %s 1", rt->stream, KEYS_GROUP, id, id);
-	long long n = 1;
-
-	if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
-	    rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements >= 4)
-		n = rds_reply_int(rep->element[0]->element[3], 1);
-	if (rep)
-		freeReplyObject(rep);
-	return n;
-}
-
 static void process_entry(struct task_thread *tt, const redisReply *entry, int reclaimed)
 {
 	struct runtime *rt = tt->rt;
 	struct retry_fields f;
 	struct task t;
 	struct err e = {0};
+	char attempt_s[16];
 	const char *id;
 	int64_t t0;
 	double secs;
@@ -405,16 +374,24 @@ static void process_entry(struct task_thread *tt, const redisReply *entry, int r
 
 	log_ctx_set("task_id", t.id);
 	if (reclaimed) {
-		long long n = delivery_count(tt, id);
+		long long crashes = runtime_stream_delivery_count(tt->w.r, rt->stream, id) - 1;
 		log_kv(LOG_INFO, "task reclaimed from a stalled consumer", "entry", id, NULL);
 		/*
 		 * Each reclaim is a delivery that ended without an outcome: a worker
-		 * crashed (perhaps because of this very task) or stalled. Past
-		 * MAX_ATTEMPTS of those it is a poison task: dead-letter it instead
-		 * of handing it to the next worker to crash.
+		 * crashed (perhaps because of this very task) or stalled. Each counts
+		 * as an attempt, on top of the entry's own attempt number (retries
+		 * before it), so a poison task is dead-lettered once the attempts
+		 * exceed MAX_ATTEMPTS instead of crashing every worker in turn; a
+		 * later retry goes on from the attempts used.
 		 */
-		if (n - 1 >= rt->cfg->max_attempts) {
-			err_set(&e, ERR_UPSTREAM, "crashed or stalled %lld times", n - 1);
+		if (crashes > 0) {
+			long long eff = (long long)t.attempt + crashes;
+			t.attempt = eff > INT_MAX ? INT_MAX : (int)eff;
+			snprintf(attempt_s, sizeof(attempt_s), "%d", t.attempt);
+			retry_fields_set(&f, "attempt", attempt_s);
+		}
+		if (crashes > 0 && t.attempt > rt->cfg->max_attempts) {
+			err_set(&e, ERR_UPSTREAM, "crashed or stalled %lld times", crashes);
 			dead_letter(tt, id, &f, &t, &e);
 			goto out;
 		}
@@ -648,18 +625,6 @@ static void *task_main(void *arg)
 
 /* --- lease keeper and mover ---------------------------------------------- */
 
-/*
- * KEYS: stream. ARGV: group, consumer, entry id. Renews the lease (resets the
- * idle time, JUSTID so the delivery count stays) only while this consumer
- * still owns the entry; returns 1, or 0 when another consumer reclaimed it
- * (or it was acknowledged). A plain XCLAIM would steal it back.
- */
-static const char renew_lua[] =
-    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])\n"
-    "if #p == 0 then return 0 end\n"
-    "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')\n"
-    "return 1\n";
-
 /* Marks thread no's task as taken over, if that thread still runs entry id. */
 static void lease_lost(struct runtime *rt, int no, const char *id)
 {
@@ -672,40 +637,46 @@ static void lease_lost(struct runtime *rt, int no, const char *id)
 	pthread_mutex_unlock(&rt->lock);
 }
 
+/*
+ * Renews the leases of the n entries in flight (snap) while their consumers
+ * still own them (runtime_stream_renew()); marks a task whose entry another
+ * worker took over after a stall as abandoned.
+ */
 static void renew(struct runtime *rt, const struct slot *snap, int n)
 {
+	const char **consumers = xcalloc((size_t)n, sizeof(*consumers));
+	const char **ids = xcalloc((size_t)n, sizeof(*ids));
+	const char **siblings = xcalloc((size_t)rt->nthreads, sizeof(*siblings));
+	enum runtime_lease *out = xcalloc((size_t)n, sizeof(*out));
 	struct err e = {0};
-	int sent = 0, ok = 1;
+	int rc;
 
 	for (int i = 0; i < n; i++) {
-		const char *argv[7] = {"EVAL",	   renew_lua,	     "1",	rt->stream,
-				       KEYS_GROUP, snap[i].consumer, snap[i].id};
-		if (rds_appendv(rt->lease_r, &e, 7, argv, NULL) < 0) {
-			ok = 0;
-			break;
-		}
-		sent++;
+		consumers[i] = snap[i].consumer;
+		ids[i] = snap[i].id;
 	}
-	for (int i = 0; i < sent; i++) {
-		redisReply *rep = rds_reply(rt->lease_r, &e);
-		if (!rep) {
-			ok = 0;
-			break;
-		}
-		if (rep->type == REDIS_REPLY_ERROR) {
-			err_set(&e, ERR_REDIS, "%s", rep->str);
-			ok = 0;
-		} else if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0) {
+	for (int i = 0; i < rt->nthreads; i++)
+		siblings[i] = rt->tt[i].consumer;
+	rc = runtime_stream_renew(rt->lease_r, rt->stream, n, consumers, ids, rt->nthreads,
+				  siblings, out, &e);
+	for (int i = 0; i < n; i++) {
+		if (out[i] == RUNTIME_LEASE_LOST)
 			lease_lost(rt, snap[i].no, snap[i].id);
-		} else {
+		if (out[i] == RUNTIME_LEASE_TAKEN_BACK)
+			log_kv(LOG_INFO,
+			       "took an entry in flight back from this worker's own recovery scan",
+			       "entry", snap[i].id, NULL);
+		if (out[i] == RUNTIME_LEASE_RENEWED || out[i] == RUNTIME_LEASE_TAKEN_BACK)
 			atomic_fetch_add(&rt->renewals, 1);
-		}
-		freeReplyObject(rep);
 	}
-	if (ok)
+	if (rc == 0)
 		note_ok(rt);
 	else
 		note_failure(rt, &e);
+	free(consumers);
+	free(ids);
+	free(siblings);
+	free(out);
 }
 
 static void *lease_main(void *arg)
@@ -785,26 +756,69 @@ int64_t runtime_stuck_after_ms(const struct config *cfg)
 	       60000;
 }
 
+int64_t runtime_no_progress_after_ms(const struct config *cfg)
+{
+	/*
+	 * Between two outgoing requests of a healthy task: one request (at most
+	 * LLM_TIMEOUT_S; Slack's and the web search's are shorter), a wait before
+	 * retrying it (at most 30 s), and the Redis work around them. Twice the
+	 * request time plus a minute covers that; at least a redelivery timeout,
+	 * the time after which a task would have been reclaimed without its lease.
+	 */
+	int64_t ms = 2 * (int64_t)cfg->llm_timeout_s * 1000 + 60000;
+
+	return ms > cfg->redelivery_timeout_ms ? ms : cfg->redelivery_timeout_ms;
+}
+
 int runtime_stuck_threads(void *ctx)
 {
-	struct runtime *rt = ctx;
-	int64_t now = clock_mono_ms(), limit = runtime_stuck_after_ms(rt->cfg);
+	return runtime_stuck_threads_at(ctx, clock_mono_ms());
+}
+
+int runtime_stuck_threads_at(struct runtime *rt, int64_t now)
+{
+	int64_t limit = runtime_stuck_after_ms(rt->cfg);
+	int64_t quiet = runtime_no_progress_after_ms(rt->cfg);
 	int n = 0;
 
 	pthread_mutex_lock(&rt->lock);
-	for (int i = 0; i < rt->nthreads; i++)
-		if (rt->slots[i].active && now - rt->slots[i].started_ms > limit)
+	for (int i = 0; i < rt->nthreads; i++) {
+		if (!rt->slots[i].active)
+			continue;
+		if (now - rt->slots[i].started_ms > limit ||
+		    now - (int64_t)atomic_load(&rt->tt[i].progress_ms) > quiet)
 			n++;
+	}
 	pthread_mutex_unlock(&rt->lock);
 	return n;
 }
 
 /*
- * At the drain deadline: sets each unfinished entry's idle time to
- * REDELIVERY_TIMEOUT_MS (XCLAIM … IDLE, to the same consumer, JUSTID), so the
- * next XAUTOCLAIM of any other worker takes it at once instead of after a
- * whole lease. Uses a connection of its own: the lease keeper may still be
- * using its one. Returns how many entries were released.
+ * The task threads' transport: every outgoing request (model, Slack, web
+ * search, embeddings) goes through it, and its start and end are the
+ * progress the stuck-thread check watches.
+ */
+static int progress_perform(void *ctx, const struct http_request *req, struct http_response *resp,
+			    struct err *err)
+{
+	struct task_thread *tt = ctx;
+	int rc;
+
+	atomic_store(&tt->progress_ms, clock_mono_ms());
+	rc = tt->inner.perform(tt->inner.ctx, req, resp, err);
+	atomic_store(&tt->progress_ms, clock_mono_ms());
+	return rc;
+}
+
+/*
+ * At the drain deadline: every task still running here is marked taken over
+ * first (it then posts nothing more and records no outcome: the process is
+ * about to exit), then its entry is released as a fresh undelivered copy,
+ * so another worker's XREADGROUP takes it at once instead of waiting out a
+ * whole lease. The task state makes the new run continue the same
+ * placeholder and answer; a release is not a crash, so it costs no attempt.
+ * Uses a connection of its own: the lease keeper may still be using its one.
+ * Returns how many entries were released.
  */
 static int release_unfinished(struct runtime *rt)
 {
@@ -812,82 +826,29 @@ static int release_unfinished(struct runtime *rt)
 	struct err e = {0};
 	struct rds *r;
 	int n = 0, released = 0;
-	char idle[24];
 
 	pthread_mutex_lock(&rt->lock);
-	for (int i = 0; i < rt->nthreads; i++)
-		if (rt->slots[i].active)
-			snap[n++] = rt->slots[i];
+	for (int i = 0; i < rt->nthreads; i++) {
+		if (!rt->slots[i].active)
+			continue;
+		atomic_store(&rt->tt[i].w.lease_lost, 1);
+		snap[n++] = rt->slots[i];
+	}
 	pthread_mutex_unlock(&rt->lock);
-	snprintf(idle, sizeof(idle), "%d", rt->cfg->redelivery_timeout_ms);
 	r = n ? rds_new(rt->cfg->redis_url, 1000, 2000, &e) : NULL;
 	for (int i = 0; r && i < n; i++) {
-		redisReply *rep = rds_cmd(r, &e, "XCLAIM %s %s %s 0 %s IDLE %s JUSTID", rt->stream,
-					  KEYS_GROUP, snap[i].consumer, snap[i].id, idle);
-		if (rep) {
-			released += rep->type == REDIS_REPLY_ARRAY && rep->elements == 1;
-			freeReplyObject(rep);
-		} else {
+		int rc = runtime_stream_release(r, rt->stream, snap[i].consumer, snap[i].id, &e);
+		if (rc < 0)
 			log_kv(LOG_WARN, "cannot release an unfinished task", "entry", snap[i].id,
 			       "error", e.msg, NULL);
-		}
+		else
+			released += rc;
 	}
+	if (n && !r)
+		log_kv(LOG_WARN, "cannot release unfinished tasks", "error", e.msg, NULL);
 	rds_free(r);
 	free(snap);
 	return released;
-}
-
-/* --- trimming ------------------------------------------------------------ */
-
-/*
- * KEYS: stream. Trims entries below the lowest id any consumer group still
- * needs: per group, its oldest pending entry, or (none pending) its
- * last-delivered id. Below that every entry was delivered and acknowledged
- * by every group; MINID deletes exactly those (ids below the floor). It runs
- * every few seconds, so each call deletes only what was acknowledged since.
- * No group yet: nothing is trimmed.
- */
-static const char trim_lua[] =
-    "local function lt(a, b)\n"
-    "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n"
-    "  local bm, bs = string.match(b, '^(%d+)-(%d+)$')\n"
-    "  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)\n"
-    "  return am < bm or (am == bm and as < bs)\n"
-    "end\n"
-    "local groups = redis.pcall('XINFO', 'GROUPS', KEYS[1])\n"
-    "if type(groups) ~= 'table' or groups.err or #groups == 0 then return 0 end\n"
-    "local floor = nil\n"
-    "for _, g in ipairs(groups) do\n"
-    "  local name, last\n"
-    "  for i = 1, #g, 2 do\n"
-    "    if g[i] == 'name' then name = g[i + 1] end\n"
-    "    if g[i] == 'last-delivered-id' then last = g[i + 1] end\n"
-    "  end\n"
-    "  if not name or not last then return 0 end\n"
-    "  local need = last\n"
-    "  local p = redis.call('XPENDING', KEYS[1], name)\n"
-    "  if p[1] > 0 then need = p[2] end\n"
-    "  if not floor or lt(need, floor) then floor = need end\n"
-    "end\n"
-    "return redis.call('XTRIM', KEYS[1], 'MINID', floor)\n";
-
-static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
-static struct rds_script trim_script;
-
-static void trim_setup(void)
-{
-	rds_script_init(&trim_script, trim_lua);
-}
-
-long long runtime_trim_acked(struct rds *r, const char *docket, struct err *err)
-{
-	char *stream = keys_tasks(docket);
-	long long n;
-
-	pthread_once(&trim_once, trim_setup);
-	n = rds_eval_key_int(r, &trim_script, stream, err);
-	free(stream);
-	return n;
 }
 
 /* --- lifecycle ------------------------------------------------------------ */
@@ -961,6 +922,8 @@ struct runtime *runtime_start(struct worker_env *env, const struct runtime_ops *
 		if (wctx_init(&tt->w, env, i, RT_CMD_TIMEOUT_MS, err) < 0)
 			goto fail;
 		tt->have_wctx = 1;
+		tt->inner = tt->w.http;
+		tt->w.http = (struct http_transport){progress_perform, tt};
 	}
 	for (int i = 0; i < n; i++) {
 		if (pthread_create(&rt->tt[i].thr, NULL, task_main, &rt->tt[i]) != 0) {
@@ -989,28 +952,50 @@ fail:
 	return NULL;
 }
 
+/* Returns 1 when a task thread is working on an entry; call with rt->lock held. */
+static int any_in_flight(const struct runtime *rt)
+{
+	for (int i = 0; i < rt->nthreads; i++)
+		if (rt->slots[i].active)
+			return 1;
+	return 0;
+}
+
 int runtime_stop(struct runtime *rt)
 {
 	int64_t deadline;
-	int left;
+	int left, busy, extended = 0;
 
 	if (!rt)
 		return 0;
 	atomic_store(&rt->env->stopping, 1);
 	deadline = clock_mono_ms() + (int64_t)rt->cfg->shutdown_grace_s * 1000;
 	pthread_mutex_lock(&rt->lock);
-	while (rt->tasks_running > 0) {
+	for (;;) {
 		int64_t now = clock_mono_ms();
-		if (now >= deadline)
+		if (rt->tasks_running == 0)
 			break;
-		cond_wait_ms(rt, deadline - now);
+		if (now < deadline) {
+			cond_wait_ms(rt, deadline - now);
+			continue;
+		}
+		/*
+		 * Threads with no task are only finishing a blocked read (at most a
+		 * BLOCK and a reply timeout): not a failed drain. Wait for them
+		 * once; a task such a read returns is released like the others.
+		 */
+		if (extended || any_in_flight(rt))
+			break;
+		extended = 1;
+		deadline = now + RT_BLOCK_MS + RT_CMD_TIMEOUT_MS;
 	}
 	left = rt->tasks_running;
+	busy = any_in_flight(rt);
 	pthread_mutex_unlock(&rt->lock);
 	if (left > 0) {
 		char nleft[16], nrel[16];
 		snprintf(nleft, sizeof(nleft), "%d", left);
-		snprintf(nrel, sizeof(nrel), "%d", release_unfinished(rt));
+		snprintf(nrel, sizeof(nrel), "%d", busy ? release_unfinished(rt) : 0);
 		log_kv(LOG_WARN,
 		       "shutdown grace expired; unfinished tasks released for immediate redelivery",
 		       "threads_busy", nleft, "released", nrel, NULL);

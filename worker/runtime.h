@@ -12,12 +12,19 @@
  *    <env->hostname>-<pid>-<thread no>. A task thread reads with XREADGROUP
  *    … COUNT 1 BLOCK 1000, and takes turns with the other task threads to
  *    XAUTOCLAIM entries idle longer than REDELIVERY_TIMEOUT_MS (a scan every
- *    REDELIVERY_TIMEOUT_MS/2, the cursor carried between calls); a
- *    reclaimed entry is processed like a new one, attempt unchanged.
+ *    REDELIVERY_TIMEOUT_MS/2, the cursor carried between calls). A
+ *    reclaimed entry's earlier deliveries (XPENDING's delivery count - 1)
+ *    ended in a crash or a stall: each counts as an attempt, so once its
+ *    attempts exceed MAX_ATTEMPTS it is dead-lettered ("crashed or stalled N
+ *    times") without running.
  *  - one lease keeper: every REDELIVERY_TIMEOUT_MS/4 it renews every entry in
- *    flight in this runtime with XCLAIM … 0 <id> JUSTID on its own
- *    connection, so a long run is never reclaimed by another worker.
- *  - one mover: every ~200 ms it runs retry_move_due().
+ *    flight in this runtime on its own connection (a script: XCLAIM … 0 <id>
+ *    JUSTID only while the thread's consumer still owns the entry), so a long
+ *    run is never reclaimed by another worker, and an entry another worker
+ *    took over after a stall is never taken back: that task is abandoned
+ *    (wctx.lease_lost: it posts nothing more, its outcome is not recorded).
+ *  - one mover: every ~200 ms it runs retry_move_due(), every 5 s
+ *    runtime_trim_acked().
  *
  * Per task: the handler's 0 → XACK; -1 with a retryable error and attempt <
  * MAX_ATTEMPTS → XACK + ZADD attempt+1 in one script (backoff with full
@@ -35,6 +42,8 @@
 #define HAINK_RUNTIME_H
 
 #include <stdint.h>
+
+#include "runtime_stream.h" /* runtime_ensure_group(), runtime_trim_acked() */
 
 struct worker_env;
 struct config;
@@ -83,23 +92,34 @@ struct runtime *runtime_start(struct worker_env *env, const struct runtime_ops *
 /*
  * Sets env->stopping, lets in-flight tasks finish for up to SHUTDOWN_GRACE_S,
  * then stops the lease keeper and the mover and frees the runtime: returns 0.
- * When the grace expires with tasks still running it releases their entries
- * for immediate redelivery (their idle time set to REDELIVERY_TIMEOUT_MS, so
- * another worker's next XAUTOCLAIM takes them), returns -1 and leaves the
- * runtime allocated and its threads running: the caller must end the process
- * promptly, with a non-zero status. NULL is a
- * no-op returning 0.
+ * When the grace expires with tasks still running it marks them taken over
+ * (they post nothing more) and releases their entries for immediate
+ * redelivery (each re-added as an undelivered copy and the original
+ * acknowledged, in one script, so any other worker's next read takes it),
+ * returns -1 and leaves the runtime allocated and its threads running: the
+ * caller must end the process promptly, with a non-zero status (or call
+ * runtime_stop() again to wait for the threads once more). Idle threads
+ * finishing a blocked read at the deadline are waited for, not a failure.
+ * NULL is a no-op returning 0.
  */
 int runtime_stop(struct runtime *rt);
 
 /*
- * How long a task may run before its thread counts as stuck:
- * AGENT_MAX_ITERATIONS x (LLM_TIMEOUT_S + 30 s) + 60 s, the longest a
- * healthy agent run can take (every call bounded by its own timeout).
+ * A task thread counts as stuck when its task has shown no progress (an
+ * outgoing HTTP request beginning or ending, every request of a task thread
+ * passes through the runtime's transport) for longer than
+ * runtime_no_progress_after_ms(): max(2 x LLM_TIMEOUT_S + 60 s,
+ * REDELIVERY_TIMEOUT_MS), 180 s by default; or when it has run longer than
+ * runtime_stuck_after_ms(): AGENT_MAX_ITERATIONS x (LLM_TIMEOUT_S + 30 s) +
+ * 60 s, the longest a healthy agent run can take (every call bounded by its
+ * own timeout).
  */
+int64_t runtime_no_progress_after_ms(const struct config *cfg);
 int64_t runtime_stuck_after_ms(const struct config *cfg);
 /* The number of task threads stuck now (a struct runtime * as void *, for metrics_http). */
 int runtime_stuck_threads(void *rt);
+/* The same, as it would be at monotonic time now_ms (tests look ahead with it). */
+int runtime_stuck_threads_at(struct runtime *rt, int64_t now_ms);
 
 /* Copies the counters (thread-safe). */
 void runtime_counters(struct runtime *rt, struct runtime_counters *out);
@@ -110,22 +130,5 @@ void runtime_counters(struct runtime *rt, struct runtime_counters *out);
  * the grace expired.
  */
 int runtime_main(struct worker_env *env, const struct runtime_ops *ops);
-
-/*
- * Deletes task entries that every consumer group has delivered and
- * acknowledged (below each group's oldest pending entry, or its last-delivered
- * id when none is pending), in one script; never an entry still unread or
- * pending. The mover runs it every few seconds, which keeps the stream to the
- * backlog, so STREAM_MAXLEN can cap the backlog (the API refuses new tasks at
- * the cap) instead of deleting work. Returns how many entries were deleted, or
- * -1 with err.
- */
-long long runtime_trim_acked(struct rds *r, const char *docket, struct err *err);
-
-/*
- * XGROUP CREATE <stream> workers 0 MKSTREAM, treating BUSYGROUP as success.
- * Returns 0 or -1 with err.
- */
-int runtime_ensure_group(struct rds *r, const char *docket, struct err *err);
 
 #endif

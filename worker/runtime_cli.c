@@ -266,34 +266,15 @@ static int dlq_replay_one(struct rds *r, const struct config *cfg, const char *i
 	return e.code == ERR_INVALID ? 2 : 1;
 }
 
-/* `dlq replay --all`: every dead entry, oldest first, in batches. Returns the exit code. */
-static int dlq_replay_all(struct rds *r, const struct config *cfg)
+/* `dlq replay --all`: every entry dead now, oldest first. Returns the exit code. */
+static int dlq_replay_all_cmd(struct rds *r, const struct config *cfg)
 {
-	long long done = 0;
+	struct err e = {0};
+	long long done = dlq_replay_all(r, cfg->docket_name, &e);
 
-	for (;;) {
-		struct dlq_entry *v = NULL;
-		size_t n = 0;
-		struct err e = {0};
-
-		if (dlq_list(r, cfg->docket_name, 100, &v, &n, &e) < 0) {
-			fprintf(stderr, "haink-worker: cannot list dead letters: %s\n", e.msg);
-			return 1;
-		}
-		for (size_t i = 0; i < n; i++) {
-			char new_id[64];
-			if (dlq_replay(r, cfg->docket_name, v[i].id, new_id, &e) < 0) {
-				fprintf(stderr,
-					"haink-worker: cannot replay %s: %s (%lld replayed)\n",
-					v[i].id, e.msg, done);
-				dlq_entries_free(v, n);
-				return 1;
-			}
-			done++;
-		}
-		dlq_entries_free(v, n);
-		if (n == 0)
-			break;
+	if (done < 0) {
+		fprintf(stderr, "haink-worker: cannot replay the dead letters: %s\n", e.msg);
+		return 1;
 	}
 	printf("replayed %lld dead-letter entr%s\n", done, done == 1 ? "y" : "ies");
 	return 0;
@@ -329,7 +310,7 @@ int cli_dlq(int argc, char **argv, struct worker_env *env)
 		if (!(r = cli_redis(env)))
 			return 2;
 		if (!strcmp(argv[2], "--all"))
-			rc = dlq_replay_all(r, cfg);
+			rc = dlq_replay_all_cmd(r, cfg);
 		else
 			rc = dlq_replay_one(r, cfg, argv[2]);
 	} else if (!strcmp(argv[1], "purge")) {

@@ -79,6 +79,34 @@ def test_malformed_entries_dead_letter_and_dlq_verbs():
         assert code == 0, (code, w.output()[-2000:])
 
 
+def test_dlq_replay_all_replays_what_is_dead_now_once():
+    """`dlq replay --all` with a worker running: entries that fail again are
+    dead-lettered anew and are not replayed once more by the same call (it
+    would go round for ever with a poison task)."""
+    with Stack(docket="e2e-rt-all") as st:
+        st.redis()
+        w = st.worker(LLM_PROVIDER="offline", WORKER_CONCURRENCY=2)
+        dead = "docket:{e2e-rt-all}:dead"
+        for k in range(3):
+            st.r("XADD", st.stream, "*", "type", "question", "n", str(k))  # no id: undecodable
+        wait_until(lambda: st.r("XLEN", dead) == 3, 10, "three dead-letter entries")
+        first = {e[0] for e in st.r.xrange(dead)}
+
+        code, out, err = st.run_worker("dlq", "replay", "--all")
+        assert code == 0 and "replayed 3 dead-letter entries" in out, (code, out, err)
+
+        def dead_again():
+            entries = st.r.xrange(dead)
+            return len(entries) == 3 and all(e[1].get("replayed") in first for e in entries) \
+                and entries
+        entries = wait_until(dead_again, 10, "each replayed entry dead once more")
+        assert not first & {e[0] for e in entries}
+        code, out, err = st.run_worker("dlq", "replay", "--all")
+        assert code == 0 and "replayed 3 dead-letter entries" in out, (code, out, err)
+        w.signal(signal.SIGTERM)
+        assert w.wait(30) == 0, w.output()[-2000:]
+
+
 def test_liveness_from_start_readiness_follows_redis():
     """The health server is up before Redis is: liveness passes (no restart loop),
     readiness says Redis is unreachable until it comes, then passes."""

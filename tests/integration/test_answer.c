@@ -21,7 +21,8 @@ struct route_state {
 	const char *llm[8]; /* scripted chat completion bodies; NULL = default answer */
 	long llm_status[8];
 	size_t nllm, llm_next;
-	const char *update_reply; /* chat.update body, NULL = ok */
+	const char *update_reply;  /* chat.update body, NULL = ok */
+	const char *replies_reply; /* conversations.replies body, NULL = 404 */
 	size_t posts, updates, chats;
 };
 
@@ -43,6 +44,8 @@ static void route(struct fake_http *f, const struct http_request *req, struct fa
 	} else if (strstr(req->url, "/chat.update")) {
 		s->updates++;
 		out->body = s->update_reply ? s->update_reply : "{\"ok\":true}";
+	} else if (strstr(req->url, "/conversations.replies") && s->replies_reply) {
+		out->body = s->replies_reply;
 	} else if (strstr(req->url, "/chat/completions")) {
 		s->chats++;
 		out->body = default_answer;
@@ -274,6 +277,38 @@ TEST(answer, give_up_edits_the_placeholder_with_an_apology)
 	CHECK_STR_EQ(json_string_value(json_object_get(body, "thread_ts")), "1700.000301");
 	CHECK_STR_EQ(json_string_value(json_object_get(body, "text")), ANSWER_APOLOGY);
 	json_decref(body);
+	/* that message is recorded as the placeholder: a `dlq replay` edits it into the answer */
+	key = keys_task_state("haink", "EvA3b");
+	v = hget(&s, key, "placeholder_ts");
+	CHECK_STR_EQ(v, "1700000000.000002");
+	free(v);
+	free(key);
+	task_release(&t);
+
+	/*
+	 * An attempt crashed while posting its placeholder (intent recorded, ts
+	 * not): giving up finds that message by its metadata and apologises in it,
+	 * so no orphan "Thinking…" stays behind and no second message is posted.
+	 */
+	question(&t, "EvA3c", "1700.000302", "U3");
+	{
+		const char *f[] = {"placeholder", "state"}, *vals[] = {"posting", "running"};
+		CHECK(taskstate_set(&s.fe.w, "EvA3c", 2, f, vals, &e) == 0);
+	}
+	s.rs.replies_reply = "{\"ok\":true,\"messages\":[{\"ts\":\"1700.000302\"},"
+			     "{\"ts\":\"1700000000.000777\",\"metadata\":{\"event_type\":"
+			     "\"haink_task\",\"event_payload\":{\"task_id\":\"EvA3c\"}}}]}";
+	handler_give_up(&s.fe.w, &t, &e);
+	CHECK_INT_EQ(s.rs.posts, 2);
+	body = last_body(&s, "/chat.update");
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700000000.000777");
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "text")), ANSWER_APOLOGY);
+	json_decref(body);
+	key = keys_task_state("haink", "EvA3c");
+	v = hget(&s, key, "placeholder_ts");
+	CHECK_STR_EQ(v, "1700000000.000777");
+	free(v);
+	free(key);
 	task_release(&t);
 	fake_env_release(&s.fe);
 }
@@ -466,6 +501,89 @@ TEST(answer, ratelimit_hit_counts_and_expires_once)
 	r = rds_cmd(s.fe.w.r, NULL, "TTL rate_limit:test:k");
 	CHECK(r && r->integer > 100);
 	freeReplyObject(r);
+	fake_env_release(&s.fe);
+}
+
+TEST(answer, ratelimit_hit_once_counts_each_member_once)
+{
+	struct setup s;
+	long long n = 0, ttl;
+	redisReply *r;
+
+	CHECK(setup_env(&s, NULL) == 0);
+	CHECK_INT_EQ(ratelimit_hit_once(s.fe.w.r, "rate_limit:test:o", 100, "Ev1", &n, NULL), 0);
+	CHECK_INT_EQ(n, 1);
+	CHECK_INT_EQ(ratelimit_hit_once(s.fe.w.r, "rate_limit:test:o", 100, "Ev2", &n, NULL), 0);
+	CHECK_INT_EQ(n, 2);
+	/* a member counted before gets the count it got then, whatever came after */
+	CHECK_INT_EQ(ratelimit_hit_once(s.fe.w.r, "rate_limit:test:o", 100, "Ev1", &n, NULL), 0);
+	CHECK_INT_EQ(n, 1);
+	r = rds_cmd(s.fe.w.r, NULL, "TTL rate_limit:test:o");
+	CHECK(r && r->integer > 0 && r->integer <= 100);
+	freeReplyObject(r);
+
+	/* a plain counter from before is converted in place, count and window kept */
+	r = rds_cmd(s.fe.w.r, NULL, "SET rate_limit:test:old 5 EX 2000");
+	freeReplyObject(r);
+	CHECK_INT_EQ(ratelimit_hit_once(s.fe.w.r, "rate_limit:test:old", 100, "Ev9", &n, NULL), 0);
+	CHECK_INT_EQ(n, 6);
+	CHECK_INT_EQ(ratelimit_hit_once(s.fe.w.r, "rate_limit:test:old", 100, "Ev9", &n, NULL), 0);
+	CHECK_INT_EQ(n, 6);
+	r = rds_cmd(s.fe.w.r, NULL, "TTL rate_limit:test:old");
+	ttl = r ? r->integer : -1;
+	freeReplyObject(r);
+	CHECK(ttl > 100 && ttl <= 2000);
+	fake_env_release(&s.fe);
+}
+
+/*
+ * The thread limit under crash points: an attempt that recorded the task and
+ * died before counting is counted by its redelivery (refused here, with the
+ * notice), and one that died after counting gets the same verdict again
+ * without a second count (wave 2's first cut skipped the limits for any
+ * recorded task, so both were answered over the limit).
+ */
+TEST(answer, rate_limits_hold_across_crashes_counted_once_per_task)
+{
+	static const char *const extra[] = {"ANSWERS_PER_THREAD_HOUR=1", NULL};
+	const char *f[] = {"state", "answer_id"},
+		   *v[] = {"starting", "00000000000000000000000000000000"};
+	struct setup s;
+	struct task t;
+	struct err e = {0};
+	long long n = 0;
+	char *key, *cnt;
+
+	CHECK(setup_env(&s, extra) == 0);
+	key = keys_rl_thread("T1", "C1", "1700.000900");
+	question(&t, "EvRc1", "1700.000900", "U9");
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
+	task_release(&t);
+	CHECK_INT_EQ(s.rs.chats, 1);
+
+	/* died after recording, before counting */
+	question(&t, "EvRc2", "1700.000900", "U9");
+	CHECK(taskstate_set(&s.fe.w, "EvRc2", 2, f, v, &e) == 0);
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
+	task_release(&t);
+	cnt = hget(&s, key, "n");
+	CHECK_STR_EQ(cnt, "2");
+	free(cnt);
+
+	/* died after counting, before recording the refusal */
+	question(&t, "EvRc3", "1700.000900", "U9");
+	CHECK(ratelimit_hit_once(s.fe.w.r, key, RATELIMIT_WINDOW_S, "EvRc3", &n, &e) == 0);
+	CHECK(taskstate_set(&s.fe.w, "EvRc3", 2, f, v, &e) == 0);
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
+	task_release(&t);
+	cnt = hget(&s, key, "n");
+	CHECK_STR_EQ(cnt, "3");
+	free(cnt);
+
+	CHECK_INT_EQ(n, 3);
+	CHECK_INT_EQ(s.rs.chats, 1); /* neither reached the model */
+	CHECK_INT_EQ(s.rs.posts, 2); /* the answer's placeholder and one notice */
+	free(key);
 	fake_env_release(&s.fe);
 }
 

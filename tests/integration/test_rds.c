@@ -172,6 +172,16 @@ TEST(rds, evalsha_falls_back_to_eval)
 	CHECK(rep == NULL);
 	CHECK_INT_EQ(e.code, ERR_REDIS);
 	CHECK_STR_CONTAINS(e.msg, "not an integer");
+	/* without an err from the caller too (it once failed on NOSCRIPT then) */
+	rep = rds_cmd(r, &e, "SCRIPT FLUSH");
+	freeReplyObject(rep);
+	rds_script_init(&s, "return ARGV[1] .. '?'");
+	rep = rds_eval(r, &s, 1, 2, argv, NULL, NULL);
+	CHECK(rep != NULL && rep->type == REDIS_REPLY_STRING);
+	if (rep)
+		CHECK_STR_EQ(rep->str, "hello?");
+	if (rep)
+		freeReplyObject(rep);
 	rds_free(r);
 }
 

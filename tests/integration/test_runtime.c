@@ -111,6 +111,9 @@ enum fake_mode {
 	FAKE_PERMANENT,	     /* permanent failure */
 	FAKE_SLOW,	     /* succeeds after fk.sleep_ms */
 	FAKE_UNTIL_STOPPING, /* succeeds once the runtime is stopping */
+	FAKE_BLOCK,	     /* succeeds once the test sets fk.release */
+	FAKE_RETRY_AFTER,    /* rate limited, Retry-After fk.sleep_ms */
+	FAKE_HTTP_THEN_BLOCK /* waits fk.sleep_ms, one request to fk.url, then FAKE_BLOCK */
 };
 
 static struct fake {
@@ -123,6 +126,9 @@ static struct fake {
 	char ids[32][64];
 	int give_ups;
 	char give_up_id[64];
+	int release;   /* FAKE_BLOCK: set by the test to let the task finish */
+	int requested; /* FAKE_HTTP_THEN_BLOCK: the request was made */
+	char url[64];
 } fk = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void fake_reset(enum fake_mode mode)
@@ -131,6 +137,7 @@ static void fake_reset(enum fake_mode mode)
 	fk.mode = mode;
 	fk.sleep_ms = 0;
 	fk.calls = fk.finished = fk.give_ups = 0;
+	fk.release = fk.requested = 0;
 	fk.give_up_id[0] = '\0';
 	pthread_mutex_unlock(&fk.lock);
 }
@@ -185,6 +192,32 @@ static int fake_run(struct wctx *w, struct task *t, struct err *err)
 			clock_sleep_ms(5);
 		break;
 	}
+	case FAKE_RETRY_AFTER:
+		err_set(err, ERR_RATE_LIMITED, "llm rate limited (429)");
+		err->retry_after_ms = fk.sleep_ms;
+		rc = -1;
+		break;
+	case FAKE_HTTP_THEN_BLOCK: {
+		struct http_request req = {0};
+		struct http_response resp;
+		clock_sleep_ms(fk.sleep_ms);
+		req.method = "GET";
+		req.url = fk.url;
+		req.timeout_ms = 2000;
+		http_response_init(&resp);
+		w->http.perform(w->http.ctx, &req, &resp, NULL); /* refused: still progress */
+		http_response_release(&resp);
+		pthread_mutex_lock(&fk.lock);
+		fk.requested = 1;
+		pthread_mutex_unlock(&fk.lock);
+	}
+		/* fall through */
+	case FAKE_BLOCK: {
+		int64_t dl = clock_mono_ms() + 20000;
+		while (!fake_get(&fk.release) && clock_mono_ms() < dl)
+			clock_sleep_ms(5);
+		break;
+	}
 	}
 	pthread_mutex_lock(&fk.lock);
 	fk.finished++;
@@ -206,8 +239,11 @@ static const struct runtime_ops fake_ops = {fake_run, fake_give_up};
 
 /* --- redis helpers -------------------------------------------------------- */
 
-/* XADDs a question task; returns 0 or -1. */
-static int add_task(struct rds *r, const char *docket, const char *id, const char *text)
+static int free_port(void);
+
+/* XADDs a question task with the given attempt and enqueue time; returns 0 or -1. */
+static int add_task_ex(struct rds *r, const char *docket, const char *id, const char *text,
+		       int attempt, int64_t enqueued_ms)
 {
 	const char *fields[TASK_MAX_FIELDS], *values[TASK_MAX_FIELDS];
 	const char *argv[3 + 2 * TASK_MAX_FIELDS];
@@ -225,7 +261,8 @@ static int add_task(struct rds *r, const char *docket, const char *id, const cha
 	t.channel = xstrdup("C1");
 	t.user = xstrdup("U1");
 	t.source = xstrdup("cli");
-	t.enqueued_ms = clock_wall_ms();
+	t.enqueued_ms = enqueued_ms;
+	t.attempt = attempt;
 	n = task_encode(&t, fields, values, nbuf);
 	argv[argc++] = "XADD";
 	argv[argc++] = stream;
@@ -241,6 +278,12 @@ static int add_task(struct rds *r, const char *docket, const char *id, const cha
 		return -1;
 	freeReplyObject(rep);
 	return 0;
+}
+
+/* XADDs a question task (attempt 1, enqueued now); returns 0 or -1. */
+static int add_task(struct rds *r, const char *docket, const char *id, const char *text)
+{
+	return add_task_ex(r, docket, id, text, 1, clock_wall_ms());
 }
 
 static long long pending_count(struct rds *r, const char *docket)
@@ -374,8 +417,10 @@ TEST(runtime, retryable_failure_is_retried_with_the_next_attempt)
 	fake_reset(FAKE_FAIL_FIRST);
 	rt = runtime_start(&s.env, &fake_ops, NULL);
 	CHECK(add_task(r, s.docket, "EvRetry", "flaky") == 0);
+	/* the mover counts its move when the script returns: the retry may finish first */
 	WAIT_FOR(ok,
-		 (runtime_counters(rt, &c), c.succeeded == 1) && pending_count(r, s.docket) == 0,
+		 (runtime_counters(rt, &c), c.succeeded == 1 && c.moved == 1) &&
+		     pending_count(r, s.docket) == 0,
 		 WAIT_MS);
 	runtime_counters(rt, &c);
 	CHECK_INT_EQ(runtime_stop(rt), 0);
@@ -789,6 +834,338 @@ TEST(runtime, lease_renewal_never_takes_back_a_reclaimed_entry)
 	CHECK_INT_EQ(pend, 0);
 }
 
+/* Reads the owner and delivery count of the only pending entry; returns 0 or -1. */
+static int pending_owner(struct rds *r, const char *docket, char *id, size_t idsz, char *owner,
+			 size_t ownersz, long long *count)
+{
+	char *stream = keys_tasks(docket);
+	redisReply *rep = rds_cmd(r, NULL, "XPENDING %s %s - + 1", stream, KEYS_GROUP);
+	int rc = -1;
+
+	free(stream);
+	if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
+	    rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements >= 4) {
+		const redisReply *p = rep->element[0];
+		snprintf(id, idsz, "%s", p->element[0]->str);
+		snprintf(owner, ownersz, "%s", p->element[1]->str);
+		*count = rds_reply_int(p->element[3], 0);
+		rc = 0;
+	}
+	if (rep)
+		freeReplyObject(rep);
+	return rc;
+}
+
+/* A consumer that reads the docket's next entry and never acknowledges it (a crashed worker). */
+static void ghost_read(struct rds *r, const char *docket, const char *consumer)
+{
+	char *stream = keys_tasks(docket);
+	redisReply *rep = rds_cmd(r, NULL, "XREADGROUP GROUP %s %s COUNT 1 STREAMS %s >",
+				  KEYS_GROUP, consumer, stream);
+
+	free(stream);
+	if (rep)
+		freeReplyObject(rep);
+}
+
+/*
+ * Crashes add to the attempts a task already used: a task on its last
+ * attempt (3 of 3) that crashed a worker once is dead-lettered, not run a
+ * fourth time (wave 2's first cut compared the crashes alone with
+ * MAX_ATTEMPTS).
+ */
+TEST(runtime, a_crash_on_the_last_attempt_dead_letters)
+{
+	struct rt_setup s;
+	struct runtime *rt;
+	struct rds *r;
+	struct err e = {0};
+	char *err_f, *attempt_f;
+	int ok = 0;
+
+	CHECK(setup(&s, "rt-lastcrash", 1, 400, 3, 10) == 0);
+	test_redis_flush();
+	r = client();
+	fake_reset(FAKE_OK);
+	CHECK(runtime_ensure_group(r, s.docket, &e) == 0);
+	CHECK(add_task_ex(r, s.docket, "EvLast", "third try", 3, clock_wall_ms()) == 0);
+	ghost_read(r, s.docket, "ghost-1");
+	rt = runtime_start(&s.env, &fake_ops, NULL);
+	WAIT_FOR(ok, dead_len(r, s.docket) == 1 && pending_count(r, s.docket) == 0, WAIT_MS);
+	CHECK_INT_EQ(runtime_stop(rt), 0);
+	err_f = first_entry_field(r, keys_dead(s.docket), "error");
+	attempt_f = first_entry_field(r, keys_dead(s.docket), "attempt");
+	rds_free(r);
+	teardown_setup(&s);
+	CHECK(ok);
+	CHECK_INT_EQ(fk.calls, 0);
+	CHECK_INT_EQ(fk.give_ups, 1);
+	CHECK_STR_CONTAINS(err_f, "crashed or stalled 1 times");
+	CHECK_STR_EQ(attempt_f, "4");
+	free(err_f);
+	free(attempt_f);
+}
+
+/* A reclaimed task runs with the attempts its crashes used, and retries from there. */
+TEST(runtime, a_reclaimed_task_runs_with_its_crashes_counted)
+{
+	struct rt_setup s;
+	struct runtime *rt;
+	struct runtime_counters c;
+	struct rds *r;
+	struct err e = {0};
+	int ok = 0;
+
+	CHECK(setup(&s, "rt-crashcount", 1, 400, 5, 10) == 0);
+	test_redis_flush();
+	r = client();
+	fake_reset(FAKE_FAIL_FIRST); /* fails only when the attempt is 1 */
+	CHECK(runtime_ensure_group(r, s.docket, &e) == 0);
+	CHECK(add_task(r, s.docket, "EvCrashed", "crashed once") == 0);
+	ghost_read(r, s.docket, "ghost-1");
+	rt = runtime_start(&s.env, &fake_ops, NULL);
+	WAIT_FOR(ok,
+		 (runtime_counters(rt, &c), c.succeeded == 1) && pending_count(r, s.docket) == 0,
+		 WAIT_MS);
+	runtime_counters(rt, &c);
+	CHECK_INT_EQ(runtime_stop(rt), 0);
+	rds_free(r);
+	teardown_setup(&s);
+	CHECK(ok);
+	CHECK_INT_EQ(fk.calls, 1);
+	CHECK_INT_EQ(fk.attempts[0], 2);
+	CHECK_INT_EQ(c.reclaimed, 1);
+	CHECK_INT_EQ(c.retried, 0);
+}
+
+/*
+ * While renewals cannot reach Redis, this worker's own recovery scan may
+ * claim an entry that one of its threads is still running (the scanning
+ * thread skips it). The lease keeper takes it back, undoing that claim's
+ * delivery count, instead of abandoning the run and leaving the entry to
+ * wait out another lease.
+ */
+TEST(runtime, lease_keeper_takes_back_an_entry_its_own_scan_claimed)
+{
+	struct rt_setup s;
+	struct runtime *rt;
+	struct runtime_counters c;
+	struct rds *r;
+	char *stream;
+	char id[64] = "", owner[128] = "", mine[128] = "", sibling[128];
+	long long count = 0;
+	int ok = 0, back = 0, n;
+	redisReply *rep;
+
+	CHECK(setup(&s, "rt-own", 2, 400, 3, 10) == 0);
+	test_redis_flush();
+	r = client();
+	fake_reset(FAKE_BLOCK);
+	rt = runtime_start(&s.env, &fake_ops, NULL);
+	CHECK(add_task(r, s.docket, "EvOwn", "long run") == 0);
+	WAIT_FOR(ok, fake_get(&fk.calls) == 1, WAIT_MS);
+	CHECK(pending_owner(r, s.docket, id, sizeof(id), mine, sizeof(mine), &count) == 0);
+	/* the other task thread of this runtime: <host>-<pid>-<0|1> */
+	snprintf(sibling, sizeof(sibling), "%s", mine);
+	n = (int)strlen(sibling);
+	CHECK(n > 0);
+	if (n > 0)
+		sibling[n - 1] = sibling[n - 1] == '0' ? '1' : '0';
+	stream = keys_tasks(s.docket);
+	rep = rds_cmd(r, NULL, "XCLAIM %s %s %s 0 %s", stream, KEYS_GROUP, sibling, id);
+	free(stream);
+	CHECK(rep != NULL);
+	if (rep)
+		freeReplyObject(rep);
+	WAIT_FOR(back,
+		 pending_owner(r, s.docket, id, sizeof(id), owner, sizeof(owner), &count) == 0 &&
+		     !strcmp(owner, mine),
+		 WAIT_MS);
+	pthread_mutex_lock(&fk.lock);
+	fk.release = 1;
+	pthread_mutex_unlock(&fk.lock);
+	WAIT_FOR(ok,
+		 (runtime_counters(rt, &c), c.succeeded == 1) && pending_count(r, s.docket) == 0,
+		 WAIT_MS);
+	runtime_counters(rt, &c);
+	CHECK_INT_EQ(runtime_stop(rt), 0);
+	rds_free(r);
+	teardown_setup(&s);
+	CHECK(back);
+	CHECK_INT_EQ(count, 1);
+	CHECK(ok);
+	CHECK_INT_EQ(fk.calls, 1);
+	CHECK_INT_EQ(c.abandoned, 0);
+	CHECK_INT_EQ(c.succeeded, 1);
+}
+
+/*
+ * A drain that outlasts SHUTDOWN_GRACE_S releases the unfinished task as an
+ * undelivered copy (any worker's next read takes it; wave 2's first cut only
+ * shortened its idle time, so it waited for someone's recovery scan), and the
+ * run left behind is abandoned: no acknowledgement, no outcome.
+ */
+TEST(runtime, drain_deadline_releases_the_task_for_the_next_read)
+{
+	struct rt_setup s;
+	struct runtime *rt;
+	struct runtime_counters c;
+	struct rds *r;
+	redisReply *rep;
+	char *stream, *tid = NULL;
+	int ok = 0, rc1, rc2 = -1;
+	long long pend, len;
+
+	CHECK(setup(&s, "rt-release", 1, 60000, 3, 1) == 0);
+	test_redis_flush();
+	r = client();
+	fake_reset(FAKE_BLOCK);
+	rt = runtime_start(&s.env, &fake_ops, NULL);
+	CHECK(add_task(r, s.docket, "EvRelease", "outlasts the grace") == 0);
+	WAIT_FOR(ok, fake_get(&fk.calls) == 1, WAIT_MS);
+	rc1 = runtime_stop(rt);
+	pend = pending_count(r, s.docket);
+	len = key_len(r, "XLEN", keys_tasks(s.docket));
+	stream = keys_tasks(s.docket);
+	rep = rds_cmd(r, NULL, "XREADGROUP GROUP %s next-worker COUNT 1 STREAMS %s >", KEYS_GROUP,
+		      stream);
+	free(stream);
+	if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
+		const redisReply *f = rep->element[0]->element[1]->element[0]->element[1];
+		for (size_t i = 0; i + 1 < f->elements; i += 2)
+			if (!strcmp(f->element[i]->str, "id"))
+				tid = xstrdup(f->element[i + 1]->str);
+	}
+	if (rep)
+		freeReplyObject(rep);
+	/* the run left behind ends; the runtime can then be stopped for good */
+	pthread_mutex_lock(&fk.lock);
+	fk.release = 1;
+	pthread_mutex_unlock(&fk.lock);
+	WAIT_FOR(ok, fake_get(&fk.finished) == 1 && (runtime_counters(rt, &c), c.abandoned == 1),
+		 WAIT_MS);
+	runtime_counters(rt, &c);
+	for (int64_t dl = clock_mono_ms() + WAIT_MS; rc2 != 0 && clock_mono_ms() < dl;)
+		rc2 = runtime_stop(rt);
+	rds_free(r);
+	teardown_setup(&s);
+	CHECK_INT_EQ(rc1, -1);
+	CHECK_INT_EQ(pend, 0); /* the original is acknowledged: another worker need not wait */
+	CHECK_INT_EQ(len, 2);
+	CHECK_STR_EQ(tid, "EvRelease");
+	CHECK(ok);
+	CHECK_INT_EQ(c.abandoned, 1);
+	CHECK_INT_EQ(c.succeeded, 0);
+	CHECK_INT_EQ(rc2, 0);
+	free(tid);
+}
+
+/* Threads that have no task at the deadline only finish a blocked read: a clean drain. */
+TEST(runtime, stop_without_tasks_in_flight_is_clean_even_with_no_grace)
+{
+	struct rt_setup s;
+	struct runtime *rt;
+
+	CHECK(setup(&s, "rt-idle-stop", 3, 60000, 3, 0) == 0);
+	test_redis_flush();
+	fake_reset(FAKE_OK);
+	rt = runtime_start(&s.env, &fake_ops, NULL);
+	CHECK(rt != NULL);
+	CHECK_INT_EQ(runtime_stop(rt), 0);
+	teardown_setup(&s);
+}
+
+/*
+ * Retry-After is honoured only within the task state's life: a retry that
+ * would be due after it is brought forward (a minute before the state
+ * expires), and with no time left the task is dead-lettered.
+ */
+TEST(runtime, retries_never_outlive_the_task_state)
+{
+	struct rt_setup s;
+	struct runtime *rt;
+	struct rds *r;
+	redisReply *rep;
+	char *sched, *err_f;
+	int ok = 0;
+	int64_t now = clock_wall_ms(), life = (int64_t)KEYS_TASK_TTL_S * 1000, due = 0;
+
+	CHECK(setup(&s, "rt-ttl", 1, 60000, 5, 10) == 0);
+	test_redis_flush();
+	r = client();
+	fake_reset(FAKE_RETRY_AFTER);
+	fk.sleep_ms = 15 * 60 * 1000; /* Retry-After: 15 minutes */
+	rt = runtime_start(&s.env, &fake_ops, NULL);
+	/* two minutes of state life left: the retry comes after one, not after 15 */
+	CHECK(add_task_ex(r, s.docket, "EvLate", "old", 1, now - life + 120000) == 0);
+	WAIT_FOR(ok, sched_len(r, s.docket) == 1, WAIT_MS);
+	sched = keys_scheduled(s.docket);
+	rep = rds_cmd(r, NULL, "ZRANGE %s 0 0 WITHSCORES", sched);
+	free(sched);
+	if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2)
+		due = rds_reply_int(rep->element[1], 0);
+	if (rep)
+		freeReplyObject(rep);
+	/* half a minute left: nothing fits, given up at once */
+	CHECK(add_task_ex(r, s.docket, "EvTooLate", "older", 1, now - life + 30000) == 0);
+	WAIT_FOR(ok, dead_len(r, s.docket) == 1 && fake_get(&fk.give_ups) == 1, WAIT_MS);
+	CHECK_INT_EQ(runtime_stop(rt), 0);
+	err_f = first_entry_field(r, keys_dead(s.docket), "error");
+	rds_free(r);
+	teardown_setup(&s);
+	CHECK(ok);
+	CHECK(due > now);
+	CHECK(due <= now + 120000 - 60000 + 5000); /* within the state's life, a minute to spare */
+	CHECK_STR_EQ(fk.give_up_id, "EvTooLate");
+	CHECK_STR_CONTAINS(err_f, "outlive the task state");
+	free(err_f);
+}
+
+/*
+ * A stuck task thread is one whose task shows no progress: every outgoing
+ * request begins and ends one. Looking ahead with runtime_stuck_threads_at():
+ * a run that just made a request is not stuck even past the no-progress bound
+ * measured from its start, and is once the bound passes after the request.
+ */
+TEST(runtime, stuck_threads_are_those_without_progress)
+{
+	struct rt_setup s;
+	struct runtime *rt;
+	struct rds *r;
+	int ok = 0, before, fresh, quiet, idle;
+	int64_t bound, now;
+
+	CHECK(setup(&s, "rt-stuck", 1, 60000, 3, 10) == 0);
+	test_redis_flush();
+	r = client();
+	fake_reset(FAKE_HTTP_THEN_BLOCK);
+	fk.sleep_ms = 1500;
+	snprintf(fk.url, sizeof(fk.url), "http://127.0.0.1:%d/", free_port());
+	bound = runtime_no_progress_after_ms(&s.cfg);
+	rt = runtime_start(&s.env, &fake_ops, NULL);
+	idle = runtime_stuck_threads_at(rt, clock_mono_ms() + bound * 10);
+	CHECK(add_task(r, s.docket, "EvStuck", "waits") == 0);
+	WAIT_FOR(ok, fake_get(&fk.calls) == 1, WAIT_MS);
+	before = runtime_stuck_threads_at(rt, clock_mono_ms() + bound + 1000);
+	WAIT_FOR(ok, fake_get(&fk.requested) == 1, WAIT_MS);
+	now = clock_mono_ms();
+	/* past the bound from the task's start (1.5 s before the request), not from the request */
+	fresh = runtime_stuck_threads_at(rt, now + bound - 500);
+	quiet = runtime_stuck_threads_at(rt, now + bound + 1000);
+	pthread_mutex_lock(&fk.lock);
+	fk.release = 1;
+	pthread_mutex_unlock(&fk.lock);
+	CHECK_INT_EQ(runtime_stop(rt), 0);
+	rds_free(r);
+	teardown_setup(&s);
+	CHECK(ok);
+	CHECK_INT_EQ(idle, 0); /* a thread without a task is never stuck */
+	CHECK_INT_EQ(before, 1);
+	CHECK_INT_EQ(fresh, 0);
+	CHECK_INT_EQ(quiet, 1);
+	CHECK(bound >= 2 * s.cfg.llm_timeout_s * 1000);
+}
+
 TEST(runtime, stop_lets_in_flight_finish_and_reads_nothing_more)
 {
 	struct rt_setup s;
@@ -978,6 +1355,12 @@ static int http_get(int port, const char *path, struct http_response *resp)
 	return rc;
 }
 
+static int no_stuck(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
 static int one_stuck(void *ctx)
 {
 	(void)ctx;
@@ -988,12 +1371,12 @@ TEST(runtime, metrics_server_serves_health_and_queue_gauges)
 {
 	struct rt_setup s;
 	struct metrics_http *mh;
-	struct http_response h, m, nf, l, nr, st;
+	struct http_response h, m, nf, l, nr, st, j, g;
 	struct rds *r;
 	struct err e = {0};
 	redisReply *rep;
 	char *stream;
-	int port = free_port(), hrc, mrc, nrc, lrc, rrc, src;
+	int port = free_port(), hrc, mrc, nrc, lrc, rrc, src, jrc, grc;
 
 	CHECK(setup(&s, "rt-metrics", 1, 60000, 3, 10) == 0);
 	test_redis_flush();
@@ -1013,10 +1396,22 @@ TEST(runtime, metrics_server_serves_health_and_queue_gauges)
 	http_response_init(&l);
 	http_response_init(&nr);
 	http_response_init(&st);
-	/* readiness waits for the knowledge base; liveness does not */
+	http_response_init(&j);
+	http_response_init(&g);
+	/* readiness waits for the knowledge base and the runtime; liveness does not */
 	lrc = mh ? http_get(port, "/livez", &l) : -1;
 	rrc = mh ? http_get(port, "/readyz", &nr) : -1;
 	metrics_http_set_kb_ready(mh, 1);
+	/* the knowledge base is open but no runtime consumes yet: not ready */
+	jrc = -1;
+	for (int64_t dl = clock_mono_ms() + WAIT_MS; mh && clock_mono_ms() < dl;) {
+		buf_reset(&j.body);
+		jrc = http_get(port, "/readyz", &j);
+		if (jrc == 0 && strstr(j.body.s, "\"redis\":\"ok\""))
+			break;
+		clock_sleep_ms(20);
+	}
+	metrics_http_set_stuck_probe(mh, no_stuck, NULL);
 	hrc = -1;
 	for (int64_t dl = clock_mono_ms() + WAIT_MS; mh && clock_mono_ms() < dl;) {
 		buf_reset(&h.body);
@@ -1025,6 +1420,26 @@ TEST(runtime, metrics_server_serves_health_and_queue_gauges)
 			break;
 		clock_sleep_ms(20);
 	}
+	/* the group disappears (a Redis restart without persistence): not ready until it is back */
+	stream = keys_tasks(s.docket);
+	rep = rds_cmd(r, &e, "XGROUP DESTROY %s %s", stream, KEYS_GROUP);
+	free(stream);
+	if (rep)
+		freeReplyObject(rep);
+	grc = -1;
+	for (int64_t dl = clock_mono_ms() + WAIT_MS; mh && clock_mono_ms() < dl;) {
+		buf_reset(&g.body);
+		grc = http_get(port, "/readyz", &g);
+		if (grc == 0 && g.status == 503)
+			break;
+		clock_sleep_ms(20);
+	}
+	CHECK(runtime_ensure_group(r, s.docket, &e) == 0);
+	stream = keys_tasks(s.docket);
+	rep = rds_cmd(r, &e, "XREADGROUP GROUP %s c COUNT 1 STREAMS %s >", KEYS_GROUP, stream);
+	free(stream);
+	if (rep)
+		freeReplyObject(rep);
 	/* a stuck task thread fails liveness (and readiness) */
 	metrics_http_set_stuck_probe(mh, one_stuck, NULL);
 	src = mh ? http_get(port, "/livez", &st) : -1;
@@ -1053,6 +1468,14 @@ TEST(runtime, metrics_server_serves_health_and_queue_gauges)
 	CHECK_INT_EQ(rrc, 0);
 	CHECK_INT_EQ(nr.status, 503);
 	CHECK_STR_CONTAINS(nr.body.s, "\"kb\":\"loading\"");
+	CHECK_INT_EQ(jrc, 0);
+	CHECK_INT_EQ(j.status, 503);
+	CHECK_STR_CONTAINS(j.body.s, "\"group\":\"joining\"");
+	CHECK_STR_CONTAINS(j.body.s, "\"kb\":\"ok\"");
+	CHECK_STR_CONTAINS(h.body.s, "\"group\":\"ok\"");
+	CHECK_INT_EQ(grc, 0);
+	CHECK_INT_EQ(g.status, 503);
+	CHECK_STR_CONTAINS(g.body.s, "\"group\":\"joining\"");
 	CHECK_INT_EQ(src, 0);
 	CHECK_INT_EQ(st.status, 503);
 	CHECK_STR_CONTAINS(st.body.s, "\"threads\":\"stuck\"");
@@ -1068,4 +1491,6 @@ TEST(runtime, metrics_server_serves_health_and_queue_gauges)
 	http_response_release(&l);
 	http_response_release(&nr);
 	http_response_release(&st);
+	http_response_release(&j);
+	http_response_release(&g);
 }

@@ -47,6 +47,18 @@ def check(name, ok, detail=""):
         print("not ok - %s %s" % (name, detail), flush=True)
 
 
+def answer_ids(body):
+    """The answer ids on a request's feedback buttons (none: not a final answer)."""
+    blocks = body.get("blocks") or []
+    if isinstance(blocks, str):
+        try:
+            blocks = json.loads(blocks)
+        except ValueError:
+            return set()
+    return {el.get("value") for b in blocks if isinstance(b, dict) and b.get("type") == "actions"
+            for el in b.get("elements", []) if el.get("action_id") == "feedback_helpful"}
+
+
 def main():
     rng = random.Random(SEED)
     print("soak: %d questions, seed %d" % (N, SEED), flush=True)
@@ -162,6 +174,23 @@ def main():
               not extra, json.dumps(dict(list(extra.items())[:5])))
         finals = sum(1 for v in by_channel.values() for m in v if has_buttons(m))
         check("exactly %d final answers" % N, finals == N, "got %d" % finals)
+        # what Slack was sent, not only what it shows: every request that carried a final
+        # answer (a 429-refused one included), per thread, names one answer id (a second run
+        # that answered again would show a second id even when it edited the same message)
+        sent = {}
+        for path in ("/api/chat.update", "/api/chat.postMessage"):
+            for rq in slack.requests(path):
+                body = rq.get("json") or {}
+                ids = answer_ids(body)
+                if ids:
+                    sent.setdefault(body.get("channel"), set()).update(ids)
+        multi = {c: sorted(v) for c, v in sent.items() if len(v) != 1}
+        check("one answer id per thread in every final answer sent to Slack",
+              not multi and set(sent) == want,
+              "%d threads with several, %d with none: %s" %
+              (len(multi), len(want - set(sent)), json.dumps(dict(list(multi.items())[:3]))))
+        answers = len(st.r("KEYS", "answer:*"))
+        check("exactly %d answer records" % N, answers == N, "got %d" % answers)
         dead = st.r("XLEN", "docket:{%s}:dead" % DOCKET)
         check("nothing dead-lettered", dead == 0, "%s dead" % dead)
         pend = st.r("XPENDING", st.stream, "workers")[0]

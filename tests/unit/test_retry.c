@@ -155,3 +155,18 @@ TEST(retry, member_is_json_carrying_every_field)
 	CHECK_STR_EQ(json_string_value(json_array_get(arr, 5)), "2");
 	json_decref(root);
 }
+
+TEST(retry, delay_fits_the_task_state_life)
+{
+	int64_t enq = 1700000000000LL, life = 3600 * 1000;
+
+	/* time left: the delay as asked */
+	CHECK_INT_EQ(retry_delay_within(5000, enq + 1000, enq, life), 5000);
+	/* a Retry-After past the state's life is brought forward to what is left */
+	CHECK_INT_EQ(retry_delay_within(900000, enq + life - 60000, enq, life), 60000);
+	/* nothing left, or already past: give up */
+	CHECK_INT_EQ(retry_delay_within(1000, enq + life, enq, life), -1);
+	CHECK_INT_EQ(retry_delay_within(0, enq + life + 5, enq, life), -1);
+	/* unknown enqueue time: unchanged */
+	CHECK_INT_EQ(retry_delay_within(900000, enq, 0, life), 900000);
+}
