@@ -255,9 +255,12 @@ static int ui_final(struct reply_sink *s, const struct reply_answer *a, struct e
 
 static int ui_notice(struct reply_sink *s, const char *text, struct err *err)
 {
-	const char *kv[] = {"ref", s->placeholder_ts, "text", text};
+	/* a refused question has no placeholder: the page finds it by its task (or shows it) */
+	const char *kv[] = {
+	    "ref",     s->placeholder_ts,    "text",	 text,
+	    "task_id", s->t ? s->t->id : "", "question", s->t && s->t->text ? s->t->text : ""};
 
-	return ui_add(s, "notice", 2, kv, NULL, err);
+	return ui_add(s, "notice", 4, kv, NULL, err);
 }
 
 /*

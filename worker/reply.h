@@ -10,7 +10,8 @@
  * The ui sink appends to the stream ui:<session> (the task's channel; TTL 1 h,
  * about 1,000 entries kept), which the API's /ui/api/events reads. Each entry
  * has a kind: "placeholder" (text, task_id, question; its entry id is the
- * placeholder's ts), "progress" and "notice" (ref = placeholder id, text),
+ * placeholder's ts), "progress" (ref = placeholder id, text), "notice" (ref,
+ * empty when there is no placeholder, text, task_id, question),
  * "answer" (ref, answer_id, text = markdown, sources and memories as JSON
  * arrays), "feedback" (answer_id, feedback), and "trace" (one step of the run,
  * see struct reply_step: ref, step = 1, 2, … per sink, type, name, input,

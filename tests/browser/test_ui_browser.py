@@ -40,7 +40,7 @@ def worker_env():
                 OPENAI_BASE_URL=S["llm"].base + "/v1", CHAT_MODEL="gpt-4o-mini",
                 EMBEDDING_MODEL="text-embedding-3-small", EMBEDDING_DIM=DIM,
                 VECTOR_BACKEND="local", AGENTS_FILE=AGENTS, WORKER_CONCURRENCY=2,
-                SHUTDOWN_GRACE_S=5, MEMORY_TOP_K=0)
+                SHUTDOWN_GRACE_S=5, MEMORY_TOP_K=0, ANSWERS_PER_USER_HOUR=3)
 
 
 def setup_module():
@@ -233,6 +233,27 @@ def test_a_name_with_a_space_is_explained_and_nothing_is_sent():
     answered(4)
 
 
+def test_a_question_over_the_rate_limit_leaves_the_queued_state_with_a_notice():
+    b = S["b"]
+    n = len(answered(4))
+    b.type("#user", "rate.limited")  # ANSWERS_PER_USER_HOUR=3 for this worker
+    for i in range(3):
+        b.type("#question", "Rate limit question %d?" % i)
+        b.press_enter()
+        answered(n + i + 1)
+    b.type("#question", "One question too many?")
+    b.press_enter()
+    note = b.wait("(() => { const x = document.querySelectorAll('.bot');"
+                  " const l = x[x.length - 1]; return l.dataset.state === 'notice' && l.innerText; })()",
+                  what="the rate-limit notice in place of the queued state")
+    assert "try again" in note.lower(), note  # ANSWER_LIMIT_NOTICE
+    assert b.eval("document.querySelector('.bot[data-state=queued]')") is None
+    assert b.eval("JSON.parse(localStorage.getItem('haink_ui_conv')).pending.length") == 0
+    users = b.eval("Array.from(document.querySelectorAll('.user'), (u) => u.textContent)")
+    assert users[-1] == "One question too many?", users
+    b.type("#user", "ada.lovelace")
+
+
 def test_a_wrong_token_shows_an_error_and_keeps_the_question():
     b = S["b"]
     before = len(questions())
@@ -259,7 +280,7 @@ def test_a_wrong_token_shows_an_error_and_keeps_the_question():
     b.click(".user.failed .failnote button")
     wait_until(lambda: len(questions()) == before + 1, 10, "the question sent again")
     b.wait("document.querySelector('.user.failed') === null", what="the failed copy to go")
-    answered(5)
+    answered(8)
 
 
 def test_redis_down_shows_an_error_and_keeps_the_question():

@@ -72,11 +72,11 @@ struct setup {
 	struct fake_env fe;
 	struct script sc;
 	char url_var[128];
-	const char *vars[12];
+	const char *vars[13];
 };
 
 /* The worker environment with one agent, "tracer" (Tracer), that may use the test tool. */
-static int setup_env(struct setup *s)
+static int setup_env(struct setup *s, const char *extra)
 {
 	static const char *const base[] = {"LLM_PROVIDER=openai",
 					   "OPENAI_API_KEY=sk-int",
@@ -97,6 +97,8 @@ static int setup_env(struct setup *s)
 	memset(s, 0, sizeof(*s));
 	snprintf(s->url_var, sizeof(s->url_var), "REDIS_URL=%s", url);
 	s->vars[n++] = s->url_var;
+	if (extra)
+		s->vars[n++] = extra; /* first match wins in fake_env_get */
 	for (const char *const *p = base; *p; p++)
 		s->vars[n++] = *p;
 	if (fake_env_init(&s->fe, s->vars, url) < 0)
@@ -155,7 +157,7 @@ TEST(ui_trace, model_and_tool_steps_in_order_with_excerpts_tokens_and_agent)
 	const char *out;
 	size_t len;
 
-	CHECK(setup_env(&s) == 0);
+	CHECK(setup_env(&s, NULL) == 0);
 	question(&t, "ui:trace01", 1);
 	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
 	CHECK_INT_EQ(s.sc.chats, 2);
@@ -226,7 +228,7 @@ TEST(ui_trace, slack_questions_write_no_trace)
 	struct err e = {0};
 	redisReply *r;
 
-	CHECK(setup_env(&s) == 0);
+	CHECK(setup_env(&s, NULL) == 0);
 	question(&t, "EvTrace1", 0);
 	CHECK_INT_EQ(handler_run(&s.fe.w, &t, &e), 0);
 	CHECK_INT_EQ(s.sc.chats, 2);
@@ -236,5 +238,34 @@ TEST(ui_trace, slack_questions_write_no_trace)
 	CHECK_INT_EQ(r->elements, 0);
 	freeReplyObject(r);
 	task_release(&t);
+	fake_env_release(&s.fe);
+}
+
+TEST(ui_trace, a_refused_question_gets_a_notice_naming_its_task)
+{
+	struct setup s;
+	struct task t1, t2;
+	struct err e = {0};
+	redisReply *r;
+	const redisReply *last;
+
+	CHECK(setup_env(&s, "ANSWERS_PER_USER_HOUR=1") == 0);
+	question(&t1, "ui:limit01", 1);
+	question(&t2, "ui:limit02", 1);
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t1, &e), 0);
+	CHECK_INT_EQ(handler_run(&s.fe.w, &t2, &e), 0);
+	CHECK_INT_EQ(s.sc.chats, 2); /* only the first was answered */
+	r = rds_cmd(s.fe.w.r, NULL, "XRANGE ui:" SESSION " - +");
+	CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements > 0);
+	last = r->element[r->elements - 1];
+	/* no placeholder for the refused one: the page finds its question by the task id */
+	CHECK_STR_EQ(field(last, "kind"), "notice");
+	CHECK_STR_EQ(field(last, "task_id"), "ui:limit02");
+	CHECK_STR_EQ(field(last, "ref"), "");
+	CHECK_STR_EQ(field(last, "question"), "How do I rotate the secret?");
+	CHECK(strlen(field(last, "text")) > 10);
+	freeReplyObject(r);
+	task_release(&t1);
+	task_release(&t2);
 	fake_env_release(&s.fe);
 }
