@@ -94,8 +94,11 @@ def test_thread_resumes_after_worker_restart():
         first_q = next(i for i, c in enumerate(text) if "staging cluster called" in c)
         new_q = max(i for i, c in enumerate(text) if "where does it run" in c)
         assert first_q < new_q and roles[new_q] == "user", roles
-        stored = s.st.r("LRANGE", "chat:T300:CSUP:1700000000.000100", 0, -1)
-        assert len(stored) == 4, stored
+        # the worker saves the turn just after the answer reaches Slack: wait for it
+        stored = wait_until(
+            lambda: (lambda v: len(v) == 4 and v)(
+                s.st.r("LRANGE", "chat:T300:CSUP:1700000000.000100", 0, -1)),
+            10, "the second turn saved to the thread history")
         assert json.loads(stored[-1])["content"].startswith("It runs in eu-west-1")
 
 
