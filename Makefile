@@ -1,7 +1,7 @@
 # Haink - one non-recursive Makefile.
 #
 #   make            build build/bin/haink-api and build/bin/haink-worker
-#   make test       every stage (unit, integration, end-to-end, deploy checks)
+#   make test       every stage (unit, integration, end-to-end, browser, deploy checks)
 #   make demo       the whole system locally, offline mode without API keys
 #   make bench      the benchmark tables
 #   make SANITIZE=address,undefined test   the same under ASan/UBSan (build/san)
@@ -67,7 +67,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/bin/%,$(FUZZ_SRC))
 ALL_SRC := $(COMMON_SRC) $(API_SRC) api/main.c $(WORKER_SRC) worker/main.c $(UNIT_SRC) \
 	$(HARNESS_SRC) $(ITEST_SRC) $(TOOL_SRC) $(BENCH_SRC) $(FUZZ_SRC)
 
-.PHONY: all deps test test-core unit integration e2e check-deploy check-trixie soak fuzz fuzz-bins \
+.PHONY: all deps test test-core unit integration e2e browser check-deploy check-trixie soak fuzz fuzz-bins \
 	demo demo-stop bench clean \
 	format format-check install valgrind FORCE
 .DEFAULT_GOAL := all
@@ -142,7 +142,7 @@ $(B)/bin/%: $(B)/obj/bench/%.o $(API_OBJ) $(call obj,$(WORKER_SRC)) $(LIBCOMMON)
 STAGE_ENV := BUILD_DIR=$(B) SANITIZE=$(SANITIZE)
 
 test: all $(UNIT_BIN) $(ITEST_BIN)
-	@$(STAGE_ENV) bash tests/tools/stages.sh unit redis integration e2e check-deploy
+	@$(STAGE_ENV) bash tests/tools/stages.sh unit redis integration e2e browser check-deploy
 
 # Every stage that runs our code (not the deploy checks): what CI repeats under sanitizers.
 test-core: all $(UNIT_BIN) $(ITEST_BIN)
@@ -156,6 +156,10 @@ integration: all $(ITEST_BIN)
 
 e2e: all
 	@$(STAGE_ENV) bash tests/tools/stages.sh e2e
+
+# The Dev UI in headless Chromium (installs Debian's chromium when missing).
+browser: all
+	@$(STAGE_ENV) bash tests/tools/stages.sh browser
 
 # needs the binaries: it runs each service's command with --check-config
 check-deploy: all

@@ -250,6 +250,18 @@ out:
 	json_decref(root);
 }
 
+/* One agent for the page: id, name, default, and the start screen's description and examples. */
+static json_t *agent_object(const char *id, const char *name, const char *description,
+			    char *const *examples, size_t nexamples, int is_default)
+{
+	json_t *ex = json_array();
+
+	for (size_t j = 0; j < nexamples; j++)
+		json_array_append_new(ex, json_string(examples[j]));
+	return json_pack("{s:s, s:s, s:b, s:s, s:o}", "id", id, "name", name, "default", is_default,
+			 "description", description ? description : "", "examples", ex);
+}
+
 static void route_agents(const struct ui_env *env, struct ui_reply *rp, struct buf *body)
 {
 	const struct agent *def = default_agent(env);
@@ -257,13 +269,13 @@ static void route_agents(const struct ui_env *env, struct ui_reply *rp, struct b
 
 	for (size_t i = 0; env->agents && i < env->agents->n; i++) {
 		const struct agent *ag = &env->agents->v[i];
-		json_array_append_new(list, json_pack("{s:s, s:s, s:b}", "id", ag->id, "name",
-						      ag->name ? ag->name : ag->id, "default",
-						      ag == def));
+		json_array_append_new(list, agent_object(ag->id, ag->name ? ag->name : ag->id,
+							 ag->description, ag->examples,
+							 ag->nexamples, ag == def));
 	}
 	if (!json_array_size(list))
-		json_array_append_new(list, json_pack("{s:s, s:s, s:b}", "id", AGENTS_DEFAULT_ID,
-						      "name", "Default", "default", 1));
+		json_array_append_new(list,
+				      agent_object(AGENTS_DEFAULT_ID, "Default", NULL, NULL, 0, 1));
 	ok_json(rp, body, json_pack("{s:o}", "agents", list));
 }
 

@@ -5,7 +5,8 @@
  * time). The page talks to four JSON routes, each needing the header
  * "Authorization: Bearer <UI_TOKEN>":
  *
- *   GET  /ui/api/agents                     {"agents":[{"id","name","default"}…]}
+ *   GET  /ui/api/agents    {"agents":[{"id","name","default","description","examples"}…]}
+ *                          (the agents file's start-screen fields; "" and [] when absent)
  *   POST /ui/api/ask       {"session","text","agent"?,"user"?}
  *                          → a question task (id ui:<hex>, source ui, team "ui",
  *                          channel and thread_ts = session) → {"ok":true,"task_id"}

@@ -14,6 +14,14 @@ static const char default_instructions[] =
     "product or the team's documents and cite the sources you used with their links. "
     "Use what you remember about the user when it helps. If you do not know, say so.";
 
+static const char default_description[] =
+    "Answers questions about the product and your team's documents from the knowledge "
+    "base, cites its sources, and remembers what you ask it to.";
+
+static const char *const default_examples[] = {"How do I rotate the Slack signing secret?",
+					       "What does REDELIVERY_TIMEOUT_MS do?",
+					       "Remember that I work on the billing team.", NULL};
+
 static void set_default(struct agents *a)
 {
 	struct agent *ag;
@@ -30,6 +38,12 @@ static void set_default(struct agents *a)
 	ag->tools = xcalloc(ag->ntools, sizeof(char *));
 	for (size_t i = 0; i < ag->ntools; i++)
 		ag->tools[i] = xstrdup(agents_known_tools[i]);
+	ag->description = xstrdup(default_description);
+	for (ag->nexamples = 0; default_examples[ag->nexamples]; ag->nexamples++)
+		;
+	ag->examples = xcalloc(ag->nexamples, sizeof(char *));
+	for (size_t i = 0; i < ag->nexamples; i++)
+		ag->examples[i] = xstrdup(default_examples[i]);
 }
 
 int agents_valid_id(const char *s, size_t n)
@@ -101,6 +115,47 @@ static int opt_string(json_t *obj, const char *key, char **out, int required, co
 	return 0;
 }
 
+static int blank(const char *s)
+{
+	while (*s && isspace((unsigned char)*s))
+		s++;
+	return !*s;
+}
+
+/* The optional Dev UI fields: description and examples, each bounded. */
+static int ui_fields(json_t *obj, struct agent *ag, const char *name, size_t ai, struct err *err)
+{
+	json_t *t;
+
+	if (opt_string(obj, "description", &ag->description, 0, name, ai, err) < 0)
+		return -1;
+	if (ag->description && strlen(ag->description) > AGENTS_DESCRIPTION_MAX) {
+		err_set(err, ERR_INVALID,
+			"agents file '%s': agents[%zu].description: longer than %d bytes", name, ai,
+			AGENTS_DESCRIPTION_MAX);
+		return -1;
+	}
+	t = json_object_get(obj, "examples");
+	if (!t || json_is_null(t))
+		return 0;
+	if (str_array(t, &ag->examples, &ag->nexamples, name, ai, "examples", err) < 0)
+		return -1;
+	if (ag->nexamples > AGENTS_EXAMPLES_MAX) {
+		err_set(err, ERR_INVALID, "agents file '%s': agents[%zu].examples: more than %d",
+			name, ai, AGENTS_EXAMPLES_MAX);
+		return -1;
+	}
+	for (size_t j = 0; j < ag->nexamples; j++)
+		if (blank(ag->examples[j]) || strlen(ag->examples[j]) > AGENTS_EXAMPLE_MAX) {
+			err_set(err, ERR_INVALID,
+				"agents file '%s': agents[%zu].examples[%zu]: must be a prompt of "
+				"1-%d bytes, not only spaces",
+				name, ai, j, AGENTS_EXAMPLE_MAX);
+			return -1;
+		}
+	return 0;
+}
+
 int agents_parse(struct agents *a, const char *text, const char *name, struct err *err)
 {
 	json_error_t jerr;
@@ -154,6 +209,8 @@ int agents_parse(struct agents *a, const char *text, const char *name, struct er
 			goto out;
 		if (!ag->name)
 			ag->name = xstrdup(ag->id);
+		if (ui_fields(obj, ag, name, i, err) < 0)
+			goto out;
 		t = json_object_get(obj, "tools");
 		if (t) {
 			if (str_array(t, &ag->tools, &ag->ntools, name, i, "tools", err) < 0)
@@ -255,6 +312,8 @@ void agents_release(struct agents *a)
 		free(ag->model);
 		free_strs(ag->tools, ag->ntools);
 		free_strs(ag->channels, ag->nchannels);
+		free(ag->description);
+		free_strs(ag->examples, ag->nexamples);
 	}
 	free(a->v);
 	memset(a, 0, sizeof(*a));

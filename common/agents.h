@@ -2,15 +2,23 @@
  * agents.h - the agents of AGENTS_FILE and channel routing.
  *
  * An agent is an id, a display name, instructions (the system prompt), the
- * tools it may use, an optional chat model, and the Slack channels routed to
- * it. The API routes each event's channel to an agent id; the worker loads
+ * tools it may use, an optional chat model, the Slack channels routed to it,
+ * and, for the Dev UI's start screen, an optional description and example
+ * prompts. The API routes each event's channel to an agent id; the worker loads
  * that agent's instructions, tools and model. Without a file there is one
  * built-in agent, "default", with every tool. Loaded once at start; read-only
  * and shared by all threads afterwards.
  *
  * File format (JSON): {"agents": [{"id": "support", "name": "Support",
  *   "instructions": "…", "tools": ["search_knowledge_base", …],
- *   "model": "gpt-4o-mini", "channels": ["C0123"], "default": true}, …]}
+ *   "model": "gpt-4o-mini", "channels": ["C0123"], "default": true,
+ *   "description": "Answers product questions from the docs.",
+ *   "examples": ["How do I rotate the signing secret?"]}, …]}
+ *
+ * description: at most AGENTS_DESCRIPTION_MAX bytes; examples: at most
+ * AGENTS_EXAMPLES_MAX prompts of at most AGENTS_EXAMPLE_MAX bytes each (a
+ * prompt the Dev UI can send as a question). Both are shown, never sent to
+ * the model.
  */
 #ifndef HAINK_AGENTS_H
 #define HAINK_AGENTS_H
@@ -19,7 +27,10 @@
 
 struct err;
 
-#define AGENTS_DEFAULT_ID "default"
+#define AGENTS_DEFAULT_ID      "default"
+#define AGENTS_DESCRIPTION_MAX 500
+#define AGENTS_EXAMPLES_MAX    6
+#define AGENTS_EXAMPLE_MAX     300
 
 struct agent {
 	char *id;
@@ -30,6 +41,9 @@ struct agent {
 	size_t ntools;
 	char **channels;
 	size_t nchannels;
+	char *description; /* NULL: none */
+	char **examples;
+	size_t nexamples;
 };
 
 struct agents {

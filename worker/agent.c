@@ -218,6 +218,63 @@ json_t *agent_tool_message(const char *call_id, const char *content, size_t len)
 	return m;
 }
 
+/* --- the trace (reply_trace(): the Dev UI's trace panel) --------------------- */
+
+void agent_trace_tool(struct agent_run *r, const char *name, const char *arguments,
+		      const char *result, size_t len, int ok, int64_t ms)
+{
+	struct reply_step st = {"tool", name, arguments, result, len, ok, 0, 0, (long long)ms};
+
+	reply_trace(r->sink, &st);
+}
+
+/* Reports one model call: what was sent (summarised) and what came back, or why not. */
+static void trace_model(struct agent_run *r, const struct llm_call *call,
+			const struct llm_reply *rep, const struct err *failed, int64_t t0)
+{
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	size_t n = json_array_size(call->messages);
+	json_t *last = json_array_get(call->messages, n ? n - 1 : 0), *tool;
+	const char *role = json_string_value(json_object_get(last, "role"));
+	const char *content = json_string_value(json_object_get(last, "content"));
+	struct reply_step st = {"model", call->model, NULL, NULL, 0, !failed, 0, 0, 0};
+	size_t i;
+
+	if (!reply_traces(r->sink))
+		return;
+	buf_addf(&in, "%zu messages; tools offered: ", n);
+	json_array_foreach(call->tools, i, tool)
+	{
+		const char *name =
+		    json_string_value(json_object_get(json_object_get(tool, "function"), "name"));
+		buf_addf(&in, "%s%s", i ? ", " : "", name ? name : "?");
+	}
+	if (!json_array_size(call->tools))
+		buf_adds(&in, "none");
+	if (role)
+		buf_addf(&in, "\nlast message (%s): %s", role, content ? content : "");
+	if (failed) {
+		buf_adds(&out, failed->msg);
+	} else if (rep->ncalls) {
+		for (i = 0; i < rep->ncalls; i++)
+			buf_addf(&out, "%scalls %s %s", i ? "\n" : "", rep->calls[i].name,
+				 rep->calls[i].arguments ? rep->calls[i].arguments : "{}");
+	} else {
+		buf_adds(&out, rep->content ? rep->content : "");
+	}
+	st.input = in.s;
+	st.output = out.s ? out.s : "";
+	st.output_len = out.len;
+	if (!failed) {
+		st.prompt_tokens = rep->prompt_tokens;
+		st.completion_tokens = rep->completion_tokens;
+	}
+	st.ms = (long long)(clock_mono_ms() - t0);
+	reply_trace(r->sink, &st);
+	buf_release(&in);
+	buf_release(&out);
+}
+
 /* Runs the tool calls of one model turn and appends their results. */
 static void run_calls(struct wctx *w, struct agent_run *r, const struct llm_reply *rep,
 		      json_t *messages)
@@ -225,9 +282,13 @@ static void run_calls(struct wctx *w, struct agent_run *r, const struct llm_repl
 	append(messages, r->turn, llm_assistant_message(rep));
 	for (size_t i = 0; i < rep->ncalls; i++) {
 		struct buf out = BUF_INIT;
+		int64_t t0 = clock_mono_ms();
+		int ok;
 
 		reply_progress(r->sink, agent_progress_text(rep->calls[i].name));
-		agent_call_tool(w, r, rep->calls[i].name, rep->calls[i].arguments, &out);
+		ok = agent_call_tool(w, r, rep->calls[i].name, rep->calls[i].arguments, &out);
+		agent_trace_tool(r, rep->calls[i].name, rep->calls[i].arguments, out.s, out.len, ok,
+				 clock_mono_ms() - t0);
 		append(messages, r->turn, agent_tool_message(rep->calls[i].id, out.s, out.len));
 		buf_release(&out);
 	}
@@ -240,13 +301,16 @@ static char *final_answer(struct wctx *w, struct agent_run *r, json_t *messages)
 	struct llm_reply rep;
 	struct err e = {0};
 	char *answer = NULL;
+	int64_t t0;
 
 	reply_progress(r->sink, "Writing the answer…");
 	json_array_append_new(messages,
 			      json_pack("{s:s, s:s}", "role", "user", "content", final_request));
 	llm_reply_init(&rep);
 	r->iterations++;
+	t0 = clock_mono_ms();
 	if (llm_chat(w, &call, &rep, &e) == 0) {
+		trace_model(r, &call, &rep, NULL, t0);
 		r->prompt_tokens += rep.prompt_tokens;
 		r->completion_tokens += rep.completion_tokens;
 		if (!is_blank(rep.content)) {
@@ -254,6 +318,7 @@ static char *final_answer(struct wctx *w, struct agent_run *r, json_t *messages)
 			rep.content = NULL;
 		}
 	} else {
+		trace_model(r, &call, &rep, &e, t0);
 		log_kv(LOG_WARN, "final answer request failed", "error", e.msg, NULL);
 	}
 	llm_reply_release(&rep);
@@ -268,8 +333,19 @@ int agent_answer(struct wctx *w, struct agent_run *r, struct err *err)
 
 	free(r->model);
 	if (cfg->llm_provider == LLM_OFFLINE) {
+		int64_t t0 = clock_mono_ms();
+		struct reply_step st = {.type = "model",
+					.name = "offline",
+					.input = "the extractive responder: no model call"};
+
 		r->model = xstrdup("offline");
-		return offline_answer(w, r, err);
+		rc = offline_answer(w, r, err);
+		st.ok = rc == 0;
+		st.output = rc == 0 ? r->answer : err ? err->msg : "failed";
+		st.output_len = strlen(st.output ? st.output : "");
+		st.ms = (long long)(clock_mono_ms() - t0);
+		reply_trace(r->sink, &st);
+		return rc;
 	}
 	r->model = xstrdup(r->agent && r->agent->model ? r->agent->model : cfg->chat_model);
 	messages = initial_messages(w, r);
@@ -277,13 +353,16 @@ int agent_answer(struct wctx *w, struct agent_run *r, struct err *err)
 	for (int it = 0; it < cfg->agent_max_iterations; it++) {
 		struct llm_call call = {r->model, messages, tools, r->llm_retry};
 		struct llm_reply rep;
+		int64_t t0 = clock_mono_ms();
 
 		llm_reply_init(&rep);
 		r->iterations++;
 		if (llm_chat(w, &call, &rep, err) < 0) {
+			trace_model(r, &call, &rep, err, t0);
 			llm_reply_release(&rep);
 			goto out;
 		}
+		trace_model(r, &call, &rep, NULL, t0);
 		r->prompt_tokens += rep.prompt_tokens;
 		r->completion_tokens += rep.completion_tokens;
 		if (rep.ncalls) {

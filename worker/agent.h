@@ -7,7 +7,8 @@
  * the question. Then up to AGENT_MAX_ITERATIONS model calls: tool calls
  * (several per turn) run through the registry (tools.h) with the task's
  * scope, their results go back as tool messages, and progress is shown
- * through the reply sink; a reply without tool calls is the answer. At the
+ * through the reply sink, and each model call and tool call is reported to
+ * the sink's trace (reply_trace()); a reply without tool calls is the answer. At the
  * cap the model is asked once more, without tools, to answer from what was
  * gathered; failing that the answer is built from the collected sources.
  * The answer is never empty. With LLM_PROVIDER=offline the extractive
@@ -20,6 +21,7 @@
 #define HAINK_AGENT_H
 
 #include <jansson.h>
+#include <stdint.h>
 #include "tools.h"
 
 struct wctx;
@@ -71,6 +73,14 @@ int agent_call_tool_max(struct wctx *w, struct agent_run *r, const char *name,
 /* agent_call_tool_max() with the cut for the model (24 KB) and no *why. */
 int agent_call_tool(struct wctx *w, struct agent_run *r, const char *name, const char *arguments,
 		    struct buf *out);
+
+/*
+ * Shows one tool call in the run's trace (reply_trace() on r->sink): its
+ * arguments (JSON text), its result (len bytes), success and duration. The
+ * loop calls it for every tool call; the offline responder for its own.
+ */
+void agent_trace_tool(struct agent_run *r, const char *name, const char *arguments,
+		      const char *result, size_t len, int ok, int64_t ms);
 
 /* The progress line shown while tool name runs ("Searching the knowledge base…"). */
 const char *agent_progress_text(const char *tool);

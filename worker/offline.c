@@ -423,6 +423,7 @@ static int run_tool(struct wctx *w, struct agent_run *r, offline_tool_find_fn *f
 	struct tool_call_ctx ctx = {w, &r->scope, &r->trace};
 	struct buf out = BUF_INIT;
 	char labels[96];
+	int64_t t0;
 	int rc;
 
 	*result = NULL;
@@ -434,11 +435,19 @@ static int run_tool(struct wctx *w, struct agent_run *r, offline_tool_find_fn *f
 	metrics_inc(NULL, M_TOOL_CALLS, labels, 1);
 	tool_trace_add_tool(&r->trace, name);
 	/* no model reads the result: it is taken whole (never truncated), so it parses */
+	t0 = clock_mono_ms();
 	rc = def->run(&ctx, args, &out, err);
 	if (rc == 0)
 		*result = json_loadb(out.s, out.len, 0, NULL);
 	else
 		log_kv(LOG_WARN, "offline: tool failed", "tool", name, "error", err->msg, NULL);
+	if (reply_traces(r->sink)) {
+		char *a = json_dumps(args, JSON_COMPACT);
+		const char *res = rc == 0 ? (out.s ? out.s : "") : err->msg;
+		agent_trace_tool(r, name, a, res, rc == 0 ? out.len : strlen(res), rc == 0,
+				 clock_mono_ms() - t0);
+		free(a);
+	}
 	buf_release(&out);
 	return rc;
 }

@@ -131,13 +131,16 @@ static int slack_notice(struct reply_sink *s, const char *text, struct err *err)
 }
 
 static const struct reply_ops slack_ops = {"slack",	slack_placeholder, slack_progress,
-					   slack_final, slack_notice,	   slack_find_placeholder};
+					   slack_final, slack_notice,	   slack_find_placeholder,
+					   NULL};
 
 /* --- dev ui --------------------------------------------------------------- */
 
-#define REPLY_UI_MAXLEN 1000 /* entries kept per session stream (approximate trim) */
-#define REPLY_UI_TTL_S	3600 /* the stream lives an hour after its last entry */
-#define REPLY_UI_PAIRS	6
+#define REPLY_UI_MAXLEN	    1000 /* entries kept per session stream (approximate trim) */
+#define REPLY_UI_TTL_S	    3600 /* the stream lives an hour after its last entry */
+#define REPLY_UI_PAIRS	    12
+#define REPLY_UI_INPUT_MAX  600	 /* bytes of a trace step's input shown */
+#define REPLY_UI_OUTPUT_MAX 1500 /* bytes of a trace step's output shown */
 
 /*
  * Appends an entry to the session's stream ui:<channel> (the channel of a UI
@@ -180,14 +183,41 @@ out:
 	return rc;
 }
 
+/* The task's agent, as the worker resolves it (an unknown id is the default agent). */
+static const struct agent *ui_agent(const struct reply_sink *s)
+{
+	const struct agents *as = s->w && s->w->env ? s->w->env->agents : NULL;
+	const struct agent *ag = as && s->t && s->t->agent ? agents_find(as, s->t->agent) : NULL;
+
+	if (!ag && as && as->n)
+		ag = &as->v[as->default_idx];
+	return ag;
+}
+
+static const char *ui_agent_id(const struct reply_sink *s)
+{
+	const struct agent *ag = ui_agent(s);
+
+	return ag ? ag->id : s->t && s->t->agent ? s->t->agent : "";
+}
+
+static const char *ui_agent_name(const struct reply_sink *s)
+{
+	const struct agent *ag = ui_agent(s);
+
+	return ag && ag->name ? ag->name : ui_agent_id(s);
+}
+
 static int ui_placeholder(struct reply_sink *s, const char *text, struct err *err)
 {
-	const char *kv[] = {"text",	text,
-			    "task_id",	s->t ? s->t->id : "",
-			    "question", s->t && s->t->text ? s->t->text : ""};
+	const char *kv[] = {"text",	  text,
+			    "task_id",	  s->t ? s->t->id : "",
+			    "question",	  s->t && s->t->text ? s->t->text : "",
+			    "agent",	  ui_agent_id(s),
+			    "agent_name", ui_agent_name(s)};
 	char *id = NULL;
 
-	if (ui_add(s, "placeholder", 3, kv, &id, err) < 0)
+	if (ui_add(s, "placeholder", 5, kv, &id, err) < 0)
 		return -1;
 	free(s->placeholder_ts);
 	s->placeholder_ts = id ? id : xstrdup("");
@@ -211,10 +241,11 @@ static int ui_final(struct reply_sink *s, const struct reply_answer *a, struct e
 		json_array_append_new(mem, json_string(a->memories[i]));
 	mem_text = json_dumps(mem, JSON_COMPACT);
 	{
-		const char *kv[] = {"ref",	s->placeholder_ts, "answer_id", a->answer_id,
-				    "text",	a->markdown,	   "sources",	src_text,
-				    "memories", mem_text};
-		rc = ui_add(s, "answer", 5, kv, NULL, err);
+		const char *kv[] = {"ref",	  s->placeholder_ts, "answer_id", a->answer_id,
+				    "text",	  a->markdown,	     "sources",	  src_text,
+				    "memories",	  mem_text,	     "agent",	  ui_agent_id(s),
+				    "agent_name", ui_agent_name(s)};
+		rc = ui_add(s, "answer", 7, kv, NULL, err);
 	}
 	free(src_text);
 	free(mem_text);
@@ -224,13 +255,64 @@ static int ui_final(struct reply_sink *s, const struct reply_answer *a, struct e
 
 static int ui_notice(struct reply_sink *s, const char *text, struct err *err)
 {
-	const char *kv[] = {"ref", s->placeholder_ts, "text", text};
+	/* a refused question has no placeholder: the page finds it by its task (or shows it) */
+	const char *kv[] = {
+	    "ref",     s->placeholder_ts,    "text",	 text,
+	    "task_id", s->t ? s->t->id : "", "question", s->t && s->t->text ? s->t->text : ""};
 
-	return ui_add(s, "notice", 2, kv, NULL, err);
+	return ui_add(s, "notice", 4, kv, NULL, err);
 }
 
-static const struct reply_ops ui_ops = {"ui",	  ui_placeholder, ui_progress,
-					ui_final, ui_notice,	  NULL};
+/*
+ * Appends to b an excerpt of s[0..len): at most max bytes cut on a character
+ * boundary, ill-formed UTF-8 replaced (the page reads JSON), "…" when cut.
+ */
+static void excerpt(struct buf *b, const char *s, size_t len, size_t max)
+{
+	size_t n = len > max ? utf8_floor(s, len, max) : len;
+
+	utf8_sanitize(b, s, n);
+	if (n < len)
+		buf_adds(b, "…");
+}
+
+static int ui_trace(struct reply_sink *s, const struct reply_step *st, struct err *err)
+{
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	char step[16], bytes[24], ms[24], pt[24], ct[24];
+	const char *input = st->input ? st->input : "", *output = st->output ? st->output : "";
+	const char *kv[2 * REPLY_UI_PAIRS];
+	size_t n = 0;
+	int rc;
+
+	excerpt(&in, input, strlen(input), REPLY_UI_INPUT_MAX);
+	excerpt(&out, output, st->output_len, REPLY_UI_OUTPUT_MAX);
+	snprintf(step, sizeof(step), "%d", ++s->nsteps);
+	snprintf(bytes, sizeof(bytes), "%zu", st->output_len);
+	snprintf(ms, sizeof(ms), "%lld", st->ms);
+	snprintf(pt, sizeof(pt), "%ld", st->prompt_tokens);
+	snprintf(ct, sizeof(ct), "%ld", st->completion_tokens);
+#define PAIR(f, v) (kv[n++] = (f), kv[n++] = (v))
+	PAIR("ref", s->placeholder_ts);
+	PAIR("step", step);
+	PAIR("type", st->type);
+	PAIR("name", st->name ? st->name : "");
+	PAIR("input", in.s ? in.s : "");
+	PAIR("output", out.s ? out.s : "");
+	PAIR("output_bytes", bytes);
+	PAIR("ok", st->ok ? "1" : "0");
+	PAIR("ms", ms);
+	PAIR("prompt_tokens", pt);
+	PAIR("completion_tokens", ct);
+#undef PAIR
+	rc = ui_add(s, "trace", n / 2, kv, NULL, err);
+	buf_release(&in);
+	buf_release(&out);
+	return rc;
+}
+
+static const struct reply_ops ui_ops = {"ui",	   ui_placeholder, ui_progress, ui_final,
+					ui_notice, NULL,	   ui_trace};
 
 int reply_ui_feedback(struct wctx *w, const struct task *t, struct err *err)
 {
@@ -306,8 +388,8 @@ static int console_notice(struct reply_sink *s, const char *text, struct err *er
 	return 0;
 }
 
-static const struct reply_ops console_ops = {"console",	    console_placeholder, console_progress,
-					     console_final, console_notice,	 NULL};
+static const struct reply_ops console_ops = {
+    "console", console_placeholder, console_progress, console_final, console_notice, NULL, NULL};
 
 /* --- common --------------------------------------------------------------- */
 
@@ -364,4 +446,19 @@ void reply_progress(struct reply_sink *s, const char *text)
 	s->last_progress = xstrdup(text);
 	if (s->ops->update_progress(s, text, &e) < 0)
 		log_kv(LOG_WARN, "cannot show progress", "error", e.msg, NULL);
+}
+
+int reply_traces(const struct reply_sink *s)
+{
+	return s && s->ops && s->ops->trace;
+}
+
+void reply_trace(struct reply_sink *s, const struct reply_step *st)
+{
+	struct err e = {0};
+
+	if (!reply_traces(s))
+		return;
+	if (s->ops->trace(s, st, &e) < 0)
+		log_kv(LOG_WARN, "cannot show a trace step", "error", e.msg, NULL);
 }

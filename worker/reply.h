@@ -10,9 +10,15 @@
  * The ui sink appends to the stream ui:<session> (the task's channel; TTL 1 h,
  * about 1,000 entries kept), which the API's /ui/api/events reads. Each entry
  * has a kind: "placeholder" (text, task_id, question; its entry id is the
- * placeholder's ts), "progress" and "notice" (ref = placeholder id, text),
+ * placeholder's ts), "progress" (ref = placeholder id, text), "notice" (ref,
+ * empty when there is no placeholder, text, task_id, question),
  * "answer" (ref, answer_id, text = markdown, sources and memories as JSON
- * arrays), "feedback" (answer_id, feedback).
+ * arrays), "feedback" (answer_id, feedback), and "trace" (one step of the run,
+ * see struct reply_step: ref, step = 1, 2, … per sink, type, name, input,
+ * output, output_bytes, ok, ms, prompt_tokens, completion_tokens; input and
+ * output are excerpts cut on a character boundary, ending in "…" when cut).
+ * The placeholder and the answer also carry the agent's id and name (agent,
+ * agent_name).
  *
  * Lifecycle of a question: post_placeholder() once (skipped when the task
  * state already holds a placeholder: set s->placeholder_ts before), then any
@@ -45,6 +51,22 @@ struct reply_answer {
 	size_t nmemories;
 };
 
+/*
+ * One step of a run, reported by the agent loop as it ends: a model call or a
+ * tool call. All borrowed; the sink copies what it keeps.
+ */
+struct reply_step {
+	const char *type;   /* "model" or "tool" */
+	const char *name;   /* the model, or the tool */
+	const char *input;  /* model: what was sent, summarised; tool: its arguments (JSON text) */
+	const char *output; /* model: the reply or the tool calls asked for; tool: its result */
+	size_t output_len;
+	int ok; /* 0: the step failed, output says why */
+	long prompt_tokens;
+	long completion_tokens; /* model calls; 0 for tools */
+	long long ms;
+};
+
 struct reply_sink;
 
 struct reply_ops {
@@ -63,6 +85,8 @@ struct reply_ops {
 	 * err. NULL for sinks that cannot look (their duplicates are harmless).
 	 */
 	int (*find_placeholder)(struct reply_sink *s, struct err *err);
+	/* Shows one step of the run (the Dev UI's trace panel); NULL: the sink shows none. */
+	int (*trace)(struct reply_sink *s, const struct reply_step *st, struct err *err);
 };
 
 struct reply_sink {
@@ -73,6 +97,7 @@ struct reply_sink {
 	char *thread_ts;      /* owned; the thread replies go to ("" for a new top-level post) */
 	char *last_progress;  /* owned; the progress text last shown (no repeated edits) */
 	FILE *print;	      /* console: also print answers here (`ask`), or NULL */
+	int nsteps;	      /* trace steps shown so far */
 };
 
 /* Opens the sink for t (see above). Always succeeds; release with reply_sink_close(). */
@@ -93,6 +118,11 @@ void reply_sink_set_placeholder(struct reply_sink *s, const char *ts);
 
 /* Shows progress unless it is the text already shown; failures are logged only. */
 void reply_progress(struct reply_sink *s, const char *text);
+
+/* Returns 1 when s shows a trace (worth building steps for); s may be NULL. */
+int reply_traces(const struct reply_sink *s);
+/* Shows one step in the trace when the sink has one; failures are logged only. */
+void reply_trace(struct reply_sink *s, const struct reply_step *st);
 
 #define REPLY_THINKING "Thinking…"
 

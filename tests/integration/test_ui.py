@@ -3,9 +3,10 @@ the real binary against a real redis-server. The worker's side (the ui reply
 sink writing ui:<session>) is played here by writing that stream directly.
 """
 import json
+import os
 import time
 
-from haink import Stack, request
+from haink import ROOT, Stack, request, wait_until
 
 TOKEN = "ui-test-token-0123"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -55,7 +56,9 @@ def test_page_is_served_and_api_needs_the_token():
                          {"Authorization": "Bearer " + TOKEN[:-1]}):
             status, _, body = call(api, "POST", "/ui/api/ask", body=ask, headers=headers)
             assert status == 401, (headers, status, body)
-            assert body["error"] == "unauthorized"
+            # a body the page can show: what failed and how to fix it
+            assert body == {"error": "unauthorized",
+                            "reason": "send Authorization: Bearer <UI_TOKEN>"}, body
         assert st.r("XLEN", st.stream) == 0
         # the scheme is case-insensitive, as HTTP says
         status, _, body = call(api, "POST", "/ui/api/ask", body=ask,
@@ -75,13 +78,18 @@ def test_agents_lists_the_agents_file_with_its_default():
         path = st.tmp + "/agents.json"
         with open(path, "w") as f:
             json.dump({"agents": [
-                {"id": "support", "name": "Support", "instructions": "Help.", "default": True},
+                {"id": "support", "name": "Support", "instructions": "Help.", "default": True,
+                 "description": "Helps <you>.", "examples": ["How do I log in?", "Why \u00e9?"]},
                 {"id": "sales", "name": "Sales", "instructions": "Sell.", "channels": ["C1"]}]}, f)
         api = st.api(UI_TOKEN=TOKEN, AGENTS_FILE=path)
         status, _, body = call(api, "GET", "/ui/api/agents")
         assert status == 200, body
-        assert body == {"agents": [{"id": "support", "name": "Support", "default": True},
-                                   {"id": "sales", "name": "Sales", "default": False}]}
+        # the start screen's fields as written ("" and [] when the file has none)
+        assert body == {"agents": [
+            {"id": "support", "name": "Support", "default": True, "description": "Helps <you>.",
+             "examples": ["How do I log in?", "Why \u00e9?"]},
+            {"id": "sales", "name": "Sales", "default": False, "description": "",
+             "examples": []}]}
         # a question for a named agent goes to that agent, else to the default
         status, _, body = call(api, "POST", "/ui/api/ask",
                                body={"session": SESSION, "text": "q1", "agent": "sales"})
@@ -90,6 +98,27 @@ def test_agents_lists_the_agents_file_with_its_default():
         assert status == 200, body
         agents = [f["agent"] for _, f in st.r.xrange(st.stream)]
         assert agents == ["sales", "support"]
+
+
+def test_agents_of_the_sample_file_and_the_builtin_agent_have_a_start_screen():
+    with Stack() as st:
+        st.redis()
+        for agents_file in (os.path.join(ROOT, "deploy", "agents.json"), None):
+            api = st.api(UI_TOKEN=TOKEN, AGENTS_FILE=agents_file)
+            status, _, body = call(api, "GET", "/ui/api/agents")
+            assert status == 200, body
+            assert body["agents"], body
+            for a in body["agents"]:
+                assert len(a["description"]) >= 40, a
+                assert 2 <= len(a["examples"]) <= 6, a
+                for ex in a["examples"]:
+                    assert ex.strip() and len(ex.encode()) <= 300, ex
+                # each example is a question the API accepts for its agent
+                status, _, out = call(api, "POST", "/ui/api/ask",
+                                      body={"session": SESSION, "text": a["examples"][0],
+                                            "agent": a["id"]})
+                assert status == 200, out
+            api.stop()
 
 
 def test_ask_queues_one_question_task_with_the_ui_fields():
@@ -233,9 +262,16 @@ def test_ui_routes_report_503_while_redis_is_down():
         st.rs.stop()
         status, _, body = call(api, "POST", "/ui/api/ask", body={"session": SESSION, "text": "hi"})
         assert status == 503, body
+        # a body the page can show, not an empty answer
+        assert body == {"error": "unavailable",
+                        "reason": "the queue is unavailable; retry later"}, body
+        status, _, body = call(api, "POST", "/ui/api/feedback",
+                               body={"session": SESSION, "answer_id": "a1", "feedback": "helpful"})
+        assert status == 503 and body["error"] == "unavailable", body
         status, _, body = call(api, "GET", "/ui/api/events?session=" + SESSION)
         assert status == 503, body
         assert body["error"] == "redis_unavailable"
+        assert body["reason"], body
         st.rs.start()
         st.r = st.rs.client()
         deadline = time.time() + 10
@@ -247,3 +283,49 @@ def test_ui_routes_report_503_while_redis_is_down():
             time.sleep(0.1)
         assert status == 200, body
         assert st.r("XLEN", st.stream) == 1
+
+
+def test_offline_answers_carry_their_agent_and_a_trace_of_the_tool_calls():
+    """The worker side for real, offline: a Dev UI question's entries on ui:<session>."""
+    with Stack() as st:
+        st.redis()
+        env = dict(LLM_PROVIDER="offline", VECTOR_BACKEND="local", WORKER_CONCURRENCY=1,
+                   SHUTDOWN_GRACE_S=5, AGENTS_FILE=os.path.join(ROOT, "deploy", "agents.json"))
+        code, _, err = st.run_worker("ingest", "kb/sample", **env)
+        assert code == 0, err
+        api = st.api(UI_TOKEN=TOKEN, AGENTS_FILE=env["AGENTS_FILE"])
+        st.worker(**env)
+        status, _, body = call(api, "POST", "/ui/api/ask",
+                               body={"session": SESSION, "agent": "engineering", "user": "ada",
+                                     "text": "What does REDELIVERY_TIMEOUT_MS do?"})
+        assert status == 200, body
+
+        def events():
+            _, _, out = call(api, "GET", "/ui/api/events?session=" + SESSION)
+            ev = out["events"]
+            return ev if any(e["kind"] == "answer" for e in ev) else None
+        ev = wait_until(events, 30, "the answer on the session stream")
+        kinds = [e["kind"] for e in ev]
+        assert kinds[0] == "placeholder" and kinds[-1] == "answer", kinds
+        ph, ans = ev[0], ev[-1]
+        assert ph["agent"] == "engineering" and ph["agent_name"] == "Engineering", ph
+        assert ans["agent"] == "engineering" and ans["agent_name"] == "Engineering", ans
+        steps = [e for e in ev if e["kind"] == "trace"]
+        assert [s["step"] for s in steps] == [str(i + 1) for i in range(len(steps))], steps
+        assert all(s["ref"] == ph["id"] for s in steps)
+        tools = [s for s in steps if s["type"] == "tool"]
+        assert [s["name"] for s in tools][-1] == "search_knowledge_base", steps
+        kb = tools[-1]
+        assert json.loads(kb["input"])["query"] == "What does REDELIVERY_TIMEOUT_MS do?"
+        assert kb["ok"] == "1" and int(kb["ms"]) >= 0
+        assert kb["output"].startswith('{"results":['), kb["output"][:100]
+        out = kb["output"]  # the result, or its first 1,500 bytes and "\u2026"
+        assert len(out.encode()) == int(kb["output_bytes"]) or (
+            out.endswith("\u2026") and len(out.encode()) <= 1500 + 3), (len(out), kb)
+        # the offline responder is the last step: no model call, the answer it wrote
+        last = steps[-1]
+        assert last["type"] == "model" and last["name"] == "offline", last
+        out = last["output"]
+        assert out == ans["text"] or (out.endswith("\u2026") and ans["text"].startswith(out[:-1]))
+        assert last["prompt_tokens"] == "0" and last["completion_tokens"] == "0"
+        assert kinds.index("trace") < kinds.index("answer")

@@ -5,7 +5,8 @@
 # counts one extra failure, so nothing fails silently.
 #   stages.sh unit redis integration e2e check-deploy
 # unit: C unit suites; redis: C suites against a throwaway redis-server;
-# integration: the real binaries (Python driver); e2e: binaries with the fakes.
+# integration: the real binaries (Python driver); e2e: binaries with the fakes;
+# browser: the Dev UI in headless Chromium against the binaries and the fakes.
 set -u -o pipefail
 B=${BUILD_DIR:-build}
 export BUILD_DIR=$B
@@ -17,6 +18,7 @@ for stage in "$@"; do
 	redis) cmd=("$B/bin/integration-tests") ;;
 	integration) cmd=(python3 tests/run.py tests/integration) ;;
 	e2e) cmd=(python3 tests/run.py tests/e2e) ;;
+	browser) cmd=(bash tests/browser/run.sh) ;;
 	check-deploy) cmd=(bash tests/deploy/check_deploy.sh) ;;
 	*) echo "stages: unknown stage $stage" >&2; exit 2 ;;
 	esac

@@ -62,8 +62,11 @@ static const char *const agent_vars[] = {
 static const struct http_retry fast = {2, 1, 5, 0};
 
 static char *tool_names[] = {(char *)"test_lookup"};
-static struct agent test_agent = {
-    (char *)"t", (char *)"Test", (char *)"You are a test agent.", NULL, tool_names, 1, NULL, 0};
+static struct agent test_agent = {.id = (char *)"t",
+				  .name = (char *)"Test",
+				  .instructions = (char *)"You are a test agent.",
+				  .tools = tool_names,
+				  .ntools = 1};
 
 #define CALL_LOOKUP(id, args)                                                                      \
 	"{\"id\":\"" id "\",\"type\":\"function\",\"function\":{\"name\":\"test_lookup\","         \
@@ -173,8 +176,11 @@ TEST(agent, tool_calls_then_final_answer_with_sources)
 TEST(agent, long_tool_result_is_cut_on_a_character_and_never_dropped)
 {
 	static char *big_names[] = {(char *)"test_big"};
-	static struct agent big_agent = {
-	    (char *)"b", (char *)"Big", (char *)"Test.", NULL, big_names, 1, NULL, 0};
+	static struct agent big_agent = {.id = (char *)"b",
+					 .name = (char *)"Big",
+					 .instructions = (char *)"Test.",
+					 .tools = big_names,
+					 .ntools = 1};
 	static const char turn_big[] =
 	    "{\"choices\":[{\"finish_reason\":\"tool_calls\",\"message\":{\"role\":"
 	    "\"assistant\",\"tool_calls\":[{\"id\":\"b1\",\"type\":\"function\",\"function\":"

@@ -131,6 +131,17 @@ static const struct bad_agents bad[] = {
     {"{\"agents\": [{\"id\": \"a\", \"instructions\": \"x\", \"default\": true},"
      " {\"id\": \"b\", \"instructions\": \"y\", \"default\": true}]}",
      "agents[1].default: only one agent may be the default"},
+    {"{\"agents\": [{\"id\": \"a\", \"instructions\": \"x\", \"description\": 3}]}",
+     "agents[0].description: must be a non-empty string"},
+    {"{\"agents\": [{\"id\": \"a\", \"instructions\": \"x\", \"examples\": \"hi\"}]}",
+     "agents[0].examples: must be an array of strings"},
+    {"{\"agents\": [{\"id\": \"a\", \"instructions\": \"x\", \"examples\": [\"ok\", 2]}]}",
+     "agents[0].examples[1]: must be a non-empty string"},
+    {"{\"agents\": [{\"id\": \"a\", \"instructions\": \"x\", \"examples\": [\"ok\", \" \\n \"]}]}",
+     "agents[0].examples[1]: must be a prompt of 1-300 bytes, not only spaces"},
+    {"{\"agents\": [{\"id\": \"a\", \"instructions\": \"x\","
+     " \"examples\": [\"1\", \"2\", \"3\", \"4\", \"5\", \"6\", \"7\"]}]}",
+     "agents[0].examples: more than 6"},
 };
 
 TEST(agents, every_error_names_the_field)
@@ -151,6 +162,73 @@ TEST(agents, every_error_names_the_field)
 			return;
 		}
 	}
+}
+
+/* The Dev UI's start-screen fields: optional, kept as written, bounded. */
+TEST(agents, description_and_examples)
+{
+	static const char json[] =
+	    "{\"agents\": ["
+	    " {\"id\": \"a\", \"instructions\": \"x\", \"description\": \"Answers <b>docs</b>.\","
+	    "  \"examples\": [\"How do I deploy?\", \"What is \u00e9?\"]},"
+	    " {\"id\": \"b\", \"instructions\": \"y\", \"examples\": []},"
+	    " {\"id\": \"c\", \"instructions\": \"z\", \"description\": null}]}";
+	struct agents a;
+	struct err e = {0};
+	struct buf big = BUF_INIT;
+	const struct agent *ag;
+	int rc;
+
+	rc = agents_parse(&a, json, "f.json", &e);
+	if (rc != 0) {
+		test_fail(__FILE__, __LINE__, "rejected: %s", e.msg);
+		agents_release(&a);
+		return;
+	}
+	ag = agents_find(&a, "a");
+	CHECK(ag != NULL);
+	CHECK_STR_EQ(ag->description, "Answers <b>docs</b>.");
+	CHECK_INT_EQ(ag->nexamples, 2);
+	CHECK_STR_EQ(ag->examples[0], "How do I deploy?");
+	CHECK_STR_EQ(ag->examples[1], "What is \xc3\xa9?");
+	ag = agents_find(&a, "b");
+	CHECK(ag && ag->description == NULL && ag->nexamples == 0);
+	ag = agents_find(&a, "c");
+	CHECK(ag && ag->description == NULL && ag->nexamples == 0);
+	agents_release(&a);
+
+	/* the limits: a 500-byte description passes, 501 does not; same for a 300-byte example */
+	for (int n = 500; n <= 501; n++) {
+		buf_reset(&big);
+		buf_adds(&big, "{\"agents\": [{\"id\": \"a\", \"instructions\": \"x\", "
+			       "\"description\": \"");
+		for (int i = 0; i < n; i++)
+			buf_addch(&big, 'd');
+		buf_adds(&big, "\"}]}");
+		rc = agents_parse(&a, big.s, "f.json", &e);
+		agents_release(&a);
+		CHECK_INT_EQ(rc, n == 500 ? 0 : -1);
+	}
+	CHECK_STR_CONTAINS(e.msg, "agents[0].description: longer than 500 bytes");
+	for (int n = 300; n <= 301; n++) {
+		buf_reset(&big);
+		buf_adds(&big, "{\"agents\": [{\"id\": \"a\", \"instructions\": \"x\", "
+			       "\"examples\": [\"");
+		for (int i = 0; i < n; i++)
+			buf_addch(&big, 'e');
+		buf_adds(&big, "\"]}]}");
+		rc = agents_parse(&a, big.s, "f.json", &e);
+		agents_release(&a);
+		CHECK_INT_EQ(rc, n == 300 ? 0 : -1);
+	}
+	CHECK_STR_CONTAINS(e.msg, "agents[0].examples[0]: must be a prompt of 1-300 bytes");
+	buf_release(&big);
+
+	/* the built-in agent has both */
+	CHECK_INT_EQ(agents_load(&a, NULL, &e), 0);
+	CHECK(a.v[0].description && strlen(a.v[0].description) > 20);
+	CHECK(a.v[0].nexamples >= 2);
+	agents_release(&a);
 }
 
 TEST(agents, load_from_file)
