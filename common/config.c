@@ -96,6 +96,7 @@ static const struct cfg_var vars[] = {
 	     1024L * 1024 * 1024, CONFIG_WORKER),
     CFG_ENUM("VECTOR_BACKEND", vector_backend, "auto", "auto|redis|local", CONFIG_WORKER),
     CFG_ENUM("VECTOR_ALGORITHM", vector_algorithm, "HNSW", "HNSW|FLAT", CONFIG_WORKER),
+    CFG_INT("VECTOR_EF_RUNTIME", vector_ef_runtime, "200", 0, 100000, CONFIG_WORKER),
     CFG_INT("KB_TOP_K", kb_top_k, "5", 1, 100, CONFIG_WORKER),
     CFG_INT("EMBED_CACHE_TTL_S", embed_cache_ttl_s, "86400", 1, 365 * 86400, CONFIG_WORKER),
     CFG_INT("ANSWER_TTL_S", answer_ttl_s, "7776000", 0, 10 * 365 * 86400, CONFIG_WORKER),

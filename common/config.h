@@ -55,8 +55,9 @@ struct config {
 	int agent_max_iterations;
 	int llm_timeout_s;
 	long upstream_max_body_bytes;
-	int vector_backend;   /* enum vector_backend */
-	int vector_algorithm; /* enum vector_algorithm */
+	int vector_backend;    /* enum vector_backend */
+	int vector_algorithm;  /* enum vector_algorithm */
+	int vector_ef_runtime; /* HNSW EF_RUNTIME per KNN query; 0 = the server's default */
 	int kb_top_k;
 	int embed_cache_ttl_s;
 	int answer_ttl_s; /* ANSWER_TTL_S: answer:<id> expiry, 0 = kept forever */

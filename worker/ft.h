@@ -8,10 +8,12 @@
  *     title TEXT source TAG embedding VECTOR HNSW|FLAT 6 TYPE FLOAT32 DIM d
  *     DISTANCE_METRIC COSINE
  * and a query is
- *   FT.SEARCH rag_doc_idx "<filter>=>[KNN k @embedding $v AS score]"
+ *   FT.SEARCH rag_doc_idx "<filter>=>[KNN k @embedding $v EF_RUNTIME e AS score]"
  *     PARAMS 2 v <FLOAT32 blob> SORTBY score RETURN 4 title source content
  *     score LIMIT 0 k DIALECT 2
- * with <filter> "*" (pure vector) or "(@content:(w1|w2…))" (hybrid). The
+ * with <filter> "*" (pure vector) or "(@content:(w1|w2…))" (hybrid); EF_RUNTIME
+ * (VECTOR_EF_RUNTIME) only on an HNSW index, where the server's default (10)
+ * finds about half of the true top 5 on large corpora. The
  * score the server returns is a cosine distance; hits carry 1 - distance.
  * Thread rules: pure functions, plus commands on the caller's struct rds.
  */
@@ -45,9 +47,11 @@ void ft_create_argv(struct ft_argv *a, int dim, int algorithm);
 /*
  * FT.SEARCH rag_doc_idx for the k nearest chunks to the FLOAT32 blob (borrowed:
  * must outlive a). filter NULL or "" means all documents; otherwise a query
- * clause such as the one ft_text_clause() writes.
+ * clause such as the one ft_text_clause() writes. ef_runtime > 0 adds
+ * EF_RUNTIME (HNSW indexes only: a FLAT index rejects it); 0 leaves it out.
  */
-void ft_knn_argv(struct ft_argv *a, int k, const void *blob, size_t bloblen, const char *filter);
+void ft_knn_argv(struct ft_argv *a, int k, const void *blob, size_t bloblen, const char *filter,
+		 int ef_runtime);
 
 /*
  * Writes a text clause "(@field:(w1|w2|…))" matching any of the words of text
@@ -78,8 +82,39 @@ int ft_ensure_index(struct rds *r, int dim, int algorithm, struct err *err);
 /* Drops rag_doc_idx (not its documents) when present. Returns 0 or -1. */
 int ft_drop_index(struct rds *r, struct err *err);
 
-/* Runs the KNN query (filter as ft_knn_argv()) for q (dim floats). Returns 0 or -1. */
-int ft_search(struct rds *r, const float *q, int dim, int k, const char *filter,
+/*
+ * Runs the KNN query (filter and ef_runtime as ft_knn_argv()) for q (dim
+ * floats). Returns 0 or -1; ft_no_index(err) tells a missing index apart.
+ */
+int ft_search(struct rds *r, const float *q, int dim, int k, const char *filter, int ef_runtime,
 	      struct kb_result *res, struct err *err);
+
+/* Returns 1 when e is the server's "no such index" / "Unknown index name" error. */
+int ft_no_index(const struct err *e);
+
+/* What FT.INFO says about an index (its first VECTOR attribute). */
+struct ft_info {
+	int exists;		/* 0: the index is missing (other fields zero) */
+	int indexing;		/* 1 while the background scan of existing keys runs */
+	double percent_indexed; /* 0..1; 1 when not reported */
+	long long num_docs;
+	long long failures; /* hash_indexing_failures (e.g. a blob of another size) */
+	int dim;	    /* of the VECTOR attribute; 0 when it has none */
+	int algorithm;	    /* enum vector_algorithm; -1 when unknown */
+	int has_attr;	    /* 1 when the attribute ft_parse_info() was asked for exists */
+};
+
+/*
+ * Parses an FT.INFO RESP2 reply into info; attr (may be NULL) names an
+ * attribute whose presence sets has_attr. Returns 0 or -1 with ERR_PARSE.
+ */
+int ft_parse_info(const redisReply *rep, const char *attr, struct ft_info *info, struct err *err);
+
+/*
+ * FT.INFO index, parsed as ft_parse_info(); a missing index is not an error
+ * (info->exists = 0). Returns 0 or -1 with err.
+ */
+int ft_info_get(struct rds *r, const char *index, const char *attr, struct ft_info *info,
+		struct err *err);
 
 #endif

@@ -29,7 +29,13 @@ struct kb {
 	pthread_mutex_t mu;
 	struct vindex *snap;	    /* guarded by mu (the pointer, not the contents) */
 	atomic_llong last_check_ms; /* monotonic time of the last version check */
+	atomic_int index_alg;	    /* redis: rag_doc_idx's algorithm (enum vector_algorithm) */
+	atomic_int ft_ready;	    /* redis: rag_doc_idx seen fully indexed */
 };
+
+/* How long a search waits for rag_doc_idx's background indexing before answering anyway. */
+#define KB_INDEXING_WAIT_MS 2000
+#define KB_INDEXING_POLL_MS 50
 
 static long long meta_version(struct rds *r, struct err *err)
 {
@@ -167,6 +173,96 @@ int kb_refresh(struct kb *kb, struct wctx *w, struct err *err)
 	return rc;
 }
 
+/*
+ * Redis backend: reads FT.INFO rag_doc_idx. Reports an index built with
+ * another VECTOR_ALGORITHM (it stays in use; `ingest --reindex` rebuilds it)
+ * or dimension (an error: queries of the configured size would fail). While
+ * the server is still indexing existing chunks (an index created over them,
+ * or rebuilt), waits up to wait_ms and, if still not done, warns that results
+ * may be partial. Returns 0, or -1 with err.
+ */
+static int ft_check(struct kb *kb, struct wctx *w, int wait_ms, struct err *err)
+{
+	const struct config *cfg = kb->cfg;
+	struct ft_info fi;
+	int64_t deadline = clock_mono_ms() + wait_ms;
+	char pct[32], waited[16];
+
+	for (;;) {
+		if (ft_info_get(w->r, KEYS_RAG_INDEX, NULL, &fi, err) < 0)
+			return -1;
+		if (!fi.exists || !fi.indexing || clock_mono_ms() >= deadline)
+			break;
+		clock_sleep_ms(KB_INDEXING_POLL_MS); /* the server gives no notification */
+	}
+	if (!fi.exists)
+		return 0; /* dropped meanwhile: the next search recreates it */
+	if (fi.dim && fi.dim != cfg->embedding_dim) {
+		err_set(err, ERR_INVALID,
+			"search index %s has dimension %d; EMBEDDING_DIM is %d: re-ingest with "
+			"--reindex",
+			KEYS_RAG_INDEX, fi.dim, cfg->embedding_dim);
+		return -1;
+	}
+	if (fi.algorithm >= 0) {
+		if (fi.algorithm != cfg->vector_algorithm && !atomic_load(&kb->ft_ready))
+			log_kv(LOG_WARN,
+			       "search index algorithm differs from VECTOR_ALGORITHM: keeping "
+			       "the index; re-ingest with --reindex to rebuild it",
+			       "index", KEYS_RAG_INDEX, "algorithm",
+			       fi.algorithm == VECTOR_FLAT ? "FLAT" : "HNSW", "configured",
+			       cfg->vector_algorithm == VECTOR_FLAT ? "FLAT" : "HNSW", NULL);
+		atomic_store(&kb->index_alg, fi.algorithm);
+	}
+	if (fi.indexing) {
+		snprintf(pct, sizeof(pct), "%.0f%%", fi.percent_indexed * 100);
+		snprintf(waited, sizeof(waited), "%d", wait_ms);
+		log_kv(LOG_WARN,
+		       "search index still indexing existing chunks: results may be partial",
+		       "index", KEYS_RAG_INDEX, "indexed", pct, "waited_ms", waited, NULL);
+		return 0;
+	}
+	atomic_store(&kb->ft_ready, 1);
+	return 0;
+}
+
+/* EF_RUNTIME for rag_doc_idx's queries: only an HNSW index takes one. */
+static int ef_runtime(struct kb *kb)
+{
+	return atomic_load(&kb->index_alg) == VECTOR_HNSW ? kb->cfg->vector_ef_runtime : 0;
+}
+
+/*
+ * The redis backend's search: waits out background indexing (ft_check), and
+ * recreates rag_doc_idx when it has disappeared (FLUSHALL, a restart without
+ * persistence, FT.DROPINDEX) instead of failing every search until a restart.
+ */
+static int search_ft(struct kb *kb, struct wctx *w, const float *q, const char *filter, int k,
+		     struct kb_result *res, struct err *err)
+{
+	const struct config *cfg = kb->cfg;
+	struct err e = {0};
+	int rc;
+
+	if (!atomic_load(&kb->ft_ready) && ft_check(kb, w, KB_INDEXING_WAIT_MS, err) < 0)
+		return -1;
+	rc = ft_search(w->r, q, cfg->embedding_dim, k, filter, ef_runtime(kb), res, &e);
+	if (rc < 0 && ft_no_index(&e)) {
+		log_kv(LOG_WARN, "search index missing: recreating it", "index", KEYS_RAG_INDEX,
+		       NULL);
+		atomic_store(&kb->ft_ready, 0);
+		atomic_store(&kb->index_alg, cfg->vector_algorithm);
+		if (ft_ensure_index(w->r, cfg->embedding_dim, cfg->vector_algorithm, err) < 0 ||
+		    ft_check(kb, w, KB_INDEXING_WAIT_MS, err) < 0)
+			return -1;
+		memset(&e, 0, sizeof(e));
+		rc = ft_search(w->r, q, cfg->embedding_dim, k, filter, ef_runtime(kb), res, &e);
+	}
+	if (rc < 0 && err)
+		*err = e;
+	return rc;
+}
+
 struct kb *kb_open(struct wctx *w, struct err *err)
 {
 	struct kb *kb = NULL;
@@ -183,6 +279,12 @@ struct kb *kb_open(struct wctx *w, struct err *err)
 	kb->backend = backend;
 	pthread_mutex_init(&kb->mu, NULL);
 	atomic_init(&kb->last_check_ms, clock_mono_ms());
+	atomic_init(&kb->index_alg, w->env->cfg->vector_algorithm);
+	atomic_init(&kb->ft_ready, 0);
+	if (backend == VECTOR_REDIS && ft_check(kb, w, 0, err) < 0) {
+		kb_close(kb);
+		return NULL;
+	}
 	log_kv(LOG_INFO, "knowledge base opened", "backend", kb_backend_name(kb), "configured",
 	       w->env->cfg->vector_backend == VECTOR_AUTO ? "auto" : "explicit", NULL);
 	if (backend == VECTOR_LOCAL) {
@@ -313,11 +415,11 @@ int kb_search_ex(struct kb *kb, struct wctx *w, const char *query, int k, int hy
 	} else {
 		struct buf filter = BUF_INIT;
 		if (hybrid && ft_text_clause("content", query, &filter) > 0) {
-			rc = ft_search(w->r, q, dim, k, filter.s, res, err);
+			rc = search_ft(kb, w, q, filter.s, k, res, err);
 			if (rc == 0 && res->n == 0)
-				rc = ft_search(w->r, q, dim, k, NULL, res, err);
+				rc = search_ft(kb, w, q, NULL, k, res, err);
 		} else {
-			rc = ft_search(w->r, q, dim, k, NULL, res, err);
+			rc = search_ft(kb, w, q, NULL, k, res, err);
 		}
 		buf_release(&filter);
 	}

@@ -322,7 +322,7 @@ static void new_id(int64_t now_ms, char out[32])
 int mem_store(struct rds *r, const struct mem_scope *s, const char *kind, const char *content,
 	      const float *vec, int dim, int64_t now_ms, char **id_out, struct err *err)
 {
-	char id[32], ms[24];
+	char id[32], ms[24], tag[MEM_FT_TAG_LEN + 1], ttag[MEM_FT_TAG_LEN + 1];
 	char *key = NULL, *set = NULL, *text = NULL;
 	redisReply *rep = NULL;
 	int rc = -1, n = 0;
@@ -336,12 +336,16 @@ int mem_store(struct rds *r, const struct mem_scope *s, const char *kind, const 
 	key = keys_memory(s->app, s->agent, s->user, id);
 	set = keys_memory_scope(s->app, s->agent, s->user);
 	text = history_cut_utf8(content, MEM_CONTENT_MAX);
+	/* the Query Engine's isolation tags (memory_ft.h), written on either backend */
+	mem_ft_scope_tag(s, NULL, tag);
+	mem_ft_scope_tag(s, s->thread ? s->thread : "", ttag);
 	{
 		const char *hv[] = {
-		    "HSET",	  key,	  "content", text,	  "role",
-		    "user",	  "kind", kind,	     "thread",	  s->thread ? s->thread : "",
-		    "created_ms", ms,	  "app",     s->app,	  "agent",
-		    s->agent,	  "user", s->user,   "embedding", ""};
+		    "HSET",	  key,	  "content",   text,	 "role",
+		    "user",	  "kind", kind,	       "thread", s->thread ? s->thread : "",
+		    "created_ms", ms,	  "app",       s->app,	 "agent",
+		    s->agent,	  "user", s->user,     "scope",	 tag,
+		    "tscope",	  ttag,	  "embedding", ""};
 		size_t hl[sizeof(hv) / sizeof(hv[0])];
 		int hc = (int)(sizeof(hv) / sizeof(hv[0]));
 		const char *zv[] = {"ZADD", set, ms, id};
@@ -695,6 +699,8 @@ int mem_search(struct rds *r, enum mem_backend b, const struct mem_scope *s,
 	if (rc == 0)
 		rerank(&cand, q, out);
 	mem_hits_release(&cand);
+	if (rc == 1) /* memory_idx not usable now (logged): the exact local path */
+		return search_local(r, s, q, out, err);
 	return rc;
 }
 
@@ -792,9 +798,13 @@ int mem_remember(struct wctx *w, const struct tool_scope *sc, const char *kind, 
 	}
 	if (embed_texts(w, &t, 1, vec, NULL, err) < 0)
 		goto out;
-	if (mem_backend_pick(w->r, cfg->vector_backend) == MEM_BACKEND_FT &&
-	    mem_ft_ensure(w->r, cfg->embedding_dim, err) < 0)
-		goto out;
+	/* create memory_idx before writing, so the memory is indexed on write; a
+	 * failure only costs the index (searches fall back), never the memory */
+	if (mem_backend_pick(w->r, cfg->vector_backend) == MEM_BACKEND_FT) {
+		struct err e = {0};
+		if (mem_ft_ready(w->r, cfg->embedding_dim, &e) < 0)
+			log_kv(LOG_WARN, "memory index unavailable", "error", e.msg, NULL);
+	}
 	rc = mem_store(w->r, &s, kind, text, vec, cfg->embedding_dim, clock_wall_ms(), id_out, err);
 out:
 	free((char *)s.user);

@@ -133,6 +133,17 @@ int mem_list(struct rds *r, const char *app, const char *agent, const char *user
 	     struct mem_hits *out, struct err *err);
 
 /*
+ * (memory_cli.c) `memory reindex`: drops memory_idx (never the memories)
+ * when the server has the Query Engine, re-embeds every memory hash's
+ * content with the configured embedder (embed_texts(), EMBEDDING_DIM) and
+ * rewrites its embedding and scope tags, then creates memory_idx again.
+ * Run after an embedding model or dimension change, or to tag memories
+ * written before the scope tags existed. *done (may be NULL) gets the number
+ * of memories rewritten. Returns 0 or -1 with err.
+ */
+int mem_reindex(struct wctx *w, long *done, struct err *err);
+
+/*
  * Text scores of query against n documents, each in [0, 1] (the formula
  * above, idf over these documents). For tests and the ft backend.
  */

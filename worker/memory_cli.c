@@ -4,6 +4,7 @@
  *
  *   haink-worker memory list   --user U [--agent A]
  *   haink-worker memory forget --user U [--agent A]
+ *   haink-worker memory reindex
  *   haink-worker chat show  THREAD
  *   haink-worker chat clear THREAD
  *
@@ -16,6 +17,9 @@
 #include "cli.h"
 #include "history.h"
 #include "memory.h"
+#include "memory_ft.h"
+#include "ft.h"
+#include "embed.h"
 #include "wctx.h"
 
 #include <ctype.h>
@@ -219,6 +223,126 @@ out:
 	return rc;
 }
 
+/* ---- reindex -------------------------------------------------------------- */
+
+#define REINDEX_BATCH 32
+
+struct reindex_ctx {
+	struct wctx *w;
+	char *keys[REINDEX_BATCH];
+	int n;
+	long done;
+};
+
+/* Re-embeds the batched memories and rewrites their embedding and scope tags. */
+static int reindex_flush(struct reindex_ctx *c, struct err *err)
+{
+	const struct config *cfg = c->w->env->cfg;
+	struct rds *r = c->w->r;
+	const char *texts[REINDEX_BATCH];
+	redisReply *rows[REINDEX_BATCH] = {0};
+	float *vecs = NULL;
+	int rc = -1, m = 0, idx[REINDEX_BATCH];
+
+	for (int i = 0; i < c->n; i++) {
+		const char *av[] = {"HMGET", c->keys[i], "content", "app",
+				    "agent", "user",	 "thread"};
+		rows[i] = rds_cmdv(r, err, 7, av, NULL);
+		if (!rows[i])
+			goto out;
+		if (rows[i]->type != REDIS_REPLY_ARRAY || rows[i]->elements != 5)
+			continue;
+		for (int f = 0; f < 4; f++)
+			if (rows[i]->element[f]->type != REDIS_REPLY_STRING)
+				goto skip; /* not a memory (or half written): left alone */
+		texts[m] = rows[i]->element[0]->str;
+		idx[m++] = i;
+	skip:;
+	}
+	vecs = xcalloc((size_t)(m ? m : 1) * (size_t)cfg->embedding_dim, sizeof(float));
+	if (m && embed_texts(c->w, texts, (size_t)m, vecs, NULL, err) < 0)
+		goto out;
+	for (int j = 0; j < m; j++) {
+		redisReply **f = rows[idx[j]]->element, *rep;
+		struct mem_scope s = {f[1]->str, f[2]->str, f[3]->str, NULL};
+		const char *thread = f[4]->type == REDIS_REPLY_STRING ? f[4]->str : "";
+		char tag[MEM_FT_TAG_LEN + 1], ttag[MEM_FT_TAG_LEN + 1];
+		const char *av[] = {
+		    "HSET",	 c->keys[idx[j]],
+		    "scope",	 tag,
+		    "tscope",	 ttag,
+		    "embedding", (const char *)(vecs + (size_t)j * (size_t)cfg->embedding_dim)};
+		size_t al[8];
+
+		mem_ft_scope_tag(&s, NULL, tag);
+		mem_ft_scope_tag(&s, thread, ttag);
+		for (int a = 0; a < 7; a++)
+			al[a] = strlen(av[a]);
+		al[7] = sizeof(float) * (size_t)cfg->embedding_dim;
+		rep = rds_cmdv(r, err, 8, av, al);
+		if (!rep)
+			goto out;
+		freeReplyObject(rep);
+		c->done++;
+	}
+	rc = 0;
+out:
+	for (int i = 0; i < c->n; i++) {
+		if (rows[i])
+			freeReplyObject(rows[i]);
+		free(c->keys[i]);
+	}
+	c->n = 0;
+	free(vecs);
+	return rc;
+}
+
+static int reindex_one(struct rds *r, const char *key, void *vctx, struct err *err)
+{
+	struct reindex_ctx *c = vctx;
+
+	(void)r;
+	c->keys[c->n++] = xstrdup(key);
+	return c->n == REINDEX_BATCH ? reindex_flush(c, err) : 0;
+}
+
+int mem_reindex(struct wctx *w, long *done, struct err *err)
+{
+	struct reindex_ctx c = {0};
+	const char *pattern = KEYS_MEMORY_PREFIX "*";
+	int have = ft_available(w->r, err), rc = -1;
+	struct err e = {0};
+	redisReply *rep;
+
+	if (have < 0)
+		return -1;
+	c.w = w;
+	if (have) {
+		/* the memories stay; the index goes so the rewrite is not indexed twice */
+		rep = rds_cmd(w->r, &e, "FT.DROPINDEX %s", KEYS_MEMORY_INDEX);
+		if (rep)
+			freeReplyObject(rep);
+		else if (!ft_no_index(&e)) {
+			if (err)
+				*err = e;
+			return -1;
+		}
+		mem_ft_reset();
+	}
+	if (scan_keys(w->r, pattern, "hash", reindex_one, &c, err) < 0 ||
+	    (c.n && reindex_flush(&c, err) < 0))
+		goto out;
+	if (have && mem_ft_ready(w->r, w->env->cfg->embedding_dim, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	for (int i = 0; i < c.n; i++)
+		free(c.keys[i]);
+	if (done)
+		*done = c.done;
+	return rc;
+}
+
 /* ---- verbs ---------------------------------------------------------------- */
 
 static struct rds *cli_rds(struct worker_env *env)
@@ -233,7 +357,8 @@ static struct rds *cli_rds(struct worker_env *env)
 
 static int memory_usage(void)
 {
-	fprintf(stderr, "usage: haink-worker memory list|forget --user U [--team T] [--agent A]\n");
+	fprintf(stderr, "usage: haink-worker memory list|forget --user U [--team T] [--agent A]\n"
+			"       haink-worker memory reindex\n");
 	return 2;
 }
 
@@ -316,6 +441,29 @@ static void print_excerpt(const char *s, size_t max)
 	free(cut);
 }
 
+/* Re-embeds every memory and rebuilds memory_idx (mem_reindex()). */
+static int memory_reindex_verb(struct worker_env *env)
+{
+	struct wctx w;
+	struct err e = {0};
+	long done = 0;
+	int rc = 1;
+
+	if (wctx_init(&w, env, 0, 30000, &e) < 0) {
+		fprintf(stderr, "haink-worker: memory reindex: %s\n", e.msg);
+		return 1;
+	}
+	if (mem_reindex(&w, &done, &e) == 0) {
+		printf("reindexed %ld memories (dim %d)\n", done, env->cfg->embedding_dim);
+		rc = 0;
+	} else {
+		fprintf(stderr, "haink-worker: memory reindex: %s (%ld memories rewritten)\n",
+			e.msg, done);
+	}
+	wctx_release(&w);
+	return rc;
+}
+
 int cli_memory(int argc, char **argv, struct worker_env *env)
 {
 	const char *user = NULL, *agent = NULL, *team = NULL, *sub = argc > 1 ? argv[1] : NULL;
@@ -324,6 +472,8 @@ int cli_memory(int argc, char **argv, struct worker_env *env)
 	struct err e = {0};
 	int rc = 1;
 
+	if (sub && !strcmp(sub, "reindex"))
+		return argc == 2 ? memory_reindex_verb(env) : memory_usage();
 	if (!sub || (strcmp(sub, "list") && strcmp(sub, "forget")))
 		return memory_usage();
 	for (int i = 2; i < argc; i++) {

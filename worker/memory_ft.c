@@ -4,6 +4,10 @@
 #include "common.h"
 #include "memory.h"
 #include "memory_ft.h"
+#include "ft.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -48,6 +52,31 @@ char *mem_cmd_text(const struct mem_cmd *c)
 	return buf_detach(&b, NULL);
 }
 
+void mem_ft_scope_tag(const struct mem_scope *s, const char *thread, char out[MEM_FT_TAG_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	char *set = keys_memory_scope(s->app, s->agent, s->user);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	if (!ctx)
+		abort();
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	EVP_DigestUpdate(ctx, set, strlen(set));
+	if (thread) {
+		EVP_DigestUpdate(ctx, "", 1);
+		EVP_DigestUpdate(ctx, thread, strlen(thread));
+	}
+	EVP_DigestFinal_ex(ctx, md, NULL);
+	EVP_MD_CTX_free(ctx);
+	free(set);
+	for (int i = 0; i < MEM_FT_TAG_LEN / 2; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[MEM_FT_TAG_LEN] = '\0';
+}
+
 void mem_ft_create_cmd(struct mem_cmd *c, int dim)
 {
 	static const char *const head[] = {"FT.CREATE",
@@ -58,14 +87,12 @@ void mem_ft_create_cmd(struct mem_cmd *c, int dim)
 					   "1",
 					   KEYS_MEMORY_PREFIX,
 					   "SCHEMA",
-					   "app",
+					   "scope",
 					   "TAG",
-					   "agent",
+					   "CASESENSITIVE",
+					   "tscope",
 					   "TAG",
-					   "user",
-					   "TAG",
-					   "thread",
-					   "TAG",
+					   "CASESENSITIVE",
 					   "kind",
 					   "TAG",
 					   "content",
@@ -91,38 +118,23 @@ void mem_ft_create_cmd(struct mem_cmd *c, int dim)
 	cmd_adds(c, "COSINE");
 }
 
-/* Appends @field:{value} with every character that is not [A-Za-z0-9_] escaped. */
-static void add_tag(struct buf *b, const char *field, const char *value)
-{
-	buf_addf(b, "@%s:{", field);
-	for (const char *p = value; *p; p++) {
-		unsigned char ch = (unsigned char)*p;
-		if (!(ch >= 'a' && ch <= 'z') && !(ch >= 'A' && ch <= 'Z') &&
-		    !(ch >= '0' && ch <= '9') && ch != '_' && ch < 0x80)
-			buf_addch(b, '\\');
-		buf_addch(b, (char)ch);
-	}
-	buf_addch(b, '}');
-}
-
 void mem_ft_search_cmd(struct mem_cmd *c, const struct mem_scope *s, const struct mem_query *q,
-		       int pool)
+		       int pool, long long since)
 {
 	struct buf f = BUF_INIT;
-	char n[16];
+	char n[16], tag[MEM_FT_TAG_LEN + 1];
 
 	memset(c, 0, sizeof(*c));
 	snprintf(n, sizeof(n), "%d", pool);
-	buf_addch(&f, '(');
-	add_tag(&f, "app", s->app);
-	buf_addch(&f, ' ');
-	add_tag(&f, "agent", s->agent);
-	buf_addch(&f, ' ');
-	add_tag(&f, "user", s->user);
+	/* digests are [0-9a-f]: nothing to escape, nothing to fold or split */
+	mem_ft_scope_tag(s, NULL, tag);
+	buf_addf(&f, "(@scope:{%s}", tag);
 	if (s->thread) {
-		buf_addch(&f, ' ');
-		add_tag(&f, "thread", s->thread);
+		mem_ft_scope_tag(s, s->thread, tag);
+		buf_addf(&f, " @tscope:{%s}", tag);
 	}
+	if (since >= 0)
+		buf_addf(&f, " @created_ms:[%lld +inf]", since);
 	buf_addch(&f, ')');
 	if (q->vec)
 		buf_addf(&f, "=>[KNN %d @embedding $v AS vscore]", pool);
@@ -207,44 +219,167 @@ int mem_ft_parse(const redisReply *rep, struct mem_hits *out, struct err *err)
 	return 0;
 }
 
-static atomic_int ensured;
+/* 1 once memory_idx was seen usable; reset when a search finds it gone */
+static atomic_int ready;
+/* the last reason logged for not using memory_idx, so each is logged once */
+static atomic_int told;
 
-int mem_ft_ensure(struct rds *r, int dim, struct err *err)
+enum { TOLD_NONE, TOLD_SCHEMA, TOLD_DIM, TOLD_INDEXING };
+
+static void tell(int why, const char *msg, int dim, int want)
 {
+	char d[16], w[16];
+
+	if (atomic_exchange(&told, why) == why)
+		return;
+	snprintf(d, sizeof(d), "%d", dim);
+	snprintf(w, sizeof(w), "%d", want);
+	log_kv(LOG_WARN, msg, "index", KEYS_MEMORY_INDEX, "index_dim", d, "embedding_dim", w, NULL);
+}
+
+void mem_ft_reset(void)
+{
+	atomic_store(&ready, 0);
+	atomic_store(&told, TOLD_NONE);
+}
+
+int mem_ft_ready(struct rds *r, int dim, struct err *err)
+{
+	struct ft_info fi;
 	struct mem_cmd c;
 	redisReply *rep;
 	struct err e = {0};
 
-	if (atomic_load(&ensured))
-		return 0;
-	mem_ft_create_cmd(&c, dim);
-	rep = rds_cmdv(r, &e, c.argc, (const char **)c.argv, c.lens);
-	mem_cmd_release(&c);
-	if (rep)
-		freeReplyObject(rep);
-	else if (!strstr(e.msg, "already exists")) {
-		err_set(err, e.code, "cannot create %s: %s", KEYS_MEMORY_INDEX, e.msg);
+	if (atomic_load(&ready))
+		return 1;
+	if (ft_info_get(r, KEYS_MEMORY_INDEX, "tscope", &fi, err) < 0)
 		return -1;
+	if (!fi.exists) {
+		mem_ft_create_cmd(&c, dim);
+		rep = rds_cmdv(r, &e, c.argc, (const char **)c.argv, c.lens);
+		mem_cmd_release(&c);
+		if (rep)
+			freeReplyObject(rep);
+		else if (!strstr(e.msg, "already exists")) {
+			err_set(err, e.code, "cannot create %s: %s", KEYS_MEMORY_INDEX, e.msg);
+			return -1;
+		}
+		/* existing memories (after a drop) are indexed in the background */
+		if (ft_info_get(r, KEYS_MEMORY_INDEX, "tscope", &fi, err) < 0)
+			return -1;
 	}
-	atomic_store(&ensured, 1);
-	return 0;
+	if (!fi.has_attr) {
+		tell(TOLD_SCHEMA,
+		     "memory index has no scope tags (built by an older version): using the "
+		     "local memory backend; run `haink-worker memory reindex`",
+		     fi.dim, dim);
+		return 0;
+	}
+	if (fi.dim != dim) {
+		tell(TOLD_DIM,
+		     "memory index was built for another embedding dimension: using the local "
+		     "memory backend; run `haink-worker memory reindex`",
+		     fi.dim, dim);
+		return 0;
+	}
+	if (fi.indexing) {
+		tell(TOLD_INDEXING,
+		     "memory index is still indexing existing memories: using the local memory "
+		     "backend meanwhile",
+		     fi.dim, dim);
+		return 0;
+	}
+	atomic_store(&told, TOLD_NONE);
+	atomic_store(&ready, 1);
+	return 1;
+}
+
+/*
+ * The created_ms of the scope's MEM_SCAN_MAX-th newest memory and its id
+ * (owned, in *id), or -1 when the scope holds fewer: the local backend's
+ * candidate window.
+ */
+static long long window_start(struct rds *r, const struct mem_scope *s, char **id, struct err *err)
+{
+	char *set = keys_memory_scope(s->app, s->agent, s->user), at[16];
+	const char *av[] = {"ZREVRANGE", set, at, at, "WITHSCORES"};
+	redisReply *rep;
+	long long since = -1;
+
+	*id = NULL;
+	snprintf(at, sizeof(at), "%d", MEM_SCAN_MAX - 1);
+	rep = rds_cmdv(r, err, 5, av, NULL);
+	free(set);
+	if (!rep)
+		return -2;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+	    rep->element[0]->type == REDIS_REPLY_STRING &&
+	    rep->element[1]->type == REDIS_REPLY_STRING) {
+		since = strtoll(rep->element[1]->str, NULL, 10);
+		*id = xstrndup(rep->element[0]->str, rep->element[0]->len);
+	}
+	freeReplyObject(rep);
+	return since;
 }
 
 int mem_ft_search(struct rds *r, const struct mem_scope *s, const struct mem_query *q,
 		  struct mem_hits *out, struct err *err)
 {
 	struct mem_cmd c;
-	redisReply *rep;
-	int pool = q->top_k * 5 > MEM_FT_POOL_MIN ? q->top_k * 5 : MEM_FT_POOL_MIN, rc;
+	redisReply *rep = NULL;
+	struct err e = {0};
+	char *edge = NULL;
+	long long since;
+	size_t first = out->n, kept;
+	int rc = -1, ok;
 
-	if (mem_ft_ensure(r, q->dim, err) < 0)
+	ok = mem_ft_ready(r, q->dim, err);
+	if (ok <= 0)
+		return ok < 0 ? -1 : 1;
+	since = window_start(r, s, &edge, err);
+	if (since == -2)
 		return -1;
-	mem_ft_search_cmd(&c, s, q, pool);
-	rep = rds_cmdv(r, err, c.argc, (const char **)c.argv, c.lens);
+	mem_ft_search_cmd(&c, s, q, MEM_FT_POOL, since);
+	rep = rds_cmdv(r, &e, c.argc, (const char **)c.argv, c.lens);
+	if (!rep && ft_no_index(&e)) {
+		/* dropped or flushed since: recreate now, not at the next restart */
+		atomic_store(&ready, 0);
+		ok = mem_ft_ready(r, q->dim, err);
+		if (ok > 0) {
+			memset(&e, 0, sizeof(e));
+			rep = rds_cmdv(r, &e, c.argc, (const char **)c.argv, c.lens);
+		}
+	}
 	mem_cmd_release(&c);
-	if (!rep)
-		return -1;
+	if (!rep) {
+		if (ok <= 0) {
+			rc = ok < 0 ? -1 : 1;
+		} else if (err) {
+			*err = e;
+		}
+		goto out;
+	}
 	rc = mem_ft_parse(rep, out, err);
-	freeReplyObject(rep);
+	/* rows sharing the window's first millisecond: keep those ZREVRANGE puts inside */
+	kept = first;
+	for (size_t i = first; rc == 0 && i < out->n; i++) {
+		struct mem_hit *h = &out->v[i];
+		if (edge && (h->created_ms < since ||
+			     (h->created_ms == since && strcmp(h->id, edge) < 0))) {
+			free(h->id);
+			free(h->agent);
+			free(h->content);
+			free(h->kind);
+			free(h->thread);
+			continue;
+		}
+		out->v[kept++] = *h;
+	}
+	if (rc == 0)
+		out->n = kept;
+out:
+	if (rep)
+		freeReplyObject(rep);
+	free(edge);
 	return rc;
 }

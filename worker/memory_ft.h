@@ -6,7 +6,7 @@
  * Used by memory.c when the backend is MEM_BACKEND_FT. Commands are built as
  * argument vectors (struct mem_cmd) so unit tests check them exactly and
  * parse recorded replies on machines without the Query Engine.
- * Thread-safe: pure functions, plus a once-per-process "index ensured" flag.
+ * Thread-safe: pure functions, plus a process-wide "index usable" flag.
  */
 #ifndef HAINK_MEMORY_FT_H
 #define HAINK_MEMORY_FT_H
@@ -20,8 +20,18 @@ struct mem_hits;
 struct rds;
 struct err;
 
-/* Candidates fetched by KNN before the client-side hybrid re-ranking. */
-#define MEM_FT_POOL_MIN 50
+/*
+ * Candidates: like the local backend, the newest MEM_SCAN_MAX memories of
+ * the scope (the scope set's MEM_SCAN_MAX-th entry gives the created_ms
+ * cutoff), all fetched with their vector score, so the client-side hybrid
+ * ranking sees exactly the rows the local backend scores. MEM_FT_TIE_SLACK
+ * extra rows cover memories sharing the cutoff millisecond.
+ */
+#define MEM_FT_TIE_SLACK 16
+#define MEM_FT_POOL	 (MEM_SCAN_MAX + MEM_FT_TIE_SLACK)
+
+/* Hex characters of a scope tag, before its NUL. */
+#define MEM_FT_TAG_LEN 32
 
 struct mem_cmd {
 	int argc;
@@ -34,21 +44,32 @@ void mem_cmd_release(struct mem_cmd *c);
 char *mem_cmd_text(const struct mem_cmd *c);
 
 /*
- * FT.CREATE memory_idx ON HASH PREFIX 1 memory: SCHEMA app TAG agent TAG
- * user TAG thread TAG kind TAG content TEXT created_ms NUMERIC SORTABLE
- * embedding VECTOR FLAT 6 TYPE FLOAT32 DIM <dim> DISTANCE_METRIC COSINE
+ * The TAG values that isolate scopes in memory_idx: out gets 32 lowercase hex
+ * digits of SHA-256 over the scope set's key (memory:<app>:<agent>:<user>),
+ * and, when thread is not NULL, a NUL byte and the thread. TAG fields fold
+ * case and split on commas, so raw ids would let "alice" see "ALICE"'s
+ * memories and "bob" those of "bob,eve"; a digest has neither problem and
+ * needs no escaping. Written into every memory hash as scope and tscope.
+ */
+void mem_ft_scope_tag(const struct mem_scope *s, const char *thread, char out[MEM_FT_TAG_LEN + 1]);
+
+/*
+ * FT.CREATE memory_idx ON HASH PREFIX 1 memory: SCHEMA scope TAG
+ * CASESENSITIVE tscope TAG CASESENSITIVE kind TAG content TEXT created_ms
+ * NUMERIC SORTABLE embedding VECTOR FLAT 6 TYPE FLOAT32 DIM <dim>
+ * DISTANCE_METRIC COSINE
  */
 void mem_ft_create_cmd(struct mem_cmd *c, int dim);
 
 /*
- * FT.SEARCH memory_idx "<tag filters>=>[KNN <pool> @embedding $v AS vscore]"
- * PARAMS 2 v <blob> RETURN 5 content kind thread created_ms vscore SORTBY
- * vscore ASC LIMIT 0 <pool> DIALECT 2; without a query vector, the tag
- * filter alone sorted by created_ms DESC. Tag values are escaped, so user
- * ids and agent ids with punctuation never widen the filter.
+ * FT.SEARCH memory_idx "(@scope:{<tag>} [@tscope:{<tag>}] [@created_ms:[<since>
+ * +inf]])=>[KNN <pool> @embedding $v AS vscore]" PARAMS 2 v <blob> RETURN 5
+ * content kind thread created_ms vscore SORTBY vscore ASC LIMIT 0 <pool>
+ * DIALECT 2; without a query vector, the filter alone sorted by created_ms
+ * DESC. since < 0 leaves out the created_ms clause.
  */
 void mem_ft_search_cmd(struct mem_cmd *c, const struct mem_scope *s, const struct mem_query *q,
-		       int pool);
+		       int pool, long long since);
 
 /*
  * Parses an FT.SEARCH reply of mem_ft_search_cmd() into out (appending
@@ -57,10 +78,25 @@ void mem_ft_search_cmd(struct mem_cmd *c, const struct mem_scope *s, const struc
  */
 int mem_ft_parse(const redisReply *rep, struct mem_hits *out, struct err *err);
 
-/* Creates memory_idx when missing (once per process). Returns 0 or -1 with err. */
-int mem_ft_ensure(struct rds *r, int dim, struct err *err);
+/*
+ * Makes memory_idx usable for a query vector of dim floats: creates it when
+ * missing (also after FLUSHALL or a drop: checked again whenever it was not
+ * usable or a search found it gone), then reads FT.INFO. Returns 1 when it can
+ * be trusted; 0 when it cannot yet (still indexing existing memories, built
+ * for another dimension, or without the scope tags of this version: the last
+ * two logged once, with `haink-worker memory reindex` as the remedy), and the
+ * caller uses the local backend; -1 with err when Redis fails.
+ */
+int mem_ft_ready(struct rds *r, int dim, struct err *err);
 
-/* Runs the search; appends unranked candidates to out. Returns 0 or -1 with err. */
+/* Forgets what mem_ft_ready() learned (tests; `memory reindex`). */
+void mem_ft_reset(void);
+
+/*
+ * Runs the search; appends unranked candidates (the newest MEM_SCAN_MAX of
+ * the scope, thread-filtered) to out. Returns 0; 1 when memory_idx is not
+ * usable now (see mem_ft_ready(): use the local backend); -1 with err.
+ */
 int mem_ft_search(struct rds *r, const struct mem_scope *s, const struct mem_query *q,
 		  struct mem_hits *out, struct err *err);
 
