@@ -67,7 +67,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/bin/%,$(FUZZ_SRC))
 ALL_SRC := $(COMMON_SRC) $(API_SRC) api/main.c $(WORKER_SRC) worker/main.c $(UNIT_SRC) \
 	$(HARNESS_SRC) $(ITEST_SRC) $(TOOL_SRC) $(BENCH_SRC) $(FUZZ_SRC)
 
-.PHONY: all deps test test-core unit integration e2e browser check-deploy check-trixie soak fuzz fuzz-bins \
+.PHONY: all deps test test-qe test-core unit integration e2e browser check-deploy check-trixie soak fuzz fuzz-bins \
 	demo demo-stop bench clean \
 	format format-check install valgrind FORCE
 .DEFAULT_GOAL := all
@@ -142,9 +142,13 @@ $(B)/bin/%: $(B)/obj/bench/%.o $(API_OBJ) $(call obj,$(WORKER_SRC)) $(LIBCOMMON)
 STAGE_ENV := BUILD_DIR=$(B) SANITIZE=$(SANITIZE)
 
 test: all $(UNIT_BIN) $(ITEST_BIN)
-	@$(STAGE_ENV) bash tests/tools/stages.sh unit redis integration e2e browser check-deploy
+	@$(STAGE_ENV) bash tests/tools/stages.sh unit redis qe integration e2e browser check-deploy
 
 # Every stage that runs our code (not the deploy checks): what CI repeats under sanitizers.
+# HAINK_QE_MODULE=/path/redisearch.so [HAINK_QE_SERVER=/path/redis-server] make test-qe
+test-qe: all $(ITEST_BIN)
+	@$(STAGE_ENV) bash tests/tools/stages.sh qe
+
 test-core: all $(UNIT_BIN) $(ITEST_BIN)
 	@$(STAGE_ENV) bash tests/tools/stages.sh unit redis integration e2e
 

@@ -360,3 +360,19 @@ int ft_info_get(struct rds *r, const char *index, const char *attr, struct ft_in
 	freeReplyObject(rep);
 	return rc;
 }
+
+double ft_recall_at_k(const char *const *truth, size_t ntruth, const char *const *got,
+		      size_t ngot, size_t k)
+{
+	size_t found = 0, nt = ntruth < k ? ntruth : k, ng = ngot < k ? ngot : k;
+
+	if (!nt)
+		return 1;
+	for (size_t i = 0; i < nt; i++)
+		for (size_t j = 0; j < ng; j++)
+			if (!strcmp(truth[i], got[j])) {
+				found++;
+				break;
+			}
+	return (double)found / (double)nt;
+}

@@ -117,4 +117,12 @@ int ft_parse_info(const redisReply *rep, const char *attr, struct ft_info *info,
 int ft_info_get(struct rds *r, const char *index, const char *attr, struct ft_info *info,
 		struct err *err);
 
+/*
+ * recall@k of an approximate answer: the share of truth's first k keys
+ * (exact search, best first) found among got's first k. 1 when truth is
+ * empty. For `make bench` and the real-server tests.
+ */
+double ft_recall_at_k(const char *const *truth, size_t ntruth, const char *const *got,
+		      size_t ngot, size_t k);
+
 #endif

@@ -97,8 +97,15 @@ static int spawn(void)
 		const char *server = getenv("REDIS_SERVER");
 		if (!server || !*server)
 			server = "redis-server";
-		execlp(server, server, "--port", port, "--bind", "127.0.0.1", "--save", "",
-		       "--appendonly", "no", "--dir", redis_dir, (char *)NULL);
+		/* HAINK_QE_MODULE loads the Query Engine (make test-qe) */
+		const char *module = getenv("HAINK_QE_MODULE");
+		if (module && *module)
+			execlp(server, server, "--port", port, "--bind", "127.0.0.1", "--save", "",
+			       "--appendonly", "no", "--dir", redis_dir, "--loadmodule", module,
+			       (char *)NULL);
+		else
+			execlp(server, server, "--port", port, "--bind", "127.0.0.1", "--save", "",
+			       "--appendonly", "no", "--dir", redis_dir, (char *)NULL);
 		_exit(127);
 	}
 	if (redis_pid < 0)

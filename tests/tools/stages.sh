@@ -7,6 +7,7 @@
 # unit: C unit suites; redis: C suites against a throwaway redis-server;
 # integration: the real binaries (Python driver); e2e: binaries with the fakes;
 # browser: the Dev UI in headless Chromium against the binaries and the fakes.
+# qe: the Query Engine suite, skipped (with a line saying so) without HAINK_QE_MODULE.
 set -u -o pipefail
 B=${BUILD_DIR:-build}
 export BUILD_DIR=$B
@@ -16,6 +17,15 @@ for stage in "$@"; do
 	case $stage in
 	unit) cmd=("$B/bin/unit-tests") ;;
 	redis) cmd=("$B/bin/integration-tests") ;;
+	qe)
+		# the Query Engine suite: a redis-server loading HAINK_QE_MODULE
+		# (HAINK_QE_SERVER: a server binary that can load it)
+		if [ -z "${HAINK_QE_MODULE:-}" ]; then
+			echo "== qe"
+			echo "qe: skipped: no Query Engine module (set HAINK_QE_MODULE=/path/redisearch.so)"
+			continue
+		fi
+		cmd=(env REDIS_SERVER="${HAINK_QE_SERVER:-${REDIS_SERVER:-redis-server}}" "$B/bin/integration-tests" qe.) ;;
 	integration) cmd=(python3 tests/run.py tests/integration) ;;
 	e2e) cmd=(python3 tests/run.py tests/e2e) ;;
 	browser) cmd=(bash tests/browser/run.sh) ;;

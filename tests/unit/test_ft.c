@@ -60,16 +60,21 @@ TEST(ft, knn_command)
 			      "DIALECT",
 			      "2"};
 
-	ft_knn_argv(&a, 5, blob, sizeof(blob), NULL);
+	ft_knn_argv(&a, 5, blob, sizeof(blob), NULL, 0);
 	check_argv(&a, want, 20, 6);
 	if (test_failed())
 		return;
 	CHECK(a.argv[6] == (const char *)blob);
 	CHECK_INT_EQ(a.lens[6], 16);
 	ft_argv_release(&a);
-	ft_knn_argv(&a, 12, blob, sizeof(blob), "(@content:(deploy|kubernetes))");
+	ft_knn_argv(&a, 12, blob, sizeof(blob), "(@content:(deploy|kubernetes))", 0);
 	CHECK_STR_EQ(a.argv[2], "(@content:(deploy|kubernetes))=>[KNN 12 @embedding $v AS score]");
 	CHECK_STR_EQ(a.argv[17], "12");
+	ft_argv_release(&a);
+	/* HNSW's default EF_RUNTIME (10) misses most of the true top 5: set per query */
+	ft_knn_argv(&a, 5, blob, sizeof(blob), NULL, 200);
+	CHECK_STR_EQ(a.argv[2], "*=>[KNN 5 @embedding $v EF_RUNTIME 200 AS score]");
+	CHECK_INT_EQ(a.argc, 20);
 	ft_argv_release(&a);
 }
 
@@ -154,4 +159,64 @@ TEST(ft, rejects_other_shapes)
 	rep = parse_resp("*2\r\n:1\r\n:5\r\n");
 	CHECK_INT_EQ(ft_parse_search(rep, &res, &err), -1);
 	freeReplyObject(rep);
+}
+
+TEST(ft, parses_info_reply)
+{
+	/* RESP2 FT.INFO of 2.10, trimmed: attributes are flat lists with lone flags */
+	redisReply *rep = parse_resp(
+	    "*12\r\n$10\r\nindex_name\r\n$3\r\nidx\r\n$10\r\nattributes\r\n*2\r\n"
+	    "*7\r\n$10\r\nidentifier\r\n$1\r\nu\r\n$9\r\nattribute\r\n$6\r\ntscope\r\n"
+	    "$4\r\ntype\r\n$3\r\nTAG\r\n$13\r\nCASESENSITIVE\r\n"
+	    "*12\r\n$10\r\nidentifier\r\n$1\r\nv\r\n$9\r\nattribute\r\n$1\r\nv\r\n"
+	    "$4\r\ntype\r\n$6\r\nVECTOR\r\n$9\r\nalgorithm\r\n$4\r\nFLAT\r\n"
+	    "$3\r\ndim\r\n:384\r\n$15\r\ndistance_metric\r\n$6\r\nCOSINE\r\n"
+	    "$8\r\nnum_docs\r\n$3\r\n120\r\n$22\r\nhash_indexing_failures\r\n:3\r\n"
+	    "$8\r\nindexing\r\n:1\r\n$15\r\npercent_indexed\r\n$4\r\n0.25\r\n");
+	struct ft_info fi;
+	struct err err = {0};
+
+	CHECK(rep != NULL);
+	CHECK_INT_EQ(ft_parse_info(rep, "tscope", &fi, &err), 0);
+	CHECK_INT_EQ(fi.exists, 1);
+	CHECK_INT_EQ(fi.has_attr, 1);
+	CHECK_INT_EQ(fi.dim, 384);
+	CHECK_INT_EQ(fi.algorithm, VECTOR_FLAT);
+	CHECK_INT_EQ(fi.indexing, 1);
+	CHECK_NEAR(fi.percent_indexed, 0.25, 1e-9);
+	CHECK_INT_EQ(fi.num_docs, 120);
+	CHECK_INT_EQ(fi.failures, 3);
+	CHECK_INT_EQ(ft_parse_info(rep, "scope", &fi, &err), 0);
+	CHECK_INT_EQ(fi.has_attr, 0);
+	freeReplyObject(rep);
+	rep = parse_resp("*1\r\n:1\r\n");
+	CHECK_INT_EQ(ft_parse_info(rep, NULL, &fi, &err), -1);
+	CHECK_INT_EQ(err.code, ERR_PARSE);
+	freeReplyObject(rep);
+}
+
+TEST(ft, tells_a_missing_index)
+{
+	struct err e = {0};
+
+	err_set(&e, ERR_REDIS, "Unknown index name");
+	CHECK(ft_no_index(&e));
+	err_set(&e, ERR_REDIS, "No such index rag_doc_idx");
+	CHECK(ft_no_index(&e));
+	err_set(&e, ERR_REDIS, "rag_doc_idx: no such index");
+	CHECK(ft_no_index(&e));
+	err_set(&e, ERR_REDIS, "Syntax error at offset 3");
+	CHECK(!ft_no_index(&e));
+}
+
+TEST(ft, recall_at_k)
+{
+	const char *truth[] = {"a", "b", "c", "d", "e", "f"};
+	const char *got[] = {"b", "x", "a", "e", "y", "c"};
+
+	CHECK_NEAR(ft_recall_at_k(truth, 6, got, 6, 5), 0.6, 1e-9); /* c is 6th: not counted */
+	CHECK_NEAR(ft_recall_at_k(truth, 6, truth, 6, 5), 1.0, 1e-9);
+	CHECK_NEAR(ft_recall_at_k(truth, 2, got, 1, 5), 0.5, 1e-9);
+	CHECK_NEAR(ft_recall_at_k(truth, 0, got, 6, 5), 1.0, 1e-9);
+	CHECK_NEAR(ft_recall_at_k(truth, 6, got, 0, 5), 0.0, 1e-9);
 }

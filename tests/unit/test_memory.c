@@ -37,38 +37,73 @@ TEST(memory, ft_create_command)
 
 	mem_ft_create_cmd(&c, 1536);
 	t = mem_cmd_text(&c);
-	CHECK_STR_EQ(t, "FT.CREATE memory_idx ON HASH PREFIX 1 memory: SCHEMA app TAG agent TAG "
-			"user TAG thread TAG kind TAG content TEXT created_ms NUMERIC SORTABLE "
-			"embedding VECTOR FLAT 6 TYPE FLOAT32 DIM 1536 DISTANCE_METRIC COSINE");
+	CHECK_STR_EQ(t, "FT.CREATE memory_idx ON HASH PREFIX 1 memory: SCHEMA scope TAG "
+			"CASESENSITIVE tscope TAG CASESENSITIVE kind TAG content TEXT created_ms "
+			"NUMERIC SORTABLE embedding VECTOR FLAT 6 TYPE FLOAT32 DIM 1536 "
+			"DISTANCE_METRIC COSINE");
 	free(t);
 	mem_cmd_release(&c);
 }
 
-TEST(memory, ft_search_command_escapes_tags)
+TEST(memory, scope_tags_keep_users_apart)
+{
+	/* TAG fields fold case and split on commas: raw ids would merge these users */
+	struct mem_scope a = {"haink", "default", "T1/alice", NULL};
+	struct mem_scope b = {"haink", "default", "T1/ALICE", NULL};
+	struct mem_scope c = {"haink", "default", "ui/bob,eve", NULL};
+	struct mem_scope d = {"haink", "default", "ui/bob", NULL};
+	char ta[MEM_FT_TAG_LEN + 1], tb[MEM_FT_TAG_LEN + 1], tc[MEM_FT_TAG_LEN + 1],
+	    td[MEM_FT_TAG_LEN + 1], tt[MEM_FT_TAG_LEN + 1];
+
+	mem_ft_scope_tag(&a, NULL, ta);
+	mem_ft_scope_tag(&b, NULL, tb);
+	mem_ft_scope_tag(&c, NULL, tc);
+	mem_ft_scope_tag(&d, NULL, td);
+	CHECK_INT_EQ(strlen(ta), MEM_FT_TAG_LEN);
+	CHECK_INT_EQ(strspn(ta, "0123456789abcdef"), MEM_FT_TAG_LEN);
+	CHECK(strcmp(ta, tb) != 0);
+	CHECK(strcmp(tc, td) != 0);
+	mem_ft_scope_tag(&a, "", tt);
+	CHECK(strcmp(ta, tt) != 0); /* the thread tag is another value */
+	mem_ft_scope_tag(&b, NULL, tt);
+	CHECK_STR_EQ(ta, ta);
+	CHECK_STR_EQ(tt, tb); /* deterministic */
+}
+
+TEST(memory, ft_search_command_filters_by_scope_tags)
 {
 	struct mem_cmd c;
 	float v[4] = {1, 0, 0, 0};
-	struct mem_scope s = {"haink", "sales-bot", "U1.x", NULL};
+	struct mem_scope s = {"haink", "sales-bot", "T1/U1,x", NULL};
 	struct mem_query q = {"french", v, 4, 5, 0.7, 0.3};
-	char *t;
+	char tag[MEM_FT_TAG_LEN + 1], ttag[MEM_FT_TAG_LEN + 1];
+	char *t, *want;
 
-	mem_ft_search_cmd(&c, &s, &q, 50);
+	mem_ft_scope_tag(&s, NULL, tag);
+	mem_ft_search_cmd(&c, &s, &q, 516, -1);
 	t = mem_cmd_text(&c);
-	CHECK_STR_EQ(t, "FT.SEARCH memory_idx (@app:{haink} @agent:{sales\\-bot} @user:{U1\\.x})"
-			"=>[KNN 50 @embedding $v AS vscore] PARAMS 2 v <16 bytes> RETURN 5 content "
-			"kind thread created_ms vscore SORTBY vscore ASC LIMIT 0 50 DIALECT 2");
+	want = xasprintf("FT.SEARCH memory_idx (@scope:{%s})=>[KNN 516 @embedding $v AS vscore] "
+			 "PARAMS 2 v <16 bytes> RETURN 5 content kind thread created_ms vscore "
+			 "SORTBY vscore ASC LIMIT 0 516 DIALECT 2",
+			 tag);
+	CHECK_STR_EQ(t, want);
 	CHECK_INT_EQ(c.lens[6], 16);
 	CHECK(!memcmp(c.argv[6], v, 16));
+	free(want);
 	free(t);
 	mem_cmd_release(&c);
 
 	s.thread = "1700000000.000100";
+	mem_ft_scope_tag(&s, s.thread, ttag);
 	q.vec = NULL;
-	mem_ft_search_cmd(&c, &s, &q, 50);
+	mem_ft_search_cmd(&c, &s, &q, 516, 1700000000123LL);
 	t = mem_cmd_text(&c);
-	CHECK_STR_EQ(t, "FT.SEARCH memory_idx (@app:{haink} @agent:{sales\\-bot} @user:{U1\\.x} "
-			"@thread:{1700000000\\.000100}) RETURN 4 content kind thread created_ms "
-			"SORTBY created_ms DESC LIMIT 0 50 DIALECT 2");
+	want = xasprintf("FT.SEARCH memory_idx (@scope:{%s} @tscope:{%s} @created_ms:[1700000000123 "
+			 "+inf]) RETURN 4 content kind thread created_ms SORTBY created_ms DESC "
+			 "LIMIT 0 516 DIALECT 2",
+			 tag, ttag);
+	CHECK_STR_EQ(t, want);
+	free(want);
 	free(t);
 	mem_cmd_release(&c);
 }
