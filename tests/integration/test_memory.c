@@ -88,6 +88,33 @@ TEST(memory, scopes_are_isolated_by_user_and_agent)
 	rds_free(r);
 }
 
+TEST(memory, users_differing_in_case_or_by_commas_stay_apart)
+{
+	/* the local half of the isolation check; tests/integration/test_qe.c runs the
+	 * same users on the Query Engine, whose TAG fields fold case and split on commas */
+	static const char *const users[] = {"T1/alice", "T1/ALICE", "ui/bob", "ui/bob,eve"};
+	struct rds *r = test_redis_connect(5000);
+	struct mem_hits h;
+	char text[64];
+
+	CHECK(r != NULL);
+	test_redis_flush();
+	mem_cache_reset(MEM_CACHE_BYTES);
+	for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
+		snprintf(text, sizeof(text), "secret note of %s", users[i]);
+		CHECK_INT_EQ(put(r, "support", users[i], "fact", text, 2000 + (int64_t)i), 0);
+	}
+	for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
+		snprintf(text, sizeof(text), "secret note of %s", users[i]);
+		CHECK_INT_EQ(search(r, "support", users[i], NULL, "secret note", 10, &h), 0);
+		CHECK_INT_EQ(h.n, 1);
+		if (h.n == 1)
+			CHECK_STR_EQ(h.v[0].content, text);
+		mem_hits_release(&h);
+	}
+	rds_free(r);
+}
+
 TEST(memory, hybrid_ranking_puts_the_relevant_memory_first)
 {
 	static const char *const fixture[] = {

@@ -14,6 +14,7 @@
 #include "memory_ft.h"
 #include "ft.h"
 #include "kb.h"
+#include "wctx.h"
 #include "embed.h"
 #include "embed_cache.h"
 
@@ -273,4 +274,128 @@ TEST(qe, kb_knn_with_ef_runtime_finds_the_exact_top_5)
 	}
 	kb_result_release(&res);
 	rds_free(r);
+}
+
+struct kb_fixture {
+	struct config cfg;
+	struct worker_env env;
+	struct wctx w;
+};
+
+static int kb_setup(struct kb_fixture *f, int algorithm)
+{
+	struct err e = {0};
+
+	memset(f, 0, sizeof(*f));
+	f->cfg.redis_url = (char *)test_redis_url();
+	f->cfg.embedding_model = (char *)"haink-hash-v1";
+	f->cfg.embedding_dim = DIM;
+	f->cfg.llm_provider = LLM_OFFLINE;
+	f->cfg.vector_backend = VECTOR_REDIS;
+	f->cfg.vector_algorithm = algorithm;
+	f->cfg.vector_ef_runtime = 200;
+	f->cfg.kb_top_k = 5;
+	f->cfg.embed_cache_ttl_s = 600;
+	f->cfg.llm_timeout_s = 5;
+	f->env.cfg = &f->cfg;
+	if (wctx_init(&f->w, &f->env, 0, 5000, &e) < 0) {
+		test_fail(__FILE__, __LINE__, "wctx_init: %s", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes n chunks "topic <i>" with offline embeddings. */
+static void kb_fill(struct rds *r, int n)
+{
+	float v[DIM];
+	unsigned char blob[DIM * 4];
+	struct err e = {0};
+
+	for (int i = 0; i < n; i++) {
+		char key[32], text[32];
+		redisReply *rep;
+		snprintf(key, sizeof(key), "rag_doc:t:%d", i);
+		snprintf(text, sizeof(text), "topic %d", i);
+		embed_offline(text, strlen(text), v, DIM);
+		embed_f32_encode(v, DIM, blob);
+		rep = rds_cmd(r, &e, "HSET %s content %s title t source s embedding %b", key, text,
+			      blob, (size_t)sizeof(blob));
+		CHECK(rep != NULL);
+		if (rep)
+			freeReplyObject(rep);
+	}
+}
+
+TEST(qe, kb_index_recreated_after_a_drop)
+{
+	struct kb_fixture f;
+	struct kb *kb;
+	struct kb_result res;
+	struct err e = {0};
+
+	if (!have_qe() || kb_setup(&f, VECTOR_HNSW) < 0)
+		return;
+	test_redis_flush();
+	kb = kb_open(&f.w, &e);
+	CHECK(kb != NULL);
+	if (!kb)
+		goto out;
+	kb_fill(f.w.r, 50);
+	CHECK_INT_EQ(kb_search(kb, &f.w, "topic 7", 3, &res, &e), 0);
+	CHECK(res.n > 0 && !strcmp(res.hits[0].key, "rag_doc:t:7"));
+	kb_result_release(&res);
+	/* the index goes (FT.DROPINDEX keeps the chunks); the next search rebuilds it and
+	 * waits for the background scan of the existing chunks */
+	CHECK_INT_EQ(ft_drop_index(f.w.r, &e), 0);
+	CHECK_INT_EQ(kb_search(kb, &f.w, "topic 9", 3, &res, &e), 0);
+	CHECK(res.n > 0 && !strcmp(res.hits[0].key, "rag_doc:t:9"));
+	kb_result_release(&res);
+	kb_close(kb);
+out:
+	wctx_release(&f.w);
+}
+
+TEST(qe, kb_keeps_working_on_an_index_of_another_algorithm)
+{
+	struct kb_fixture f;
+	struct kb *kb;
+	struct kb_result res;
+	struct err e = {0};
+
+	if (!have_qe() || kb_setup(&f, VECTOR_HNSW) < 0)
+		return;
+	test_redis_flush();
+	/* built FLAT earlier; VECTOR_ALGORITHM=HNSW now without --reindex: EF_RUNTIME,
+	 * which FLAT refuses, must not be sent */
+	CHECK_INT_EQ(ft_ensure_index(f.w.r, DIM, VECTOR_FLAT, &e), 0);
+	kb_fill(f.w.r, 20);
+	kb = kb_open(&f.w, &e);
+	CHECK(kb != NULL);
+	if (!kb)
+		goto out;
+	CHECK_INT_EQ(kb_search(kb, &f.w, "topic 3", 3, &res, &e), 0);
+	CHECK(res.n > 0 && !strcmp(res.hits[0].key, "rag_doc:t:3"));
+	kb_result_release(&res);
+	kb_close(kb);
+out:
+	wctx_release(&f.w);
+}
+
+TEST(qe, kb_refuses_an_index_of_another_dimension)
+{
+	struct kb_fixture f;
+	struct kb *kb;
+	struct err e = {0};
+
+	if (!have_qe() || kb_setup(&f, VECTOR_HNSW) < 0)
+		return;
+	test_redis_flush();
+	CHECK_INT_EQ(ft_ensure_index(f.w.r, DIM * 2, VECTOR_HNSW, &e), 0);
+	kb = kb_open(&f.w, &e);
+	CHECK(kb == NULL);
+	CHECK_INT_EQ(e.code, ERR_INVALID);
+	CHECK_STR_CONTAINS(e.msg, "--reindex");
+	kb_close(kb);
+	wctx_release(&f.w);
 }

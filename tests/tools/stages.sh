@@ -7,7 +7,8 @@
 # unit: C unit suites; redis: C suites against a throwaway redis-server;
 # integration: the real binaries (Python driver); e2e: binaries with the fakes;
 # browser: the Dev UI in headless Chromium against the binaries and the fakes.
-# qe: the Query Engine suite, skipped (with a line saying so) without HAINK_QE_MODULE.
+# qe: the Redis-backed suites on a server loading HAINK_QE_MODULE (with the Query
+# Engine tests), skipped (with a line saying so) without it.
 set -u -o pipefail
 B=${BUILD_DIR:-build}
 export BUILD_DIR=$B
@@ -25,7 +26,8 @@ for stage in "$@"; do
 			echo "qe: skipped: no Query Engine module (set HAINK_QE_MODULE=/path/redisearch.so)"
 			continue
 		fi
-		cmd=(env REDIS_SERVER="${HAINK_QE_SERVER:-${REDIS_SERVER:-redis-server}}" "$B/bin/integration-tests" qe.) ;;
+		# every Redis-backed suite (kb runs on the Query Engine there) plus qe.*
+		cmd=(env REDIS_SERVER="${HAINK_QE_SERVER:-${REDIS_SERVER:-redis-server}}" "$B/bin/integration-tests") ;;
 	integration) cmd=(python3 tests/run.py tests/integration) ;;
 	e2e) cmd=(python3 tests/run.py tests/e2e) ;;
 	browser) cmd=(bash tests/browser/run.sh) ;;
