@@ -20,6 +20,7 @@ struct api_server {
 	atomic_int inflight;		 /* requests inside handle() */
 	atomic_int draining;		 /* set by api_server_stop(): new requests get 503 */
 	atomic_int open_conns;		 /* accepted connections not yet closed */
+	_Atomic(const struct api_ready_check *) ready_check; /* /readyz's extra condition */
 };
 
 /*
@@ -354,8 +355,14 @@ static void handle_readyz(struct api_server *s, struct api_thread *th, struct re
 		rds_set_timeout(r, 1000);
 	}
 	if (rep) {
+		const struct api_ready_check *rc = atomic_load(&s->ready_check);
+		struct buf why = BUF_INIT;
 		freeReplyObject(rep);
-		reply_ok_json(rp, "{\"status\":\"ready\"}");
+		if (rc && !rc->ready(rc->arg, &why))
+			reply_json_error(rp, 503, "not_ready", why.s);
+		else
+			reply_ok_json(rp, "{\"status\":\"ready\"}");
+		buf_release(&why);
 	} else {
 		reply_json_error(rp, 503, "redis_unavailable", e.msg);
 	}
@@ -660,6 +667,11 @@ struct api_server *api_server_start(const struct config *cfg, const struct agent
 	mg_set_auth_handler(s->ctx, "/", allow_all, NULL);
 	mg_set_request_handler(s->ctx, "/", handle, s);
 	return s;
+}
+
+void api_server_set_ready_check(struct api_server *s, const struct api_ready_check *check)
+{
+	atomic_store(&s->ready_check, check);
 }
 
 void api_server_stop(struct api_server *s)

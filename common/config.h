@@ -31,6 +31,8 @@ struct config {
 	char *slack_signing_secret;
 	char *slack_bot_token;
 	char *slack_api_url;
+	char *slack_app_token;	      /* SLACK_APP_TOKEN: Socket Mode on (api/socket_mode.h) */
+	int slack_socket_connections; /* SLACK_SOCKET_CONNECTIONS: concurrent Socket Mode links */
 	int llm_provider; /* enum llm_provider */
 	char *openai_api_key;
 	char *openai_base_url;

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+struct buf;
+
 /*
  * Returns the decoded value of the first field named key in body[0..len)
  * as an owned string (free with free()); NULL when absent. *bad is set to 1
@@ -19,5 +21,11 @@ char *form_get(const char *body, size_t len, const char *key, int *bad);
 char *form_decode(const char *s, size_t n);
 /* Percent-decodes s[0..n), '+' kept (URL userinfo). Returns owned, or NULL on a bad escape. */
 char *form_pct_decode(const char *s, size_t n);
+
+/*
+ * Appends s[0..n) percent-encoded for a form value: unreserved characters
+ * (ALPHA DIGIT - . _ ~) as they are, everything else as %XX.
+ */
+void form_add_encoded(struct buf *b, const char *s, size_t n);
 
 #endif
