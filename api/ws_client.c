@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -287,6 +288,9 @@ static int tcp_connect(const struct ws_url *u, int64_t deadline, struct err *err
 static int tls_start(struct ws_client *c, const struct ws_url *u, int64_t deadline,
 		     struct err *err)
 {
+	unsigned char addr[16];
+	int is_ip = inet_pton(AF_INET, u->host, addr) == 1 || inet_pton(AF_INET6, u->host, addr) == 1;
+
 	c->ctx = SSL_CTX_new(TLS_client_method());
 	if (!c->ctx || SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
@@ -295,8 +299,15 @@ static int tls_start(struct ws_client *c, const struct ws_url *u, int64_t deadli
 	}
 	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
 	c->ssl = SSL_new(c->ctx);
-	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1 ||
-	    SSL_set_tlsext_host_name(c->ssl, u->host) != 1 || SSL_set1_host(c->ssl, u->host) != 1) {
+	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
+		err_set(err, ERR_IO, "cannot set up TLS for '%s': %s", u->host, ssl_reason());
+		return -1;
+	}
+	/* an address literal is matched against the certificate's IP entries and sent
+	 * without SNI (RFC 6066); a name is matched against its DNS names */
+	if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), u->host) != 1
+		  : SSL_set_tlsext_host_name(c->ssl, u->host) != 1 ||
+			SSL_set1_host(c->ssl, u->host) != 1) {
 		err_set(err, ERR_IO, "cannot set up TLS for '%s': %s", u->host, ssl_reason());
 		return -1;
 	}
