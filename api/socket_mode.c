@@ -169,7 +169,8 @@ static char *connections_open(struct sm_slot *sl, struct err *err)
 	}
 	u = json_string_value(json_object_get(j, "url"));
 	if (!u || (strncmp(u, "wss://", 6) && strncmp(u, "ws://", 5))) {
-		err_set(err, ERR_PARSE, "apps.connections.open: no ws:// or wss:// url in the reply");
+		err_set(err, ERR_PARSE,
+			"apps.connections.open: no ws:// or wss:// url in the reply");
 		goto out;
 	}
 	out = xstrdup(u);
@@ -237,11 +238,12 @@ static int take_envelope(struct sm_slot *sl, const char *type, json_t *payload, 
 		       in.kind == SLACK_IN_IGNORE ? in.reason : "url_verification", "envelope_id",
 		       id, NULL);
 		if (is_cmd && in.kind == SLACK_IN_IGNORE)
-			*reply_payload = !strcmp(in.reason, "empty text")
-					     ? "{\"response_type\":\"ephemeral\",\"text\":\"Usage: "
-					       "/ask <your question>\"}"
-					     : "{\"response_type\":\"ephemeral\",\"text\":\"Unknown "
-					       "command.\"}";
+			*reply_payload =
+			    !strcmp(in.reason, "empty text")
+				? "{\"response_type\":\"ephemeral\",\"text\":\"Usage: "
+				  "/ask <your question>\"}"
+				: "{\"response_type\":\"ephemeral\",\"text\":\"Unknown "
+				  "command.\"}";
 		goto out;
 	}
 	log_ctx_set("event_id", in.task.id);
@@ -428,11 +430,11 @@ static void *slot_main(void *arg)
 				continue;
 			}
 			log_slot(LOG_WARN, "socket mode replacement failed", sl, e.msg);
-			replace_at = clock_mono_ms() +
-				     socket_mode_backoff_ms(++replace_attempt,
-							    SOCKET_MODE_BACKOFF_BASE_MS,
-							    SOCKET_MODE_BACKOFF_MAX_MS, rnd32()) +
-				     1;
+			replace_at =
+			    clock_mono_ms() +
+			    socket_mode_backoff_ms(++replace_attempt, SOCKET_MODE_BACKOFF_BASE_MS,
+						   SOCKET_MODE_BACKOFF_MAX_MS, rnd32()) +
+			    1;
 		}
 		rc = ws_client_recv(ws, SM_POLL_MS, &sl->msg, &e);
 		act = SM_NONE;

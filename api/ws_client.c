@@ -16,8 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define WS_GUID		"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define WS_MAX_HEADERS	16384
+#define WS_GUID		 "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define WS_MAX_HEADERS	 16384
 #define WS_CLOSE_WAIT_MS 1000
 
 enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10 };
@@ -87,7 +87,8 @@ static int io_read(struct ws_client *c, int64_t deadline, struct err *err)
 		if (c->ssl) {
 			int r, e;
 			ERR_clear_error();
-			r = SSL_read(c->ssl, c->rx.s + c->rx.len, room > INT32_MAX ? INT32_MAX : (int)room);
+			r = SSL_read(c->ssl, c->rx.s + c->rx.len,
+				     room > INT32_MAX ? INT32_MAX : (int)room);
 			if (r > 0) {
 				n = r;
 				goto got;
@@ -97,8 +98,9 @@ static int io_read(struct ws_client *c, int64_t deadline, struct err *err)
 				ev = POLLOUT;
 			else if (e != SSL_ERROR_WANT_READ) {
 				err_set(err, ERR_IO, "websocket connection %s",
-					e == SSL_ERROR_ZERO_RETURN || r == 0 ? "closed by the server"
-									      : ssl_reason());
+					e == SSL_ERROR_ZERO_RETURN || r == 0
+					    ? "closed by the server"
+					    : ssl_reason());
 				return -1;
 			}
 		} else {
@@ -221,7 +223,8 @@ static int parse_url(const char *url, struct ws_url *u, struct err *err)
 	u->host[hn] = '\0';
 	if (*end == ':') {
 		size_t pn = strspn(end + 1, "0123456789");
-		if (pn == 0 || pn >= sizeof(u->port) || atoi(end + 1) < 1 || atoi(end + 1) > 65535) {
+		if (pn == 0 || pn >= sizeof(u->port) || atoi(end + 1) < 1 ||
+		    atoi(end + 1) > 65535) {
 			err_set(err, ERR_INVALID, "websocket url has a bad port");
 			return -1;
 		}
@@ -272,8 +275,9 @@ static int tcp_connect(const struct ws_url *u, int64_t deadline, struct err *err
 			break;
 		err_set(err, clock_mono_ms() >= deadline ? ERR_TIMEOUT : ERR_IO,
 			"cannot connect to %s:%s: %s", u->host, u->port,
-			soerr ? strerror(soerr) : clock_mono_ms() >= deadline ? "timed out"
-									       : strerror(errno));
+			soerr			      ? strerror(soerr)
+			: clock_mono_ms() >= deadline ? "timed out"
+						      : strerror(errno));
 		close(fd);
 		fd = -1;
 	}
@@ -285,11 +289,11 @@ static int tcp_connect(const struct ws_url *u, int64_t deadline, struct err *err
 	return fd;
 }
 
-static int tls_start(struct ws_client *c, const struct ws_url *u, int64_t deadline,
-		     struct err *err)
+static int tls_start(struct ws_client *c, const struct ws_url *u, int64_t deadline, struct err *err)
 {
 	unsigned char addr[16];
-	int is_ip = inet_pton(AF_INET, u->host, addr) == 1 || inet_pton(AF_INET6, u->host, addr) == 1;
+	int is_ip =
+	    inet_pton(AF_INET, u->host, addr) == 1 || inet_pton(AF_INET6, u->host, addr) == 1;
 
 	c->ctx = SSL_CTX_new(TLS_client_method());
 	if (!c->ctx || SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION) != 1 ||
@@ -590,8 +594,8 @@ static int take_frame(struct ws_client *c, int fin, int op, const char *payload,
 	case OP_PONG:
 		return 0;
 	case OP_CLOSE: {
-		int code = plen >= 2 ? ((unsigned char)payload[0] << 8 | (unsigned char)payload[1])
-				     : 1005;
+		int code =
+		    plen >= 2 ? ((unsigned char)payload[0] << 8 | (unsigned char)payload[1]) : 1005;
 		int rl = plen > 2 ? (int)(plen - 2) : 0;
 		/* echo the status code back, then the connection is over */
 		send_frame(c, OP_CLOSE, payload, plen >= 2 ? 2 : 0, WS_CLOSE_WAIT_MS, NULL);

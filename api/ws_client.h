@@ -54,7 +54,8 @@ int ws_client_ping(struct ws_client *c, int timeout_ms, struct err *err);
 /* Monotonic ms of the last frame of any kind received (pongs included). */
 long long ws_client_last_rx_ms(const struct ws_client *c);
 
-/* Sends a close frame when the connection is still up (best effort), closes and frees c. Accepts NULL. */
+/* Sends a close frame when the connection is still up (best effort), closes and frees c. Accepts
+ * NULL. */
 void ws_client_close(struct ws_client *c);
 
 #endif

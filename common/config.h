@@ -33,7 +33,7 @@ struct config {
 	char *slack_api_url;
 	char *slack_app_token;	      /* SLACK_APP_TOKEN: Socket Mode on (api/socket_mode.h) */
 	int slack_socket_connections; /* SLACK_SOCKET_CONNECTIONS: concurrent Socket Mode links */
-	int llm_provider; /* enum llm_provider */
+	int llm_provider;	      /* enum llm_provider */
 	char *openai_api_key;
 	char *openai_base_url;
 	char *chat_model;

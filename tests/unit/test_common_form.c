@@ -66,3 +66,17 @@ TEST(form, decode)
 	CHECK_STR_EQ(s, "");
 	free(s);
 }
+
+TEST(form, add_encoded_round_trips)
+{
+	static const char in[] = "a b&c=d/é~x-_.%+\n";
+	struct buf b = BUF_INIT;
+	char *back;
+
+	form_add_encoded(&b, in, strlen(in));
+	CHECK_STR_EQ(b.s, "a%20b%26c%3Dd%2F%C3%A9~x-_.%25%2B%0A");
+	back = form_decode(b.s, b.len);
+	CHECK_STR_EQ(back, in);
+	free(back);
+	buf_release(&b);
+}
