@@ -1426,6 +1426,18 @@ else
 		: >"$TMP/ingest-job.yaml"
 		fail "k8s jobs/ingest: kubectl kustomize k8s/jobs/ingest renders" "$(head -n 3 <<<"$err" | tr '\n' ' ')"
 	fi
+	# Socket Mode example: renders, no Ingress, API replicas fixed within Slack's 10 connections
+	if out=$(kubectl kustomize k8s/overlays/socket-mode 2>&1); then
+		if grep -q '^kind: Ingress' <<<"$out"; then
+			fail "k8s socket-mode: renders without an Ingress" "an Ingress is still there"
+		elif ! grep -q 'SLACK_SOCKET_CONNECTIONS: "2"' <<<"$out" || ! grep -q 'maxReplicas: 2' <<<"$out"; then
+			fail "k8s socket-mode: renders without an Ingress" "SLACK_SOCKET_CONNECTIONS or the API replicas are not pinned"
+		else
+			ok "k8s socket-mode: kubectl kustomize k8s/overlays/socket-mode renders without an Ingress"
+		fi
+	else
+		fail "k8s socket-mode: kubectl kustomize k8s/overlays/socket-mode renders" "$(head -n 3 <<<"$out" | tr '\n' ' ')"
+	fi
 fi
 
 # Terraform --------------------------------------------------------------------
