@@ -393,7 +393,8 @@ static int upgrade(struct ws_client *c, const struct ws_url *u, int64_t deadline
 		 key64);
 	if (io_write(c, req.s, req.len, deadline, err) < 0)
 		goto out;
-	while (!(end = strstr(c->rx.s ? c->rx.s : "", "\r\n\r\n"))) {
+	/* memmem, not strstr: the first frame may follow the head in the same read */
+	while (!(end = memmem(c->rx.s, c->rx.len, "\r\n\r\n", 4))) {
 		int n;
 		if (c->rx.len > WS_MAX_HEADERS) {
 			err_set(err, ERR_IO, "websocket upgrade reply headers are too long");
@@ -405,10 +406,10 @@ static int upgrade(struct ws_client *c, const struct ws_url *u, int64_t deadline
 				err_set(err, ERR_TIMEOUT, "websocket upgrade timed out");
 			goto out;
 		}
-		if (memchr(c->rx.s, '\0', c->rx.len)) {
-			err_set(err, ERR_IO, "websocket upgrade reply is not HTTP");
-			goto out;
-		}
+	}
+	if (memchr(c->rx.s, '\0', (size_t)(end - c->rx.s))) {
+		err_set(err, ERR_IO, "websocket upgrade reply is not HTTP");
+		goto out;
 	}
 	end[2] = '\0'; /* the head, with its last line's CRLF */
 	c->rpos = (size_t)(end - c->rx.s) + 4;

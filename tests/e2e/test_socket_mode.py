@@ -134,10 +134,11 @@ def test_forced_disconnect_mid_burst_loses_and_duplicates_nothing():
         ids = task_ids(st)
         assert sorted(ids) == sorted("EvBurst%03d" % i for i in range(n)), (len(ids), n)
         assert len(ids) == len(set(ids)), "a task was queued twice"
+        wait_connected(sock, 2)
+        # 2 first, 2 replacements after the refresh, 2 after the cuts
         stats = sock.ctl("GET", "/_fake/stats")
         assert stats["connections_opened"] >= 6, stats
         assert stats["redeliveries"] >= 2, stats
-        wait_connected(sock, 2)
         assert readyz(api) == 200
 
 

@@ -92,11 +92,16 @@ class TlsSlack:
             key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n")
                    if l.lower().startswith(b"sec-websocket-key:")][0]
             accept = base64.b64encode(hashlib.sha1(key + GUID.encode()).digest())
+            # the head and a 256-byte hello in one write: the frame's length bytes
+            # (0x7e 0x01 0x00) hold a NUL right behind the head
+            hello = json.dumps({"type": "hello", "num_connections": 1,
+                                "debug_info": {"pad": ""}}).encode()
+            hello = hello.replace(b'"pad": ""', b'"pad": "' + b"x" * (256 - len(hello)) + b'"')
+            assert len(hello) == 256
             s.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                      b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+                      b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+                      + bytes([0x81, 126, 1, 0]) + hello)
             self.upgrades += 1
-            hello = json.dumps({"type": "hello", "num_connections": 1}).encode()
-            s.sendall(bytes([0x81, len(hello)]) + hello)
             s.settimeout(0.2)
             while not self.stop:
                 try:
