@@ -399,14 +399,14 @@ class Stack:
 
     # slack requests to the api
     def post_signed(self, api, path, body, content_type="application/json", ts=None,
-                    headers=None):
+                    headers=None, timeout=10):
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
         if isinstance(body, str):
             body = body.encode()
         h = slack_headers(self.secret, body, ts, content_type)
         h.update(headers or {})
-        return request("127.0.0.1", api.port, "POST", path, body, h)
+        return request("127.0.0.1", api.port, "POST", path, body, h, timeout=timeout)
 
     def post_event(self, api, payload, **kw):
         return self.post_signed(api, "/slack/events", payload, **kw)
