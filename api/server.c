@@ -715,8 +715,7 @@ struct api_server *api_server_start(const struct config *cfg, const struct agent
 	mg_set_auth_handler(s->ctx, "/", allow_all, NULL);
 	mg_set_request_handler(s->ctx, "/", handle, s);
 	if (!defer_accept(cfg->port, API_KEEP_ALIVE_MS / 1000))
-		log_kv(LOG_WARN, "TCP_DEFER_ACCEPT not set: silent connections take threads",
-		       NULL);
+		log_kv(LOG_WARN, "TCP_DEFER_ACCEPT not set: silent connections take threads", NULL);
 	return s;
 }
 
