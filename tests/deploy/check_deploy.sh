@@ -964,6 +964,24 @@ def terraform_rules(text):
     bad = [n for n, b in roles.items() if "${var.environment}" not in (re.search(r'name\s*=\s*"([^"]*)"', b) or [None, ""])[1]]
     check(roles and not bad, "terraform: IAM role names include the environment (account-wide names)", f"{bad}")
 
+    # 9b. your own knowledge base: kb_s3_uri -> a one-off task that syncs, then ingests
+    ing = hcl_blocks(text, "aws_ecs_task_definition").get("ingest", "")
+    m = re.search(r'data\s+"aws_iam_policy_document"\s+"ingest_read_kb"\s*{', text)
+    pol = text[m.end() - 1:balanced(text, m.end() - 1)] if m else ""
+    bad = []
+    if not re.search(r'command\s*=\s*\["ingest",\s*"/kb"\]', ing):
+        bad.append("no ingest container running `ingest /kb`")
+    if not re.search(r'dependsOn\s*=\s*\[\{\s*containerName\s*=\s*"kb-sync",\s*condition\s*=\s*"SUCCESS"', ing):
+        bad.append("ingest does not wait for kb-sync SUCCESS")
+    if not re.search(r'sourceVolume\s*=\s*"kb",\s*containerPath\s*=\s*"/kb",\s*readOnly\s*=\s*true', ing):
+        bad.append("ingest does not mount /kb read-only")
+    if not re.search(r'"s3",\s*"sync",\s*var\.kb_s3_uri', ing):
+        bad.append("kb-sync does not sync var.kb_s3_uri")
+    if not pol or re.search(r'"s3:\*"|arn:aws:s3:::\*', pol) or "s3:PutObject" in pol:
+        bad.append("the ingest task role is not limited to reading the kb prefix")
+    check(not bad, "terraform: kb_s3_uri gives a one-off ingest task (S3 sync, then ingest read-only; role reads only that prefix)",
+          f"{bad}")
+
 
 # ------------------------------------------------------------------------ env
 
