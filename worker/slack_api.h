@@ -57,10 +57,15 @@ int slack_post_message(struct wctx *w, const char *channel, const char *thread_t
 int slack_post_task_message(struct wctx *w, const char *channel, const char *thread_ts,
 			    const char *text, const char *task_id, char **ts_out, struct err *err);
 
+/* Pages of SLACK_FIND_PAGE messages slack_find_task_message() reads at most. */
+#define SLACK_FIND_PAGE	 200
+#define SLACK_FIND_PAGES 10
+
 /*
  * Looks for this app's message tagged with task_id: in the thread thread_ts
  * (conversations.replies), or among the channel's latest messages when
- * thread_ts is empty (conversations.history), with include_all_metadata.
+ * thread_ts is empty (conversations.history), with include_all_metadata,
+ * following next_cursor for up to SLACK_FIND_PAGES pages.
  * Returns 1 with *ts_out (owned) when found, 0 when not, -1 with err (a
  * missing history scope is ERR_AUTH: the caller may then post anew).
  */

@@ -191,6 +191,22 @@ function storeMessage(m) {
   }
 }
 
+// One page of a conversations.* listing: `limit` items (default 100, at most
+// 1000) from the offset the cursor names; next_cursor names the next page
+// while there is one (an opaque base64 string, as Slack's are).
+function page(all, p, shape) {
+  const limit = Math.max(1, Math.min(Number(p.limit) || 100, 1000));
+  let from = 0;
+  if (p.cursor) {
+    const c = /^offset:(\d+)$/.exec(Buffer.from(String(p.cursor), 'base64').toString());
+    if (!c) return { ok: false, error: 'invalid_cursor' };
+    from = Number(c[1]);
+  }
+  const more = all.length > from + limit;
+  return { ok: true, has_more: more, messages: all.slice(from, from + limit).map(shape),
+    response_metadata: { next_cursor: more ? Buffer.from('offset:' + (from + limit)).toString('base64') : '' } };
+}
+
 const methods = {
   'auth.test': () => ({
     ok: true,
@@ -254,9 +270,7 @@ const methods = {
       if (m.channel === channel && (m.ts === ts || m.thread_ts === ts)) out.push(m);
     }
     out.sort((a, b) => Number(a.ts) - Number(b.ts));
-    const limit = Math.max(1, Math.min(Number(p.limit) || 100, 1000));
-    return { ok: true, has_more: out.length > limit,
-      messages: out.slice(0, limit).map((m) => withMetadata(m, withMeta)) };
+    return page(out, p, (m) => withMetadata(m, withMeta));
   },
 
   // The channel's latest top-level messages, newest first.
@@ -270,9 +284,7 @@ const methods = {
       if (m.channel === channel && (m.thread_ts === null || m.thread_ts === m.ts)) out.push(m);
     }
     out.sort((a, b) => Number(b.ts) - Number(a.ts));
-    const limit = Math.max(1, Math.min(Number(p.limit) || 100, 1000));
-    return { ok: true, has_more: out.length > limit,
-      messages: out.slice(0, limit).map((m) => withMetadata(m, withMeta)) };
+    return page(out, p, (m) => withMetadata(m, withMeta));
   },
 
   'chat.update': (p, cfg) => {
@@ -413,6 +425,9 @@ startFake({
     if (ctx.parsed.kind === 'json' && (params === null || typeof params !== 'object' || Array.isArray(params))) {
       return ctx.send(400, { ok: false, error: 'invalid_json' });
     }
+    // Slack reads JSON bodies only for write methods: the read methods here
+    // (conversations.history / conversations.replies) see no arguments in one.
+    if (ctx.parsed.kind === 'json' && method.startsWith('conversations.')) params = {};
     params = Object.assign({}, ctx.query, params || {});
 
     const auth = ctx.headers.authorization;

@@ -23,6 +23,7 @@ struct route_state {
 	size_t nllm, llm_next;
 	const char *update_reply;  /* chat.update body, NULL = ok */
 	const char *replies_reply; /* conversations.replies body, NULL = 404 */
+	const char *replies_page2; /* its body when the request names a cursor */
 	size_t posts, updates, chats;
 };
 
@@ -45,7 +46,9 @@ static void route(struct fake_http *f, const struct http_request *req, struct fa
 		s->updates++;
 		out->body = s->update_reply ? s->update_reply : "{\"ok\":true}";
 	} else if (strstr(req->url, "/conversations.replies") && s->replies_reply) {
-		out->body = s->replies_reply;
+		out->body = s->replies_page2 && req->body && strstr(req->body, "cursor=")
+				? s->replies_page2
+				: s->replies_reply;
 	} else if (strstr(req->url, "/chat/completions")) {
 		s->chats++;
 		out->body = default_answer;
@@ -309,6 +312,26 @@ TEST(answer, give_up_edits_the_placeholder_with_an_apology)
 	CHECK_STR_EQ(v, "1700000000.000777");
 	free(v);
 	free(key);
+	task_release(&t);
+
+	/* in a long thread the placeholder is on a later page: next_cursor is followed */
+	question(&t, "EvA3d", "1700.000303", "U3");
+	{
+		const char *f[] = {"placeholder", "state"}, *vals[] = {"posting", "running"};
+		CHECK(taskstate_set(&s.fe.w, "EvA3d", 2, f, vals, &e) == 0);
+	}
+	s.rs.replies_reply =
+	    "{\"ok\":true,\"has_more\":true,\"messages\":[{\"ts\":\"1700.000303\"}],"
+	    "\"response_metadata\":{\"next_cursor\":\"bmV4dDox\"}}";
+	s.rs.replies_page2 =
+	    "{\"ok\":true,\"messages\":[{\"ts\":\"1700000000.000888\",\"metadata\":"
+	    "{\"event_type\":\"haink_task\",\"event_payload\":{\"task_id\":\"EvA3d\"}}}],"
+	    "\"response_metadata\":{\"next_cursor\":\"\"}}";
+	handler_give_up(&s.fe.w, &t, &e);
+	CHECK_INT_EQ(s.rs.posts, 2);
+	body = last_body(&s, "/chat.update");
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700000000.000888");
+	json_decref(body);
 	task_release(&t);
 	fake_env_release(&s.fe);
 }
