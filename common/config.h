@@ -19,6 +19,7 @@ enum llm_provider { LLM_OPENAI = 0, LLM_OFFLINE };
 enum vector_backend { VECTOR_AUTO = 0, VECTOR_REDIS, VECTOR_LOCAL };
 enum vector_algorithm { VECTOR_HNSW = 0, VECTOR_FLAT };
 enum memory_scope { MEMORY_SCOPE_USER = 0, MEMORY_SCOPE_THREAD };
+enum slack_streaming { SLACK_STREAMING_AUTO = 0, SLACK_STREAMING_OFF };
 
 struct config {
 	char *redis_url;
@@ -31,7 +32,9 @@ struct config {
 	char *slack_signing_secret;
 	char *slack_bot_token;
 	char *slack_api_url;
-	int llm_provider; /* enum llm_provider */
+	int slack_streaming;	      /* enum slack_streaming: auto types the answer out */
+	int slack_stream_interval_ms; /* SLACK_STREAM_INTERVAL_MS: least time between edits */
+	int llm_provider;	      /* enum llm_provider */
 	char *openai_api_key;
 	char *openai_base_url;
 	char *chat_model;

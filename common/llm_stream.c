@@ -17,6 +17,7 @@ struct llm_stream {
 	json_t *usage; /* the last usage object seen, or NULL */
 	char *id, *model, *finish_reason;
 	int done;	 /* [DONE] seen */
+	size_t events;	 /* events read */
 	int failed;	 /* an error was reported: feed no more */
 	struct err *err; /* the caller's, during llm_stream_feed() */
 };
@@ -47,6 +48,11 @@ void llm_stream_free(struct llm_stream *s)
 	free(s->model);
 	free(s->finish_reason);
 	free(s);
+}
+
+size_t llm_stream_events(const struct llm_stream *s)
+{
+	return s->events;
 }
 
 int llm_stream_has_tool_calls(const struct llm_stream *s)
@@ -151,6 +157,7 @@ static int on_event(void *ctx, const char *data, size_t len)
 
 	if (s->done)
 		return 0; /* nothing counts after [DONE] */
+	s->events++;
 	if (len == 6 && !memcmp(data, "[DONE]", 6)) {
 		s->done = 1;
 		return 0;

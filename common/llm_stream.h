@@ -38,6 +38,9 @@ void llm_stream_free(struct llm_stream *s);
 /* Parses n more body bytes. Returns 0, or -1 with err (the stream is then finished). */
 int llm_stream_feed(struct llm_stream *s, const char *bytes, size_t n, struct err *err);
 
+/* How many events (chunks and [DONE]) were read so far: 0 for a body that is not a stream. */
+size_t llm_stream_events(const struct llm_stream *s);
+
 /* 1 once a tool-call delta has been seen (the turn calls tools). */
 int llm_stream_has_tool_calls(const struct llm_stream *s);
 

@@ -130,9 +130,41 @@ static int slack_notice(struct reply_sink *s, const char *text, struct err *err)
 	return rc;
 }
 
+/* The answer so far, in the placeholder: its sections only (no sources or buttons yet). */
+static int slack_partial(struct reply_sink *s, const char *markdown, struct err *err)
+{
+	json_t *blocks;
+	char *text;
+	int rc;
+
+	/*
+	 * Called from inside the LLM transfer (w->http is busy): the edit goes
+	 * through the side seam, tried once (a failure ends the partial edits;
+	 * the answer still comes with final()).
+	 */
+	static const struct http_retry once = {1, 0, 0, 0};
+	struct wctx side;
+	json_t *body;
+
+	if (!s->placeholder_ts || via_response_url(s))
+		return 0;
+	side = *s->w;
+	side.http = s->w->side_http;
+	blocks = mrkdwn_answer_blocks(markdown, NULL, 0, NULL, MRKDWN_FOOTER_NONE);
+	text = mrkdwn_fallback_text(markdown, REPLY_FALLBACK_MAX);
+	body =
+	    json_pack("{s:s, s:s, s:s, s:O}", "channel", task_channel(s), "ts", s->placeholder_ts,
+		      "text", *text ? text : REPLY_THINKING, "blocks", blocks);
+	rc = slack_call(&side, "chat.update", body, &once, NULL, err);
+	json_decref(body);
+	json_decref(blocks);
+	free(text);
+	return rc;
+}
+
 static const struct reply_ops slack_ops = {"slack",	slack_placeholder, slack_progress,
 					   slack_final, slack_notice,	   slack_find_placeholder,
-					   NULL};
+					   NULL,	slack_partial};
 
 /* --- dev ui --------------------------------------------------------------- */
 
@@ -231,6 +263,14 @@ static int ui_progress(struct reply_sink *s, const char *text, struct err *err)
 	return ui_add(s, "progress", 2, kv, NULL, err);
 }
 
+/* The answer so far: a "partial" entry (ref, text = markdown) the page shows until "answer". */
+static int ui_partial(struct reply_sink *s, const char *markdown, struct err *err)
+{
+	const char *kv[] = {"ref", s->placeholder_ts, "text", markdown};
+
+	return ui_add(s, "partial", 2, kv, NULL, err);
+}
+
 static int ui_final(struct reply_sink *s, const struct reply_answer *a, struct err *err)
 {
 	json_t *mem = json_array();
@@ -312,7 +352,7 @@ static int ui_trace(struct reply_sink *s, const struct reply_step *st, struct er
 }
 
 static const struct reply_ops ui_ops = {"ui",	   ui_placeholder, ui_progress, ui_final,
-					ui_notice, NULL,	   ui_trace};
+					ui_notice, NULL,	   ui_trace,	ui_partial};
 
 int reply_ui_feedback(struct wctx *w, const struct task *t, struct err *err)
 {
@@ -389,7 +429,8 @@ static int console_notice(struct reply_sink *s, const char *text, struct err *er
 }
 
 static const struct reply_ops console_ops = {
-    "console", console_placeholder, console_progress, console_final, console_notice, NULL, NULL};
+    "console", console_placeholder, console_progress, console_final, console_notice, NULL, NULL,
+    NULL};
 
 /* --- common --------------------------------------------------------------- */
 
@@ -451,6 +492,28 @@ void reply_progress(struct reply_sink *s, const char *text)
 int reply_traces(const struct reply_sink *s)
 {
 	return s && s->ops && s->ops->trace;
+}
+
+int reply_streams(const struct reply_sink *s)
+{
+	return s && s->ops->partial && s->placeholder_ts && !s->partial_failed &&
+	       s->w->env->cfg->slack_streaming != SLACK_STREAMING_OFF;
+}
+
+void reply_partial(struct reply_sink *s, const char *markdown)
+{
+	struct err e = {0};
+	int64_t now = clock_mono_ms();
+
+	if (!reply_streams(s) || !markdown || !*markdown ||
+	    now - s->partial_ms < s->w->env->cfg->slack_stream_interval_ms)
+		return;
+	s->partial_ms = now;
+	if (s->ops->partial(s, markdown, &e) < 0) {
+		/* a 429 or an edit Slack refused: the answer still comes with final() */
+		s->partial_failed = 1;
+		log_kv(LOG_WARN, "cannot show the answer so far", "error", e.msg, NULL);
+	}
 }
 
 void reply_trace(struct reply_sink *s, const struct reply_step *st)

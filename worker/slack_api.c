@@ -105,7 +105,7 @@ int slack_call(struct wctx *w, const char *method, json_t *body, const struct ht
 				      : "Content-Type: application/json; charset=utf-8",
 				 auth, NULL};
 	char *text = form ? form_body(body) : json_dumps(body, JSON_COMPACT);
-	struct http_request req = {"POST", url, headers, text, strlen(text), 15000};
+	struct http_request req = {"POST", url, headers, text, strlen(text), 15000, NULL, NULL};
 	struct http_response resp;
 	json_t *root = NULL;
 	const char *outcome = "ok", *slack_err = NULL;
@@ -166,7 +166,8 @@ int slack_respond(struct wctx *w, const char *response_url, const char *text, js
 	if (blocks)
 		json_object_set(body, "blocks", blocks);
 	json = json_dumps(body, JSON_COMPACT);
-	req = (struct http_request){"POST", response_url, headers, json, strlen(json), 15000};
+	req = (struct http_request){"POST",	  response_url, headers, json,
+				    strlen(json), 15000,	NULL,	 NULL};
 	http_response_init(&resp);
 	rc = http_perform_retry(&w->http, &req, &resp, &policy, "slack response_url", err);
 	metrics_inc(NULL, M_SLACK_API_REQUESTS,

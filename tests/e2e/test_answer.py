@@ -147,6 +147,48 @@ def test_mention_is_answered_once_in_its_thread_with_sources_and_buttons():
         assert last[0]["role"] == "system"
 
 
+TYPED = " ".join("word%d" % i for i in range(60))
+
+
+def _typed_prefixes(e):
+    """The texts the placeholder showed that were a growing part of TYPED."""
+    texts = [u["json"].get("text") or "" for u in e.slack.requests("/api/chat.update")]
+    return [t for t in texts if t and TYPED.startswith(t) and t != TYPED]
+
+
+def test_answer_is_typed_out_while_the_model_writes_it():
+    """SLACK_STREAMING=auto (the default): the worker asks the model to stream and edits
+    the placeholder with the answer so far, at most every SLACK_STREAM_INTERVAL_MS; the
+    last edit is the whole answer with sources and buttons, and the model was called once."""
+    with E2E(SLACK_STREAM_INTERVAL_MS=200) as e:
+        e.llm.config(stream_chunk_ms=25)  # ~110 pieces of 4 characters: about 3 s
+        e.llm.script([{"content": TYPED}])
+        e.worker()
+        e.ask("EvTyped1", ts="1700000021.000100")
+        msg = e.wait_answers(1)[0]
+        shown = _typed_prefixes(e)
+        assert len(shown) >= 3, shown
+        assert all(len(a) < len(b) for a, b in zip(shown, shown[1:])), shown
+        assert TYPED in blocks_text(msg) and has_buttons(msg)
+        chats = e.chat_requests()
+        assert len(chats) == 1 and chats[0]["json"]["stream"] is True
+        assert chats[0]["json"]["stream_options"] == {"include_usage": True}
+        a = list(e.answers().values())[0]
+        assert a["answer"] == TYPED and int(a["completion_tokens"]) > 0
+
+
+def test_streaming_off_shows_the_answer_once_done():
+    """SLACK_STREAMING=off: no streamed request and no partial edits; the same answer."""
+    with E2E(SLACK_STREAMING="off") as e:
+        e.llm.script([{"content": TYPED}])
+        e.worker()
+        e.ask("EvTyped2", ts="1700000022.000100")
+        msg = e.wait_answers(1)[0]
+        assert TYPED in blocks_text(msg) and has_buttons(msg)
+        assert _typed_prefixes(e) == []
+        assert "stream" not in e.chat_requests()[0]["json"]
+
+
 def test_slack_retries_of_one_event_give_one_answer():
     with E2E() as e:
         e.worker()
