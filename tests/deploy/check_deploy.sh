@@ -1367,9 +1367,43 @@ def docs(path):
           f"{bad}")
 
 
+def manifest(path):
+    """deploy/slack-app-manifest.yaml: parses; its URLs are the API's routes; its events,
+    scopes and settings are the ones the code handles."""
+    try:
+        with open(path) as f:
+            m = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        fail(f"manifest: {path} parses", str(e))
+        return
+    ok(f"manifest: {path} parses")
+    st = m.get("settings") or {}
+    urls = {
+        "events": (st.get("event_subscriptions") or {}).get("request_url"),
+        "interactive": (st.get("interactivity") or {}).get("request_url"),
+        "commands": ((m.get("features") or {}).get("slash_commands") or [{}])[0].get("url"),
+    }
+    with open("api/server.c") as f:
+        server = f.read()
+    bad = [f"{k}: {u}" for k, u in urls.items()
+           if not u or not u.startswith("https://HOST/slack/") or f'"{u[len("https://HOST"):]}"' not in server]
+    check(not bad, "manifest: request URLs are https://HOST + the API's /slack/* routes", f"{bad}")
+    events = set((st.get("event_subscriptions") or {}).get("bot_events") or [])
+    check(events == {"app_mention", "message.im"}, "manifest: bot events are the ones the API handles",
+          f"{sorted(events)}")
+    scopes = set(((m.get("oauth_config") or {}).get("scopes") or {}).get("bot") or [])
+    need = {"app_mentions:read", "chat:write", "commands", "im:history", "channels:history", "groups:history"}
+    check(need <= scopes, "manifest: bot scopes cover events, posting, /ask and finding placeholders",
+          f"missing {sorted(need - scopes)}")
+    cmds = [c.get("command") for c in (m.get("features") or {}).get("slash_commands") or []]
+    check(cmds == ["/ask"] and st.get("interactivity", {}).get("is_enabled") is True
+          and st.get("socket_mode_enabled") is False,
+          "manifest: /ask, interactivity on, socket mode off (HTTP mode)", f"{cmds} {st}")
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"compose": compose, "dockerfile": dockerfile, "dockerignore": dockerignore, "k8s": k8s,
+    {"manifest": manifest, "compose": compose, "dockerfile": dockerfile, "dockerignore": dockerignore, "k8s": k8s,
      "terraform": terraform, "env": env, "dockerfiles": dockerfiles, "start": start,
      "docs": docs}[cmd](*args)
 PY
@@ -1411,8 +1445,8 @@ py_checks Dockerfiles dockerfiles deploy/Dockerfile.api deploy/Dockerfile.worker
 # YAML style -------------------------------------------------------------------
 if command -v yamllint >/dev/null 2>&1; then
 	yl_conf='{extends: default, rules: {line-length: {max: 120}, document-start: disable, truthy: {check-keys: false}}}'
-	if err=$(yamllint -f parsable -d "$yl_conf" docker-compose.yml k8s 2>&1); then
-		ok "yamllint: docker-compose.yml and k8s/"
+	if err=$(yamllint -f parsable -d "$yl_conf" docker-compose.yml k8s deploy/slack-app-manifest.yaml 2>&1); then
+		ok "yamllint: docker-compose.yml, k8s/ and the Slack app manifest"
 	else
 		fail "yamllint: docker-compose.yml and k8s/" "$(head -n 3 <<<"$err" | tr '\n' ' ')"
 	fi
@@ -1494,6 +1528,7 @@ py_checks start start "${BUILD_DIR:-build}/bin" "$TMP/base.yaml" "$TMP/productio
 
 # The operator's guide ------------------------------------------------------------
 py_checks docs docs docs/deploy.md
+py_checks manifest manifest deploy/slack-app-manifest.yaml
 
 echo "# $SKIPPED skipped (not counted)"
 echo "$PASS passed, $FAILED failed"
