@@ -15,6 +15,17 @@ locals {
   kb_bucket  = local.kb_ingest ? regex("^s3://([^/]+)", var.kb_s3_uri)[0] : ""
   kb_prefix  = local.kb_ingest ? trim(replace(var.kb_s3_uri, "s3://${local.kb_bucket}", ""), "/") : ""
   kb_objects = local.kb_prefix == "" ? "arn:aws:s3:::${local.kb_bucket}/*" : "arn:aws:s3:::${local.kb_bucket}/${local.kb_prefix}/*"
+
+  # both containers log to the worker log group under ingest/, with no capabilities
+  ingest_logs = {
+    logDriver = "awslogs"
+    options = {
+      awslogs-group         = aws_cloudwatch_log_group.worker.name
+      awslogs-region        = var.aws_region
+      awslogs-stream-prefix = "ingest"
+    }
+  }
+  no_capabilities = { capabilities = { drop = ["ALL"] } }
 }
 
 resource "aws_iam_role" "ingest_task" {
@@ -96,17 +107,8 @@ resource "aws_ecs_task_definition" "ingest" {
         { sourceVolume = "kb", containerPath = "/kb", readOnly = false },
         { sourceVolume = "sync-tmp", containerPath = "/tmp", readOnly = false },
       ]
-      linuxParameters = {
-        capabilities = { drop = ["ALL"] }
-      }
-      logConfiguration = {
-        logDriver = "awslogs"
-        options = {
-          awslogs-group         = aws_cloudwatch_log_group.worker.name
-          awslogs-region        = var.aws_region
-          awslogs-stream-prefix = "ingest"
-        }
-      }
+      linuxParameters  = local.no_capabilities
+      logConfiguration = local.ingest_logs
     },
     {
       name                   = "ingest"
@@ -122,17 +124,8 @@ resource "aws_ecs_task_definition" "ingest" {
         { sourceVolume = "kb", containerPath = "/kb", readOnly = true },
         { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
       ]
-      linuxParameters = {
-        capabilities = { drop = ["ALL"] }
-      }
-      logConfiguration = {
-        logDriver = "awslogs"
-        options = {
-          awslogs-group         = aws_cloudwatch_log_group.worker.name
-          awslogs-region        = var.aws_region
-          awslogs-stream-prefix = "ingest"
-        }
-      }
+      linuxParameters  = local.no_capabilities
+      logConfiguration = local.ingest_logs
     },
   ])
 }

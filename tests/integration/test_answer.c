@@ -241,6 +241,39 @@ TEST(answer, retries_reuse_the_placeholder_and_the_stored_answer)
 	fake_env_release(&s.fe);
 }
 
+/*
+ * Task id's attempt crashed while posting its placeholder (intent recorded, ts
+ * not); conversations.replies answers page1 (then page2 for a cursor): giving
+ * up must apologise in the message want_ts, post nothing, and record it.
+ */
+static void give_up_finds_placeholder(struct setup *s, const char *id, const char *thread,
+				      const char *page1, const char *page2, const char *want_ts)
+{
+	const char *f[] = {"placeholder", "state"}, *vals[] = {"posting", "running"};
+	size_t posts = s->rs.posts;
+	struct err e = {0};
+	struct task t;
+	json_t *body;
+	char *key, *v;
+
+	question(&t, id, thread, "U3");
+	CHECK(taskstate_set(&s->fe.w, id, 2, f, vals, &e) == 0);
+	s->rs.replies_reply = page1;
+	s->rs.replies_page2 = page2;
+	handler_give_up(&s->fe.w, &t, &e);
+	CHECK_INT_EQ(s->rs.posts, posts);
+	body = last_body(s, "/chat.update");
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), want_ts);
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "text")), ANSWER_APOLOGY);
+	json_decref(body);
+	key = keys_task_state("haink", id);
+	v = hget(s, key, "placeholder_ts");
+	CHECK_STR_EQ(v, want_ts);
+	free(v);
+	free(key);
+	task_release(&t);
+}
+
 TEST(answer, give_up_edits_the_placeholder_with_an_apology)
 {
 	struct setup s;
@@ -293,46 +326,20 @@ TEST(answer, give_up_edits_the_placeholder_with_an_apology)
 	 * not): giving up finds that message by its metadata and apologises in it,
 	 * so no orphan "Thinking…" stays behind and no second message is posted.
 	 */
-	question(&t, "EvA3c", "1700.000302", "U3");
-	{
-		const char *f[] = {"placeholder", "state"}, *vals[] = {"posting", "running"};
-		CHECK(taskstate_set(&s.fe.w, "EvA3c", 2, f, vals, &e) == 0);
-	}
-	s.rs.replies_reply = "{\"ok\":true,\"messages\":[{\"ts\":\"1700.000302\"},"
-			     "{\"ts\":\"1700000000.000777\",\"metadata\":{\"event_type\":"
-			     "\"haink_task\",\"event_payload\":{\"task_id\":\"EvA3c\"}}}]}";
-	handler_give_up(&s.fe.w, &t, &e);
-	CHECK_INT_EQ(s.rs.posts, 2);
-	body = last_body(&s, "/chat.update");
-	CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700000000.000777");
-	CHECK_STR_EQ(json_string_value(json_object_get(body, "text")), ANSWER_APOLOGY);
-	json_decref(body);
-	key = keys_task_state("haink", "EvA3c");
-	v = hget(&s, key, "placeholder_ts");
-	CHECK_STR_EQ(v, "1700000000.000777");
-	free(v);
-	free(key);
-	task_release(&t);
-
+	give_up_finds_placeholder(&s, "EvA3c", "1700.000302",
+				  "{\"ok\":true,\"messages\":[{\"ts\":\"1700.000302\"},"
+				  "{\"ts\":\"1700000000.000777\",\"metadata\":{\"event_type\":"
+				  "\"haink_task\",\"event_payload\":{\"task_id\":\"EvA3c\"}}}]}",
+				  NULL, "1700000000.000777");
 	/* in a long thread the placeholder is on a later page: next_cursor is followed */
-	question(&t, "EvA3d", "1700.000303", "U3");
-	{
-		const char *f[] = {"placeholder", "state"}, *vals[] = {"posting", "running"};
-		CHECK(taskstate_set(&s.fe.w, "EvA3d", 2, f, vals, &e) == 0);
-	}
-	s.rs.replies_reply =
+	give_up_finds_placeholder(
+	    &s, "EvA3d", "1700.000303",
 	    "{\"ok\":true,\"has_more\":true,\"messages\":[{\"ts\":\"1700.000303\"}],"
-	    "\"response_metadata\":{\"next_cursor\":\"bmV4dDox\"}}";
-	s.rs.replies_page2 =
+	    "\"response_metadata\":{\"next_cursor\":\"bmV4dDox\"}}",
 	    "{\"ok\":true,\"messages\":[{\"ts\":\"1700000000.000888\",\"metadata\":"
 	    "{\"event_type\":\"haink_task\",\"event_payload\":{\"task_id\":\"EvA3d\"}}}],"
-	    "\"response_metadata\":{\"next_cursor\":\"\"}}";
-	handler_give_up(&s.fe.w, &t, &e);
-	CHECK_INT_EQ(s.rs.posts, 2);
-	body = last_body(&s, "/chat.update");
-	CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700000000.000888");
-	json_decref(body);
-	task_release(&t);
+	    "\"response_metadata\":{\"next_cursor\":\"\"}}",
+	    "1700000000.000888");
 	fake_env_release(&s.fe);
 }
 

@@ -285,6 +285,15 @@ def test_ui_routes_report_503_while_redis_is_down():
         assert st.r("XLEN", st.stream) == 1
 
 
+def answered_session(api):
+    """The entries of SESSION's stream once they include the answer (waits up to 30 s)."""
+    def events():
+        _, _, out = call(api, "GET", "/ui/api/events?session=" + SESSION)
+        ev = out["events"]
+        return ev if any(e["kind"] == "answer" for e in ev) else None
+    return wait_until(events, 30, "the answer on the session stream")
+
+
 def test_offline_answers_carry_their_agent_and_a_trace_of_the_tool_calls():
     """The worker side for real, offline: a Dev UI question's entries on ui:<session>."""
     with Stack() as st:
@@ -300,11 +309,7 @@ def test_offline_answers_carry_their_agent_and_a_trace_of_the_tool_calls():
                                      "text": "What does REDELIVERY_TIMEOUT_MS do?"})
         assert status == 200, body
 
-        def events():
-            _, _, out = call(api, "GET", "/ui/api/events?session=" + SESSION)
-            ev = out["events"]
-            return ev if any(e["kind"] == "answer" for e in ev) else None
-        ev = wait_until(events, 30, "the answer on the session stream")
+        ev = answered_session(api)
         kinds = [e["kind"] for e in ev]
         assert kinds[0] == "placeholder" and kinds[-1] == "answer", kinds
         ph, ans = ev[0], ev[-1]
@@ -350,11 +355,7 @@ def test_ui_answers_are_typed_out_as_the_model_streams():
                                body={"session": SESSION, "user": "ada", "text": "Type it out"})
         assert status == 200, body
 
-        def events():
-            _, _, out = call(api, "GET", "/ui/api/events?session=" + SESSION)
-            ev = out["events"]
-            return ev if any(e["kind"] == "answer" for e in ev) else None
-        ev = wait_until(events, 30, "the answer on the session stream")
+        ev = answered_session(api)
         kinds = [e["kind"] for e in ev]
         parts = [e["text"] for e in ev if e["kind"] == "partial"]
         assert len(parts) >= 3, kinds
