@@ -309,7 +309,9 @@ static int typed_text(void *ctx, const char *text, size_t n)
 {
 	struct typed *ty = ctx;
 
-	if (!text) { /* a new call, or a retried one: start over */
+	if (reply_taken_over(ty->sink))
+		return -1; /* another worker answers now: stop reading this reply */
+	if (!text) {	   /* a new call, or a retried one: start over */
 		buf_reset(&ty->text);
 		return 0;
 	}

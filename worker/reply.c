@@ -131,20 +131,18 @@ static int slack_notice(struct reply_sink *s, const char *text, struct err *err)
 }
 
 /* The answer so far, in the placeholder: its sections only (no sources or buttons yet). */
+/*
+ * Called from inside the LLM transfer (w->http is busy): the edit goes
+ * through the side seam, tried once (a failure ends the partial edits; the
+ * answer still comes with final()).
+ */
 static int slack_partial(struct reply_sink *s, const char *markdown, struct err *err)
 {
-	json_t *blocks;
-	char *text;
-	int rc;
-
-	/*
-	 * Called from inside the LLM transfer (w->http is busy): the edit goes
-	 * through the side seam, tried once (a failure ends the partial edits;
-	 * the answer still comes with final()).
-	 */
 	static const struct http_retry once = {1, 0, 0, 0};
 	struct wctx side;
-	json_t *body;
+	json_t *blocks, *body;
+	char *text;
+	int rc;
 
 	if (!s->placeholder_ts || via_response_url(s))
 		return 0;
@@ -477,11 +475,17 @@ void reply_sink_set_placeholder(struct reply_sink *s, const char *ts)
 	s->placeholder_ts = ts && *ts ? xstrdup(ts) : NULL;
 }
 
+int reply_taken_over(const struct reply_sink *s)
+{
+	return s && s->w && atomic_load(&s->w->lease_lost);
+}
+
 void reply_progress(struct reply_sink *s, const char *text)
 {
 	struct err e = {0};
 
-	if (!s || !s->ops || (s->last_progress && !strcmp(s->last_progress, text)))
+	if (!s || !s->ops || (s->last_progress && !strcmp(s->last_progress, text)) ||
+	    reply_taken_over(s))
 		return;
 	free(s->last_progress);
 	s->last_progress = xstrdup(text);
@@ -497,7 +501,7 @@ int reply_traces(const struct reply_sink *s)
 int reply_streams(const struct reply_sink *s)
 {
 	return s && s->ops->partial && s->placeholder_ts && !s->partial_failed &&
-	       s->w->env->cfg->slack_streaming != SLACK_STREAMING_OFF;
+	       s->w->env->cfg->slack_streaming != SLACK_STREAMING_OFF && !reply_taken_over(s);
 }
 
 void reply_partial(struct reply_sink *s, const char *markdown)

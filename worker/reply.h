@@ -126,7 +126,14 @@ int reply_ui_feedback(struct wctx *w, const struct task *t, struct err *err);
 /* Sets the placeholder ts (copied) restored from the task state. */
 void reply_sink_set_placeholder(struct reply_sink *s, const char *ts);
 
-/* Shows progress unless it is the text already shown; failures are logged only. */
+/*
+ * 1 when the queue runtime gave this task to another worker (after a stall):
+ * the sink then edits nothing more (progress, partial answers), so a late
+ * edit never overwrites the new owner's answer.
+ */
+int reply_taken_over(const struct reply_sink *s);
+/* Shows progress unless it is the text already shown or the task was taken over; failures are
+ * logged only. */
 void reply_progress(struct reply_sink *s, const char *text);
 
 /* Returns 1 when s shows a trace (worth building steps for); s may be NULL. */
