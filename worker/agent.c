@@ -34,6 +34,7 @@ void agent_run_init(struct agent_run *r)
 void agent_run_release(struct agent_run *r)
 {
 	free(r->answer);
+	free(r->viewing);
 	free(r->model);
 	tool_trace_release(&r->trace);
 	json_decref(r->turn);
@@ -177,6 +178,15 @@ static json_t *initial_messages(struct wctx *w, struct agent_run *r)
 	json_array_append_new(messages,
 			      json_pack("{s:s, s:s}", "role", "system", "content", system));
 	free(system);
+	if (r->viewing) {
+		/* Slack's assistant view: the user asks while looking at this channel */
+		char *ctx = xasprintf("Context: the user is asking from Slack's assistant view "
+				      "while viewing the channel <#%s>.",
+				      r->viewing);
+		json_array_append_new(messages,
+				      json_pack("{s:s, s:s}", "role", "system", "content", ctx));
+		free(ctx);
+	}
 	/* without a Redis connection (unit tests) there is no memory to consult */
 	if (w->r && convo_memories(w, &r->scope, r->question, messages, &r->trace, &e) < 0)
 		log_kv(LOG_WARN, "answering without memories", "error", e.msg, NULL);

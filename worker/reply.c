@@ -6,6 +6,7 @@
 #include "reply.h"
 #include "tools.h"
 #include "mrkdwn.h"
+#include "assistant.h"
 #include "slack_api.h"
 
 #include <jansson.h>
@@ -82,6 +83,14 @@ static int slack_find_placeholder(struct reply_sink *s, struct err *err)
 
 static int slack_progress(struct reply_sink *s, const char *text, struct err *err)
 {
+	if (s->assistant && s->t) {
+		/* "Searching the knowledge base…" -> "is searching the knowledge base…" */
+		char *status = xasprintf("is %s", text);
+		if (status[3] >= 'A' && status[3] <= 'Z')
+			status[3] = (char)(status[3] - 'A' + 'a');
+		assistant_status(s->w, s->t, status);
+		free(status);
+	}
 	if (!s->placeholder_ts || via_response_url(s))
 		return 0;
 	return slack_update(s->w, task_channel(s), s->placeholder_ts, text, NULL, err);
@@ -440,6 +449,11 @@ static void sink_init(struct reply_sink *s, struct wctx *w, const struct task *t
 	s->w = w;
 	s->t = t;
 	s->thread_ts = xstrdup(t && t->thread_ts ? t->thread_ts : "");
+}
+
+const struct reply_ops *reply_slack_ops(void)
+{
+	return &slack_ops;
 }
 
 void reply_sink_open(struct reply_sink *s, struct wctx *w, const struct task *t)

@@ -107,11 +107,14 @@ struct reply_sink {
 	FILE *print;	      /* console: also print answers here (`ask`), or NULL */
 	int nsteps;	      /* trace steps shown so far */
 	int64_t partial_ms;   /* when the answer so far was last shown (monotonic ms) */
+	int assistant;	      /* a Slack assistant thread: progress also sets its status line */
 	int partial_failed;   /* a partial edit failed: show no more until final() */
 };
 
 /* Opens the sink for t (see above). Always succeeds; release with reply_sink_close(). */
 void reply_sink_open(struct reply_sink *s, struct wctx *w, const struct task *t);
+/* The Slack sink's operations (to tell which sink reply_sink_open() chose). */
+const struct reply_ops *reply_slack_ops(void);
 /* Opens the console sink explicitly (print may be NULL). */
 void reply_sink_open_console(struct reply_sink *s, struct wctx *w, const struct task *t,
 			     FILE *print);

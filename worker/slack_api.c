@@ -284,6 +284,39 @@ int slack_find_task_message(struct wctx *w, const char *channel, const char *thr
 	return rc;
 }
 
+/* One assistant.threads.* call on (channel, thread_ts) with one more field. */
+static int assistant_call(struct wctx *w, const char *method, const char *channel,
+			  const char *thread_ts, const char *key, json_t *value, struct err *err)
+{
+	json_t *body = json_pack("{s:s, s:s, s:o}", "channel_id", channel ? channel : "",
+				 "thread_ts", thread_ts ? thread_ts : "", key, value);
+	int rc = slack_call(w, method, body, NULL, NULL, err);
+
+	json_decref(body);
+	return rc;
+}
+
+int slack_assistant_status(struct wctx *w, const char *channel, const char *thread_ts,
+			   const char *status, struct err *err)
+{
+	return assistant_call(w, "assistant.threads.setStatus", channel, thread_ts, "status",
+			      json_string(status ? status : ""), err);
+}
+
+int slack_assistant_title(struct wctx *w, const char *channel, const char *thread_ts,
+			  const char *title, struct err *err)
+{
+	return assistant_call(w, "assistant.threads.setTitle", channel, thread_ts, "title",
+			      json_string(title ? title : ""), err);
+}
+
+int slack_assistant_prompts(struct wctx *w, const char *channel, const char *thread_ts,
+			    json_t *prompts, struct err *err)
+{
+	return assistant_call(w, "assistant.threads.setSuggestedPrompts", channel, thread_ts,
+			      "prompts", json_incref(prompts), err);
+}
+
 int slack_update(struct wctx *w, const char *channel, const char *ts, const char *text,
 		 json_t *blocks, struct err *err)
 {

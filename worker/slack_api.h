@@ -73,6 +73,20 @@ int slack_find_task_message(struct wctx *w, const char *channel, const char *thr
 			    const char *task_id, char **ts_out, struct err *err);
 
 /*
+ * Slack's assistant-thread methods (the AI app split view), thread =
+ * (channel, thread_ts): assistant.threads.setStatus (status text such as
+ * "is searching the knowledge base…"; "" clears it), setTitle, and
+ * setSuggestedPrompts (prompts: a borrowed array of {"title","message"}, 1
+ * to 4). Each returns 0, or -1 with err (retryable codes for 429/5xx).
+ */
+int slack_assistant_status(struct wctx *w, const char *channel, const char *thread_ts,
+			   const char *status, struct err *err);
+int slack_assistant_title(struct wctx *w, const char *channel, const char *thread_ts,
+			  const char *title, struct err *err);
+int slack_assistant_prompts(struct wctx *w, const char *channel, const char *thread_ts,
+			    json_t *prompts, struct err *err);
+
+/*
  * Replaces the message (channel, ts) with text and blocks (borrowed; NULL
  * sends "blocks": [] so earlier blocks are removed). Returns 0 or -1.
  */

@@ -1389,16 +1389,19 @@ def manifest(path):
            if not u or not u.startswith("https://HOST/slack/") or f'"{u[len("https://HOST"):]}"' not in server]
     check(not bad, "manifest: request URLs are https://HOST + the API's /slack/* routes", f"{bad}")
     events = set((st.get("event_subscriptions") or {}).get("bot_events") or [])
-    check(events == {"app_mention", "message.im"}, "manifest: bot events are the ones the API handles",
+    check(events == {"app_mention", "message.im", "assistant_thread_started", "assistant_thread_context_changed"},
+          "manifest: bot events are the ones the API handles",
           f"{sorted(events)}")
     scopes = set(((m.get("oauth_config") or {}).get("scopes") or {}).get("bot") or [])
-    need = {"app_mentions:read", "chat:write", "commands", "im:history", "channels:history", "groups:history"}
+    need = {"app_mentions:read", "chat:write", "commands", "im:history", "channels:history", "groups:history",
+            "assistant:write"}
     check(need <= scopes, "manifest: bot scopes cover events, posting, /ask and finding placeholders",
           f"missing {sorted(need - scopes)}")
     cmds = [c.get("command") for c in (m.get("features") or {}).get("slash_commands") or []]
     check(cmds == ["/ask"] and st.get("interactivity", {}).get("is_enabled") is True
-          and st.get("socket_mode_enabled") is False,
-          "manifest: /ask, interactivity on, socket mode off (HTTP mode)", f"{cmds} {st}")
+          and st.get("socket_mode_enabled") is False
+          and ((m.get("features") or {}).get("assistant_view") or {}).get("assistant_description"),
+          "manifest: /ask, interactivity on, the assistant view, socket mode off (HTTP mode)", f"{cmds} {st}")
 
 
 if __name__ == "__main__":

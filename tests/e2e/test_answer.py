@@ -4,6 +4,7 @@ fakes recorded and what Redis holds (issue 4's "what it must show")."""
 import json
 import os
 import signal
+import time
 import urllib.parse
 
 from haink import (Stack, app_mention, blocks_text, fake_llm_env, has_buttons, request,
@@ -187,6 +188,59 @@ def test_streaming_off_shows_the_answer_once_done():
         assert TYPED in blocks_text(msg) and has_buttons(msg)
         assert _typed_prefixes(e) == []
         assert "stream" not in e.chat_requests()[0]["json"]
+
+
+def assistant_event(event_id, etype, channel="D500", thread_ts="1729999327.187299",
+                    viewing="C777", user="U200", team="T300"):
+    ctx = {"team_id": team, "enterprise_id": None}
+    if viewing:
+        ctx["channel_id"] = viewing
+    return {"token": "x", "team_id": team, "api_app_id": "A1", "type": "event_callback",
+            "event_id": event_id, "event_time": int(time.time()),
+            "event": {"type": etype, "event_ts": "1729999327.200000",
+                      "assistant_thread": {"user_id": user, "context": ctx,
+                                           "channel_id": channel, "thread_ts": thread_ts}}}
+
+
+def test_assistant_thread_prompts_context_status_and_title():
+    """Slack's assistant view: assistant_thread_started shows the agent's examples as
+    suggested prompts; context_changed moves the viewed channel; a message in the thread
+    is answered like a DM with a status line, the thread titled after the first question
+    only, and the viewed channel given to the model."""
+    with E2E() as e:
+        e.worker()
+        assert e.st.post_event(e.api, assistant_event("EvAs1", "assistant_thread_started",
+                                                      viewing="C111"))[0] == 200
+        got = e.slack.wait("/api/assistant.threads.setSuggestedPrompts", 1, 15000)
+        assert got["ok"], got
+        call = got["requests"][0]["json"]
+        assert call["channel_id"] == "D500" and call["thread_ts"] == "1729999327.187299"
+        prompts = call["prompts"]
+        assert 1 <= len(prompts) <= 4 and all(p["title"] and p["message"] for p in prompts)
+        assert e.st.post_event(e.api, assistant_event(
+            "EvAs2", "assistant_thread_context_changed", viewing="C777"))[0] == 200
+        wait_until(lambda: e.r("HGET", "assistant:T300:D500:1729999327.187299",
+                               "context_channel") == "C777", 15, "the new context")
+        for i, text in enumerate(("How do I rotate the signing secret?", "And the bot token?")):
+            msg = {"token": "x", "team_id": "T300", "api_app_id": "A1",
+                   "type": "event_callback", "event_id": "EvAsQ%d" % i,
+                   "event_time": int(time.time()),
+                   "event": {"type": "message", "channel_type": "im", "channel": "D500",
+                             "user": "U200", "text": text, "ts": "17299994%02d.000100" % i,
+                             "thread_ts": "1729999327.187299"}}
+            assert e.st.post_event(e.api, msg)[0] == 200
+            e.wait_answers(i + 1)
+        titles = [r["json"] for r in e.slack.requests("/api/assistant.threads.setTitle")]
+        assert [t["title"] for t in titles] == ["How do I rotate the signing secret?"], titles
+        statuses = [r["json"]["status"] for r in
+                    e.slack.requests("/api/assistant.threads.setStatus")]
+        assert statuses.count("is thinking\u2026") == 2, statuses
+        assert "is searching the knowledge base\u2026" in statuses, statuses
+        answers = [m for m in e.messages() if m["channel"] == "D500"]
+        assert len(answers) == 2 and all(m["thread_ts"] == "1729999327.187299" for m in answers)
+        system = [m["content"] for m in e.chat_requests()[-1]["json"]["messages"]
+                  if m["role"] == "system"]
+        assert any("<#C777>" in c for c in system), system
 
 
 def test_slack_retries_of_one_event_give_one_answer():

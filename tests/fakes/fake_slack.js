@@ -207,7 +207,30 @@ function page(all, p, shape) {
     response_metadata: { next_cursor: more ? Buffer.from('offset:' + (from + limit)).toString('base64') : '' } };
 }
 
+function assistantCall(p, check) {
+  if (!str(p.channel_id) || !str(p.thread_ts)) return { ok: false, error: 'invalid_arguments' };
+  const bad = check();
+  return bad ? { ok: false, error: bad } : { ok: true };
+}
+
 const methods = {
+  // Assistant threads (the AI app split view): each needs channel_id and
+  // thread_ts; the call is recorded and, like Slack, answered {ok: true}.
+  'assistant.threads.setStatus': (p) => assistantCall(p, () =>
+    (typeof p.status === 'string' ? null : 'invalid_arguments')),
+  'assistant.threads.setTitle': (p) => assistantCall(p, () =>
+    (typeof p.title === 'string' && p.title.length > 0 ? null : 'invalid_arguments')),
+  'assistant.threads.setSuggestedPrompts': (p) => assistantCall(p, () => {
+    let prompts = p.prompts;
+    if (typeof prompts === 'string') {
+      try { prompts = JSON.parse(prompts); } catch (e) { return 'invalid_arguments'; }
+    }
+    if (!Array.isArray(prompts) || prompts.length < 1 || prompts.length > 4) return 'invalid_arguments';
+    const ok = prompts.every((x) => x && typeof x.title === 'string' && x.title.length > 0 &&
+      typeof x.message === 'string' && x.message.length > 0);
+    return ok ? null : 'invalid_arguments';
+  }),
+
   'auth.test': () => ({
     ok: true,
     url: 'https://fake.slack.com/',
