@@ -37,7 +37,7 @@ struct task {
 	char *answer_id;    /* feedback tasks */
 	char *feedback;	    /* feedback tasks: helpful / not_helpful */
 	char *response_url; /* slash commands: Slack's reply URL, used when the bot cannot post */
-	char *event;	       /* assistant tasks: thread_started / context_changed */
+	char *event;	    /* assistant tasks: thread_started / context_changed */
 	char *context_channel; /* assistant tasks: the channel the user is viewing */
 	int64_t enqueued_ms;
 	int attempt; /* 1 on first delivery */
