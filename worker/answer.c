@@ -357,6 +357,8 @@ static int question_run(struct wctx *w, struct task *t, struct err *err)
 		       NULL);
 	rc = 0;
 out:
+	if (sink.assistant)
+		assistant_status(w, t, ""); /* the status line ends with the answer (or the try) */
 	agent_run_release(&run);
 	reply_sink_close(&sink);
 	taskstate_release(&st);

@@ -236,6 +236,7 @@ def test_assistant_thread_prompts_context_status_and_title():
                     e.slack.requests("/api/assistant.threads.setStatus")]
         assert statuses.count("is thinking\u2026") == 2, statuses
         assert "is searching the knowledge base\u2026" in statuses, statuses
+        assert statuses[-1] == "" and statuses.count("") == 2, statuses  # cleared per answer
         answers = [m for m in e.messages() if m["channel"] == "D500"]
         assert len(answers) == 2 and all(m["thread_ts"] == "1729999327.187299" for m in answers)
         system = [m["content"] for m in e.chat_requests()[-1]["json"]["messages"]
