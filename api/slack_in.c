@@ -290,7 +290,9 @@ int slack_in_interactive(const char *body, size_t len, const struct agents *agen
 	char *payload = form_get(body, len, "payload", &bad);
 	json_t *root = NULL, *actions, *action, *obj;
 	const char *type, *action_id, *value, *action_ts, *msg_ts = NULL, *thread_ts = NULL;
+	const char *verdict = NULL; /* helpful / not_helpful */
 	struct task *t = &in->task;
+	int native;
 
 	if (bad || !payload) {
 		err_set(err, ERR_PARSE,
@@ -308,8 +310,14 @@ int slack_in_interactive(const char *body, size_t len, const struct agents *agen
 	actions = json_object_get(root, "actions");
 	action = json_is_array(actions) ? json_array_get(actions, 0) : NULL;
 	action_id = action ? jstr(action, "action_id") : NULL;
-	if (!action_id ||
-	    (strcmp(action_id, "feedback_helpful") && strcmp(action_id, "feedback_not_helpful"))) {
+	/*
+	 * Two forms: the classic buttons (action_id feedback_helpful /
+	 * feedback_not_helpful, value = the answer id) and Slack's native
+	 * feedback_buttons (action_id "feedback", value = "<verdict>:<answer id>").
+	 */
+	native = action_id && !strcmp(action_id, "feedback");
+	if (!action_id || (!native && strcmp(action_id, "feedback_helpful") &&
+			   strcmp(action_id, "feedback_not_helpful"))) {
 		rc = ignore(in, "unknown action");
 		goto out;
 	}
@@ -318,6 +326,22 @@ int slack_in_interactive(const char *body, size_t len, const struct agents *agen
 	if (!value || !*value || !action_ts) {
 		err_set(err, ERR_INVALID, "feedback action without value or action_ts");
 		goto out;
+	}
+	if (native) {
+		if (!strncmp(value, "helpful:", 8)) {
+			verdict = "helpful";
+			value += 8;
+		} else if (!strncmp(value, "not_helpful:", 12)) {
+			verdict = "not_helpful";
+			value += 12;
+		}
+		if (!verdict || !*value) {
+			err_set(err, ERR_INVALID,
+				"feedback_buttons value is not helpful:<id> or not_helpful:<id>");
+			goto out;
+		}
+	} else {
+		verdict = strcmp(action_id, "feedback_helpful") ? "not_helpful" : "helpful";
 	}
 	obj = json_object_get(root, "message");
 	if (json_is_object(obj)) {
@@ -339,7 +363,7 @@ int slack_in_interactive(const char *body, size_t len, const struct agents *agen
 	t->ts = xstrdup(msg_ts ? msg_ts : "");
 	t->thread_ts = xstrdup(thread_ts ? thread_ts : (msg_ts ? msg_ts : ""));
 	t->answer_id = xstrdup(value);
-	t->feedback = xstrdup(strcmp(action_id, "feedback_helpful") ? "not_helpful" : "helpful");
+	t->feedback = xstrdup(verdict);
 	t->source = xstrdup("slack");
 	route(t, agents);
 	rc = 0;

@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 
-from haink import Stack, fake_llm_env, request  # noqa: E402
+from haink import Stack, fake_llm_env, has_buttons, request  # noqa: E402
 
 BUILD = os.path.join(ROOT, os.environ.get("BUILD_DIR", "build"))
 SENDER = os.path.join(BUILD, "bin", "bench_worker")
@@ -261,7 +261,7 @@ class Bench:
         first = {}
         for r in self.slack.requests("/api/chat.update"):
             j = r["json"]
-            if j["ts"] not in first and "feedback_helpful" not in json.dumps(j) \
+            if j["ts"] not in first and not has_buttons(j) \
                     and text.startswith(j.get("text") or "-"):
                 first[j["ts"]] = r["ts_ms"]
         # the fake sends the role chunk at first_ms and the first text token_ms later

@@ -70,6 +70,7 @@ static const struct cfg_var vars[] = {
     CFG_SECRET("SLACK_BOT_TOKEN", slack_bot_token, CONFIG_WORKER),
     CFG_URL("SLACK_API_URL", slack_api_url, "https://slack.com/api", CONFIG_WORKER),
     CFG_ENUM("SLACK_STREAMING", slack_streaming, "auto", "auto|off", CONFIG_WORKER),
+    CFG_ENUM("SLACK_FEEDBACK", slack_feedback, "native", "native|buttons", CONFIG_WORKER),
     CFG_INT("SLACK_STREAM_INTERVAL_MS", slack_stream_interval_ms, "1000", 200, 60000,
 	    CONFIG_WORKER),
     CFG_ENUM("LLM_PROVIDER", llm_provider, NULL, "openai|offline", CONFIG_WORKER),

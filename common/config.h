@@ -20,6 +20,7 @@ enum vector_backend { VECTOR_AUTO = 0, VECTOR_REDIS, VECTOR_LOCAL };
 enum vector_algorithm { VECTOR_HNSW = 0, VECTOR_FLAT };
 enum memory_scope { MEMORY_SCOPE_USER = 0, MEMORY_SCOPE_THREAD };
 enum slack_streaming { SLACK_STREAMING_AUTO = 0, SLACK_STREAMING_OFF };
+enum slack_feedback { SLACK_FEEDBACK_NATIVE = 0, SLACK_FEEDBACK_BUTTONS };
 
 struct config {
 	char *redis_url;
@@ -34,6 +35,7 @@ struct config {
 	char *slack_api_url;
 	int slack_streaming;	      /* enum slack_streaming: auto types the answer out */
 	int slack_stream_interval_ms; /* SLACK_STREAM_INTERVAL_MS: least time between edits */
+	int slack_feedback;	      /* enum slack_feedback: Slack's element or classic buttons */
 	int llm_provider;	      /* enum llm_provider */
 	char *openai_api_key;
 	char *openai_base_url;

@@ -112,19 +112,39 @@ static int slack_show(struct reply_sink *s, const char *text, json_t *blocks, st
 	return rc;
 }
 
+/*
+ * The answer with its feedback control: Slack's native feedback_buttons
+ * (SLACK_FEEDBACK=native) or the classic Helpful / Not helpful buttons. A
+ * surface that refuses the native element (invalid_blocks), and ephemeral
+ * replies through response_url, get the classic buttons.
+ */
 static int slack_final(struct reply_sink *s, const struct reply_answer *a, struct err *err)
 {
-	json_t *blocks = mrkdwn_answer_blocks(a->markdown, a->sources, a->nsources, a->answer_id,
-					      MRKDWN_FOOTER_BUTTONS);
+	enum mrkdwn_footer footer =
+	    s->w->env->cfg->slack_feedback == SLACK_FEEDBACK_NATIVE && !via_response_url(s)
+		? MRKDWN_FOOTER_NATIVE
+		: MRKDWN_FOOTER_BUTTONS;
 	char *text = mrkdwn_fallback_text(a->markdown, REPLY_FALLBACK_MAX);
+	json_t *blocks;
 	int rc;
 
 	if (!*text) {
 		free(text);
 		text = xstrdup("(answer)");
 	}
-	rc = slack_show(s, text, blocks, err);
-	json_decref(blocks);
+	for (;;) {
+		blocks = mrkdwn_answer_blocks(a->markdown, a->sources, a->nsources, a->answer_id,
+					      footer);
+		rc = slack_show(s, text, blocks, err);
+		json_decref(blocks);
+		if (rc == 0 || footer != MRKDWN_FOOTER_NATIVE || !err || err->code != ERR_INVALID ||
+		    !strstr(err->msg, "invalid_blocks"))
+			break;
+		log_kv(LOG_WARN, "Slack refused the native feedback buttons; using classic ones",
+		       "error", err->msg, NULL);
+		err_clear(err);
+		footer = MRKDWN_FOOTER_BUTTONS;
+	}
 	free(text);
 	return rc;
 }

@@ -7,8 +7,8 @@ import signal
 import time
 import urllib.parse
 
-from haink import (Stack, app_mention, blocks_text, fake_llm_env, has_buttons, request,
-                   wait_until)
+from haink import (Stack, app_mention, blocks_text, fake_llm_env, feedback_answer_id,
+                   has_buttons, request, slack_blocks, wait_until)
 
 KB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kb")
 DIM = 64
@@ -74,13 +74,17 @@ class E2E:
 
     def click(self, message_ts, thread_ts, answer_id, action="feedback_helpful",
               action_ts="1700000010.123456"):
-        """Posts a signed block_actions payload: U200 clicks a feedback button."""
+        """Posts a signed block_actions payload: U200 clicks a feedback button. action
+        "native_helpful" / "native_not_helpful" clicks Slack's feedback_buttons element."""
+        act = {"action_id": action, "value": answer_id, "type": "button", "action_ts": action_ts}
+        if action.startswith("native_"):
+            act = {"action_id": "feedback", "type": "feedback_buttons", "block_id": "feedback",
+                   "value": action[len("native_"):] + ":" + answer_id, "action_ts": action_ts}
         payload = {"type": "block_actions", "user": {"id": "U200"}, "team": {"id": "T300"},
                    "channel": {"id": "C100"},
                    "container": {"type": "message", "message_ts": message_ts},
                    "message": {"ts": message_ts, "thread_ts": thread_ts},
-                   "actions": [{"action_id": action, "value": answer_id, "type": "button",
-                                "action_ts": action_ts}]}
+                   "actions": [act]}
         body = "payload=" + urllib.parse.quote(json.dumps(payload))
         status, _, _ = self.st.post_signed(self.api, "/slack/interactive", body,
                                            content_type="application/x-www-form-urlencoded")
@@ -375,6 +379,35 @@ def test_feedback_click_updates_the_answer_and_the_message():
                        and e.r.hgetall("answer:" + answer_id), 20, "feedback recorded")
         assert a["feedback_user"] == "U200" and int(a["feedback_ms"]) > 0
         wait_until(lambda: e.thanked(msg["ts"]), 20, "buttons replaced by a thank-you")
+
+
+def test_native_feedback_buttons_recorded_once_with_classic_ones_where_refused():
+    """Answers carry Slack's feedback_buttons element (context_actions) by default; a
+    click on it is recorded once however often Slack sends it; where Slack refuses the
+    element (invalid_blocks) the answer falls back to the classic buttons."""
+    with E2E() as e:
+        e.worker()
+        e.ask("EvNf1", ts="1700000031.000100")
+        msg = e.wait_answers(1)[0]
+        types = [b["type"] for b in slack_blocks(msg)]
+        assert "context_actions" in types and "actions" not in types, types
+        answer_id = feedback_answer_id(msg)
+        assert answer_id and e.r("EXISTS", "answer:" + answer_id) == 1
+        for _ in range(2):  # Slack retries the same interaction: one vote
+            e.click(msg["ts"], "1700000031.000100", answer_id, action="native_not_helpful",
+                    action_ts="1700000032.000001")
+        wait_until(lambda: e.thanked(msg["ts"]), 20, "the thank-you line")
+        a = e.r.hgetall("answer:" + answer_id)
+        assert a["feedback"] == "not_helpful" and a["feedback_user"] == "U200", a
+        day = e.r("KEYS", "metrics:*")[0]
+        wait_until(lambda: e.r("HGET", day, "tasks_feedback") == "1", 10, "one feedback task")
+
+        e.slack.config(native_feedback=False)
+        e.ask("EvNf2", ts="1700000033.000100")
+        msg2 = wait_until(lambda: e.answered("1700000033.000100"), 30, "the second answer")[0]
+        types = [b["type"] for b in slack_blocks(msg2)]
+        assert "actions" in types and "context_actions" not in types, types
+        assert has_buttons(msg2)
 
 
 def test_feedback_counted_once_when_the_slack_confirmation_is_retried():

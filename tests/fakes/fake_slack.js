@@ -72,7 +72,24 @@ function textObjErrors(t, ptr, maxLen, plainOnly) {
   return errs;
 }
 
-function blockErrors(blocks) {
+// Slack's feedback_buttons element: action_id, and two buttons with text and value.
+function feedbackButtonsErrors(e, ep) {
+  const errs = [];
+  for (const side of ['positive_button', 'negative_button']) {
+    const b = e[side];
+    if (!b || typeof b !== 'object') {
+      errs.push(`missing required field: ${side} [json-pointer:${ep}/${side}]`);
+      continue;
+    }
+    errs.push(...textObjErrors(b.text, `${ep}/${side}/text`, 75, true));
+    if (typeof b.value !== 'string' || !b.value || b.value.length > 2000) {
+      errs.push(`value must be a string of 1..2000 characters [json-pointer:${ep}/${side}/value]`);
+    }
+  }
+  return errs;
+}
+
+function blockErrors(blocks, cfg) {
   if (!Array.isArray(blocks)) return ['must be an array [json-pointer:/blocks]'];
   const errs = [];
   if (blocks.length > 50) errs.push('no more than 50 items allowed [json-pointer:/blocks]');
@@ -106,6 +123,24 @@ function blockErrors(blocks) {
         if (!Array.isArray(b.elements) || b.elements.length < 1 || b.elements.length > 10) {
           errs.push(`elements must have 1..10 items [json-pointer:${p}/elements]`);
         }
+        break;
+      case 'context_actions':
+        if (cfg && cfg.native_feedback === false) {
+          errs.push(`unsupported type: context_actions [json-pointer:${p}]`);
+          break;
+        }
+        if (!Array.isArray(b.elements) || b.elements.length < 1 || b.elements.length > 5) {
+          errs.push(`elements must have 1..5 items [json-pointer:${p}/elements]`);
+          break;
+        }
+        b.elements.forEach((e, j) => {
+          const ep = `${p}/elements/${j}`;
+          if (!e || (e.type !== 'feedback_buttons' && e.type !== 'icon_button')) {
+            errs.push(`unsupported element [json-pointer:${ep}]`);
+          } else if (e.type === 'feedback_buttons') {
+            errs.push(...feedbackButtonsErrors(e, ep));
+          }
+        });
         break;
       case 'actions':
         if (!Array.isArray(b.elements) || b.elements.length < 1 || b.elements.length > 25) {
@@ -149,7 +184,7 @@ function readBlocks(raw, cfg) {
   }
   if (!Array.isArray(blocks)) return { error: { ok: false, error: 'invalid_blocks_format' } };
   if (cfg.validate_blocks) {
-    const errs = blockErrors(blocks);
+    const errs = blockErrors(blocks, cfg);
     if (errs.length) {
       return {
         error: {
@@ -367,6 +402,7 @@ const DEFAULT_CONFIG = {
   ok_false_count: 0,
   ok_false_method: null,
   validate_blocks: true,
+  native_feedback: true, // false: context_actions blocks are refused (invalid_blocks)
   not_in_channel: [], // channels where chat.postMessage answers not_in_channel
 };
 
@@ -389,7 +425,8 @@ function applyConfig(cfg, patch) {
         if (v !== null && typeof v !== 'string') return 'ok_false_method must be a method name or null';
         break;
       case 'validate_blocks':
-        if (typeof v !== 'boolean') return 'validate_blocks must be a boolean';
+      case 'native_feedback':
+        if (typeof v !== 'boolean') return `${k} must be a boolean`;
         break;
       case 'not_in_channel':
         if (!Array.isArray(v) || !v.every((c) => typeof c === 'string')) {

@@ -134,14 +134,18 @@ static json_t *last_body(struct setup *s, const char *path)
 	return NULL;
 }
 
-static int has_actions(json_t *body)
+/* 1 when body's blocks carry a feedback control: Slack's feedback_buttons or classic buttons. */
+static int has_feedback(json_t *body)
 {
 	size_t i;
 	json_t *b;
 
-	json_array_foreach(
-	    json_object_get(body, "blocks"), i,
-	    b) if (!strcmp(json_string_value(json_object_get(b, "type")), "actions")) return 1;
+	json_array_foreach(json_object_get(body, "blocks"), i, b)
+	{
+		const char *type = json_string_value(json_object_get(b, "type"));
+		if (type && (!strcmp(type, "actions") || !strcmp(type, "context_actions")))
+			return 1;
+	}
 	return 0;
 }
 
@@ -164,7 +168,7 @@ TEST(answer, question_is_answered_once_with_state_and_answer_hash)
 	CHECK_STR_EQ(json_string_value(json_object_get(body, "text")), "Thinking…");
 	json_decref(body);
 	body = last_body(&s, "/chat.update");
-	CHECK(has_actions(body));
+	CHECK(has_feedback(body));
 	CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700000000.000001");
 
 	state_key = keys_task_state("haink", "EvA1");
@@ -233,7 +237,7 @@ TEST(answer, retries_reuse_the_placeholder_and_the_stored_answer)
 	CHECK_INT_EQ(s.rs.chats, 2);
 	{
 		json_t *body = last_body(&s, "/chat.update");
-		CHECK(has_actions(body));
+		CHECK(has_feedback(body));
 		CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700000000.000001");
 		json_decref(body);
 	}
@@ -445,7 +449,7 @@ TEST(answer, feedback_updates_the_hash_and_thanks_in_slack)
 	free(v);
 	body = last_body(&s, "/chat.update");
 	CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700000000.000001");
-	CHECK(!has_actions(body));
+	CHECK(!has_feedback(body));
 	{
 		char *d = json_dumps(json_object_get(body, "blocks"), 0);
 		CHECK_STR_CONTAINS(d, "Thanks for the feedback!");

@@ -418,11 +418,36 @@ def slack_blocks(msg):
     return json.loads(blocks) if isinstance(blocks, str) else blocks
 
 
+def feedback_answer_id(msg):
+    """The answer id a message's feedback control names (a final answer), else None:
+    Slack's native feedback_buttons (values helpful:<id> / not_helpful:<id>) or both
+    classic buttons (value <id>). msg: a stored message or a request's JSON."""
+    try:
+        blocks = slack_blocks(msg)
+    except ValueError:
+        return None
+    for b in blocks:
+        if not isinstance(b, dict):
+            continue
+        els = b.get("elements") or []
+        if b.get("type") == "context_actions":
+            for el in els:
+                if el.get("type") == "feedback_buttons":
+                    up = el["positive_button"]["value"]
+                    down = el["negative_button"]["value"]
+                    if up.startswith("helpful:") and down == "not_" + up:
+                        return up[len("helpful:"):]
+        if b.get("type") == "actions":
+            vals = {el.get("action_id"): el.get("value") for el in els}
+            if vals.get("feedback_helpful") and \
+                    vals.get("feedback_helpful") == vals.get("feedback_not_helpful"):
+                return vals["feedback_helpful"]
+    return None
+
+
 def has_buttons(msg):
-    """True when a message carries both feedback buttons (a final answer)."""
-    ids = [el.get("action_id") for b in slack_blocks(msg) if b.get("type") == "actions"
-           for el in b.get("elements", [])]
-    return "feedback_helpful" in ids and "feedback_not_helpful" in ids
+    """True when a message carries its feedback control (a final answer)."""
+    return feedback_answer_id(msg) is not None
 
 
 def blocks_text(msg):

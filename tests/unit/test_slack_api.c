@@ -186,7 +186,7 @@ TEST(slack_api, partial_answers_are_throttled_and_stop_when_taken_over)
 		CHECK_STR_CONTAINS(blocks, "Rotate *it*");
 		free(blocks);
 	}
-	CHECK(!strstr(fe.http.body[0], "feedback_helpful")); /* no buttons before the end */
+	CHECK(!strstr(fe.http.body[0], "feedback")); /* no feedback control before the end */
 	json_decref(body);
 	/* within the interval: no second edit */
 	reply_partial(&s, "Rotate **it** now");

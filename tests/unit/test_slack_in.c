@@ -563,3 +563,35 @@ TEST(slack_in, assistant_thread_events_become_assistant_tasks)
 		free(body);
 	}
 }
+
+TEST(slack_in, native_feedback_buttons)
+{
+	static const char *const values[] = {"helpful:ans-7f3a", "not_helpful:ans-7f3a"};
+	static const char *const want[] = {"helpful", "not_helpful"};
+	static const char *const bad[] = {"ans-7f3a", "helpful:", "maybe:ans-7f3a"};
+
+	for (int i = 0; i < 2; i++) {
+		char *body = block_actions("feedback", values[i]);
+		struct slack_in in;
+		struct err e = {0};
+
+		CHECK_INT_EQ(parse_interactive(body, &in, &e), 0);
+		CHECK_INT_EQ(in.kind, SLACK_IN_TASK);
+		CHECK_INT_EQ(in.task.type, TASK_FEEDBACK);
+		CHECK_STR_EQ(in.task.answer_id, "ans-7f3a");
+		CHECK_STR_EQ(in.task.feedback, want[i]);
+		CHECK_STR_EQ(in.task.id, "fb:1548426417.840180");
+		slack_in_release(&in);
+		free(body);
+	}
+	for (int i = 0; i < 3; i++) {
+		char *body = block_actions("feedback", bad[i]);
+		struct slack_in in;
+		struct err e = {0};
+
+		CHECK_INT_EQ(parse_interactive(body, &in, &e), -1);
+		CHECK_INT_EQ(e.code, ERR_INVALID);
+		slack_in_release(&in);
+		free(body);
+	}
+}
