@@ -141,7 +141,7 @@ static int cmd_healthcheck(void)
 	const char *port = getenv("PORT");
 	struct http_client *c;
 	struct http_transport t;
-	struct http_request req = {"GET", NULL, NULL, NULL, 0, 2000};
+	struct http_request req = {"GET", NULL, NULL, NULL, 0, 2000, NULL, NULL};
 	struct http_response resp;
 	struct err e = {0};
 	char url[64];

@@ -6,9 +6,13 @@
 #include "ui.h"
 
 #include <civetweb.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/rand.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <ctype.h>
 #include <time.h>
 
@@ -606,6 +610,57 @@ send:
 	return rp.code;
 }
 
+/* The local port of listening socket fd, or -1 when fd is not one. */
+static int listening_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int on = 0;
+	socklen_t onlen = sizeof(on);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &onlen) < 0 || !on)
+		return -1;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return -1;
+}
+
+/*
+ * A connection that never sends a byte would park a civetweb thread for the
+ * request timeout, so a few hundred of them (a scanner, a misbehaving pool)
+ * could hold every thread. With TCP_DEFER_ACCEPT the kernel hands civetweb a
+ * connection only once its first bytes have arrived: silent connections wait
+ * in the kernel, not in the pool. civetweb does not expose its listening
+ * sockets, so find them among our descriptors by their local port. Returns
+ * how many sockets were set.
+ */
+static int defer_accept(int port, int secs)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+
+		if (*end || end == de->d_name || fd < 0 || fd == dirfd(d))
+			continue;
+		if (listening_port((int)fd) != port)
+			continue;
+		if (!setsockopt((int)fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
 static int allow_all(struct mg_connection *conn, void *cbdata)
 {
 	(void)conn;
@@ -666,6 +721,8 @@ struct api_server *api_server_start(const struct config *cfg, const struct agent
 	 * also spares civetweb a stat() of a .htpasswd file on every request */
 	mg_set_auth_handler(s->ctx, "/", allow_all, NULL);
 	mg_set_request_handler(s->ctx, "/", handle, s);
+	if (!defer_accept(cfg->port, API_KEEP_ALIVE_MS / 1000))
+		log_kv(LOG_WARN, "TCP_DEFER_ACCEPT not set: silent connections take threads", NULL);
 	return s;
 }
 

@@ -87,15 +87,14 @@ int socket_mode_body(const char *type, const char *payload_json, struct buf *out
 	json_t *p = NULL;
 	const char *key;
 	json_t *v;
-	int first = 1, rc = -1;
+	int rc = -1;
 
 	if (!strcmp(type, "events_api")) {
 		buf_adds(out, payload_json);
 		return 0;
 	}
 	if (!strcmp(type, "interactive")) {
-		buf_adds(out, "payload=");
-		form_add_encoded(out, payload_json, strlen(payload_json));
+		form_add(out, "payload", payload_json);
 		return 0;
 	}
 	if (strcmp(type, "slash_commands"))
@@ -105,14 +104,8 @@ int socket_mode_body(const char *type, const char *payload_json, struct buf *out
 		goto out;
 	json_object_foreach(p, key, v)
 	{
-		if (!json_is_string(v))
-			continue;
-		if (!first)
-			buf_addch(out, '&');
-		first = 0;
-		form_add_encoded(out, key, strlen(key));
-		buf_addch(out, '=');
-		form_add_encoded(out, json_string_value(v), json_string_length(v));
+		if (json_is_string(v))
+			form_add(out, key, json_string_value(v));
 	}
 	rc = 0;
 out:
@@ -131,7 +124,7 @@ static char *connections_open(struct sm_slot *sl, struct err *err)
 	struct http_response resp;
 	struct buf url = BUF_INIT, auth = BUF_INIT;
 	const char *headers[3];
-	struct http_request req = {"POST", NULL, headers, "", 0, SM_CONNECT_TIMEOUT_MS};
+	struct http_request req = {0};
 	json_t *j = NULL;
 	char *out = NULL;
 	const char *u;
@@ -147,7 +140,11 @@ static char *connections_open(struct sm_slot *sl, struct err *err)
 	headers[0] = auth.s;
 	headers[1] = "Content-Type: application/x-www-form-urlencoded";
 	headers[2] = NULL;
+	req.method = "POST";
 	req.url = url.s;
+	req.headers = headers;
+	req.body = "";
+	req.timeout_ms = SM_CONNECT_TIMEOUT_MS;
 	http_response_init(&resp);
 	t = http_client_transport(sl->http);
 	if (t.perform(t.ctx, &req, &resp, err) < 0 ||

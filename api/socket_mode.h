@@ -66,8 +66,9 @@ long socket_mode_backoff_ms(int attempt, long base_ms, long max_ms, uint32_t rnd
 /*
  * Turns a Socket Mode envelope's payload into the body the HTTP route gets:
  * events_api -> the JSON itself; slash_commands -> a form body of its string
- * fields; interactive -> "payload=<percent-encoded JSON>". Appends to out;
- * returns 0, or -1 for another type. For the threads and their unit test.
+ * fields; interactive -> "payload=<percent-encoded JSON>". Appends to out (empty
+ * before: form fields are joined with '&'); returns 0, or -1 for another type. For the threads and
+ * their unit test.
  */
 int socket_mode_body(const char *type, const char *payload_json, struct buf *out);
 

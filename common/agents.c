@@ -346,3 +346,12 @@ int agent_has_tool(const struct agent *ag, const char *tool)
 			return 1;
 	return 0;
 }
+
+const struct agent *agents_find_or_default(const struct agents *a, const char *id)
+{
+	const struct agent *ag = a && id ? agents_find(a, id) : NULL;
+
+	if (!ag && a && a->n)
+		ag = &a->v[a->default_idx];
+	return ag;
+}

@@ -3,6 +3,31 @@
 
 #include <stdlib.h>
 
+static void add_encoded(struct buf *out, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+			buf_addch(out, (char)*p);
+		} else {
+			buf_addch(out, '%');
+			buf_addch(out, hex[*p >> 4]);
+			buf_addch(out, hex[*p & 15]);
+		}
+	}
+}
+
+void form_add(struct buf *out, const char *key, const char *value)
+{
+	if (out->len)
+		buf_addch(out, '&');
+	add_encoded(out, key);
+	buf_addch(out, '=');
+	add_encoded(out, value ? value : "");
+}
+
 static int hexv(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -73,20 +98,4 @@ char *form_get(const char *body, size_t len, const char *key, int *bad)
 		p = fend + 1;
 	}
 	return NULL;
-}
-
-void form_add_encoded(struct buf *b, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '~') {
-			buf_addch(b, (char)c);
-		} else {
-			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-			buf_add(b, e, 3);
-		}
-	}
 }

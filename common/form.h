@@ -23,9 +23,10 @@ char *form_decode(const char *s, size_t n);
 char *form_pct_decode(const char *s, size_t n);
 
 /*
- * Appends s[0..n) percent-encoded for a form value: unreserved characters
- * (ALPHA DIGIT - . _ ~) as they are, everything else as %XX.
+ * Appends "key=value" to a form body in out ('&' first when out is not
+ * empty), both percent-encoded: unreserved characters (A-Z a-z 0-9 - . _ ~)
+ * as they are, every other byte as %XX.
  */
-void form_add_encoded(struct buf *b, const char *s, size_t n);
+void form_add(struct buf *out, const char *key, const char *value);
 
 #endif

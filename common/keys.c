@@ -84,6 +84,11 @@ char *keys_chat(const char *team, const char *channel, const char *thread_ts)
 	return xasprintf("chat:%s:%s:%s", team, channel, thread_ts);
 }
 
+char *keys_assistant(const char *team, const char *channel, const char *thread_ts)
+{
+	return xasprintf("assistant:%s:%s:%s", team, channel, thread_ts);
+}
+
 char *keys_memory(const char *app, const char *agent, const char *user, const char *id)
 {
 	return xasprintf(KEYS_MEMORY_PREFIX "%s:%s:%s:%s", app, agent, user, id);

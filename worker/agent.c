@@ -34,6 +34,7 @@ void agent_run_init(struct agent_run *r)
 void agent_run_release(struct agent_run *r)
 {
 	free(r->answer);
+	free(r->viewing);
 	free(r->model);
 	tool_trace_release(&r->trace);
 	json_decref(r->turn);
@@ -177,6 +178,15 @@ static json_t *initial_messages(struct wctx *w, struct agent_run *r)
 	json_array_append_new(messages,
 			      json_pack("{s:s, s:s}", "role", "system", "content", system));
 	free(system);
+	if (r->viewing) {
+		/* Slack's assistant view: the user asks while looking at this channel */
+		char *ctx = xasprintf("Context: the user is asking from Slack's assistant view "
+				      "while viewing the channel <#%s>.",
+				      r->viewing);
+		json_array_append_new(messages,
+				      json_pack("{s:s, s:s}", "role", "system", "content", ctx));
+		free(ctx);
+	}
 	/* without a Redis connection (unit tests) there is no memory to consult */
 	if (w->r && convo_memories(w, &r->scope, r->question, messages, &r->trace, &e) < 0)
 		log_kv(LOG_WARN, "answering without memories", "error", e.msg, NULL);
@@ -294,10 +304,46 @@ static void run_calls(struct wctx *w, struct agent_run *r, const struct llm_repl
 	}
 }
 
+/*
+ * The answer as the model writes it: each call's text so far goes to the
+ * sink (reply_partial(), which throttles). A turn that ends in tool calls
+ * usually writes no text; if it did, the next partial or the final answer
+ * replaces what was shown (every edit shows the whole text).
+ */
+struct typed {
+	struct reply_sink *sink;
+	struct buf text;
+};
+
+static int typed_text(void *ctx, const char *text, size_t n)
+{
+	struct typed *ty = ctx;
+
+	if (reply_taken_over(ty->sink))
+		return -1; /* another worker answers now: stop reading this reply */
+	if (!text) {	   /* a new call, or a retried one: start over */
+		buf_reset(&ty->text);
+		return 0;
+	}
+	buf_add(&ty->text, text, n);
+	reply_partial(ty->sink, ty->text.s);
+	return 0;
+}
+
+/* Sets call up to stream into ty when the sink shows answers as they are written. */
+static void stream_into(struct llm_call *call, struct typed *ty)
+{
+	if (!reply_streams(ty->sink))
+		return;
+	call->on_text = typed_text;
+	call->text_ctx = ty;
+}
+
 /* The last call at the cap: no tools, answer from what is there. */
 static char *final_answer(struct wctx *w, struct agent_run *r, json_t *messages)
 {
-	struct llm_call call = {r->model, messages, NULL, r->llm_retry};
+	struct typed ty = {r->sink, BUF_INIT};
+	struct llm_call call = {r->model, messages, NULL, r->llm_retry, NULL, NULL};
 	struct llm_reply rep;
 	struct err e = {0};
 	char *answer = NULL;
@@ -306,6 +352,7 @@ static char *final_answer(struct wctx *w, struct agent_run *r, json_t *messages)
 	reply_progress(r->sink, "Writing the answer…");
 	json_array_append_new(messages,
 			      json_pack("{s:s, s:s}", "role", "user", "content", final_request));
+	stream_into(&call, &ty);
 	llm_reply_init(&rep);
 	r->iterations++;
 	t0 = clock_mono_ms();
@@ -322,6 +369,7 @@ static char *final_answer(struct wctx *w, struct agent_run *r, json_t *messages)
 		log_kv(LOG_WARN, "final answer request failed", "error", e.msg, NULL);
 	}
 	llm_reply_release(&rep);
+	buf_release(&ty.text);
 	return answer ? answer : agent_fallback_answer(r);
 }
 
@@ -329,6 +377,7 @@ int agent_answer(struct wctx *w, struct agent_run *r, struct err *err)
 {
 	const struct config *cfg = w->env->cfg;
 	json_t *messages = NULL, *tools = NULL;
+	struct typed ty = {r->sink, BUF_INIT};
 	int rc = -1;
 
 	free(r->model);
@@ -351,10 +400,11 @@ int agent_answer(struct wctx *w, struct agent_run *r, struct err *err)
 	messages = initial_messages(w, r);
 	tools = llm_tools_json(r->agent);
 	for (int it = 0; it < cfg->agent_max_iterations; it++) {
-		struct llm_call call = {r->model, messages, tools, r->llm_retry};
+		struct llm_call call = {r->model, messages, tools, r->llm_retry, NULL, NULL};
 		struct llm_reply rep;
 		int64_t t0 = clock_mono_ms();
 
+		stream_into(&call, &ty);
 		llm_reply_init(&rep);
 		r->iterations++;
 		if (llm_chat(w, &call, &rep, err) < 0) {
@@ -383,6 +433,7 @@ int agent_answer(struct wctx *w, struct agent_run *r, struct err *err)
 	}
 	rc = 0;
 out:
+	buf_release(&ty.text);
 	json_decref(tools);
 	json_decref(messages);
 	return rc;

@@ -37,6 +37,7 @@ struct agent_run {
 	struct tool_scope scope;
 	struct reply_sink *sink;	    /* progress; NULL for none */
 	const struct http_retry *llm_retry; /* NULL: the LLM client's default */
+	char *viewing; /* owned; the channel the user views (Slack assistant threads), or NULL */
 	/* outputs (owned by the run) */
 	char *answer; /* Markdown, never empty after success */
 	char *model;

@@ -8,6 +8,7 @@
 #include "common.h"
 #include "wctx.h"
 #include "answer.h"
+#include "assistant.h"
 #include "agent.h"
 #include "convo.h"
 #include "daily.h"
@@ -122,12 +123,7 @@ int answer_store(struct wctx *w, const char *answer_id, const struct task *t, co
 
 static const struct agent *task_agent(struct wctx *w, const struct task *t)
 {
-	const struct agents *as = w->env->agents;
-	const struct agent *ag = t->agent ? agents_find(as, t->agent) : NULL;
-
-	if (!ag && as && as->n)
-		ag = &as->v[as->default_idx];
-	return ag;
+	return agents_find_or_default(w->env->agents, t->agent);
 }
 
 /*
@@ -315,6 +311,8 @@ static int question_run(struct wctx *w, struct task *t, struct err *err)
 		if (taskstate_set(w, t->id, 4, f, v, err) < 0)
 			goto out;
 	}
+	if (sink.ops == reply_slack_ops() && assistant_question_start(w, t, &run.viewing))
+		sink.assistant = 1; /* progress also goes to the thread's status line */
 	run.agent = task_agent(w, t);
 	run.question = t->text;
 	run.scope =
@@ -359,6 +357,8 @@ static int question_run(struct wctx *w, struct task *t, struct err *err)
 		       NULL);
 	rc = 0;
 out:
+	if (sink.assistant)
+		assistant_status(w, t, ""); /* the status line ends with the answer (or the try) */
 	agent_run_release(&run);
 	reply_sink_close(&sink);
 	taskstate_release(&st);
@@ -484,6 +484,8 @@ int handler_run(struct wctx *w, struct task *t, struct err *err)
 {
 	if (t->type == TASK_FEEDBACK)
 		return feedback_run(w, t, err);
+	if (t->type == TASK_ASSISTANT)
+		return assistant_run(w, t, err);
 	return question_run(w, t, err);
 }
 

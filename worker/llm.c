@@ -4,6 +4,7 @@
 #include "common.h"
 #include "wctx.h"
 #include "llm.h"
+#include "llm_stream.h"
 #include "tools.h"
 
 #include <jansson.h>
@@ -155,8 +156,57 @@ json_t *llm_assistant_message(const struct llm_reply *r)
 	return m;
 }
 
+/* A streamed request's state: the assembler of the attempt in progress. */
+struct llm_streaming {
+	const struct llm_call *call;
+	struct llm_stream *s;
+	struct err err; /* why the stream failed, when it did */
+};
+
+/* http on_data: NULL starts a new attempt's body; bytes go to the assembler. */
+static int stream_data(void *ctx, const char *bytes, size_t n)
+{
+	struct llm_streaming *st = ctx;
+
+	if (!bytes) {
+		llm_stream_free(st->s);
+		st->s = llm_stream_new(st->call->on_text, st->call->text_ctx);
+		return st->call->on_text(st->call->text_ctx, NULL, 0);
+	}
+	return llm_stream_feed(st->s, bytes, n, &st->err);
+}
+
+/*
+ * The streamed reply, re-serialised as the non-streamed one so a single parser
+ * reads both (or body itself when the server did not stream). Returns 0 with
+ * out filled, or -1 with err.
+ */
+static int stream_reply(struct llm_streaming *st, const struct buf *body, struct llm_reply *out,
+			struct err *err)
+{
+	json_t *r;
+	char *text;
+	int rc;
+
+	/*
+	 * A server that ignores "stream" (some OpenAI-compatible ones) answers
+	 * one JSON object: no event in it. Read it whole; nothing was typed out.
+	 */
+	if (!st->s || !llm_stream_events(st->s))
+		return llm_parse_reply(body->s, body->len, out, err);
+	r = llm_stream_finish(st->s, err);
+	if (!r)
+		return -1;
+	text = json_dumps(r, JSON_COMPACT);
+	rc = llm_parse_reply(text, strlen(text), out, err);
+	free(text);
+	json_decref(r);
+	return rc;
+}
+
 int llm_chat(struct wctx *w, const struct llm_call *call, struct llm_reply *out, struct err *err)
 {
+	struct llm_streaming st = {call, NULL, {0}};
 	const struct config *cfg = w->env->cfg;
 	const char *model = call->model && *call->model ? call->model : cfg->chat_model;
 	long timeout_ms = (long)cfg->llm_timeout_s * 1000;
@@ -167,7 +217,8 @@ int llm_chat(struct wctx *w, const struct llm_call *call, struct llm_reply *out,
 	char *url = xasprintf("%s/chat/completions", cfg->openai_base_url);
 	char *auth =
 	    xasprintf("Authorization: Bearer %s", cfg->openai_api_key ? cfg->openai_api_key : "");
-	const char *headers[] = {"Content-Type: application/json", auth, NULL};
+	const char *headers[] = {"Content-Type: application/json", auth,
+				 call->on_text ? "Accept: text/event-stream" : NULL, NULL};
 	json_t *body = json_pack("{s:s, s:O}", "model", model, "messages", call->messages);
 	char *text = NULL;
 	char labels[64];
@@ -178,6 +229,12 @@ int llm_chat(struct wctx *w, const struct llm_call *call, struct llm_reply *out,
 	if (call->tools && json_array_size(call->tools)) {
 		json_object_set(body, "tools", call->tools);
 		json_object_set_new(body, "tool_choice", json_string("auto"));
+	}
+	if (call->on_text) {
+		json_object_set_new(body, "stream", json_true());
+		json_object_set_new(body, "stream_options", json_pack("{s:b}", "include_usage", 1));
+		req.on_data = stream_data;
+		req.data_ctx = &st;
 	}
 	text = json_dumps(body, JSON_COMPACT);
 	req.method = "POST";
@@ -190,11 +247,14 @@ int llm_chat(struct wctx *w, const struct llm_call *call, struct llm_reply *out,
 	if (!policy.deadline_ms)
 		policy.deadline_ms = clock_mono_ms() + 2 * timeout_ms;
 	if (http_perform_retry(&w->http, &req, &resp, &policy, "llm", err) < 0) {
-		if (resp.status >= 400 && resp.status < 500 && resp.status != 429)
+		if (st.err.code) /* the stream itself was bad: say how */
+			err_set(err, st.err.code, "%s", st.err.msg);
+		else if (resp.status >= 400 && resp.status < 500 && resp.status != 429)
 			http_append_error_message(&resp, err);
 		goto out;
 	}
-	if (llm_parse_reply(resp.body.s, resp.body.len, out, err) < 0)
+	if (call->on_text ? stream_reply(&st, &resp.body, out, err) < 0
+			  : llm_parse_reply(resp.body.s, resp.body.len, out, err) < 0)
 		goto out;
 	metrics_inc(NULL, M_LLM_TOKENS, "kind=\"prompt\"", (double)out->prompt_tokens);
 	metrics_inc(NULL, M_LLM_TOKENS, "kind=\"completion\"", (double)out->completion_tokens);
@@ -210,6 +270,7 @@ out:
 		log_kv(LOG_WARN, "llm request failed", "model", model, "error",
 		       err ? err->msg : NULL, NULL);
 	http_response_release(&resp);
+	llm_stream_free(st.s);
 	json_decref(body);
 	free(text);
 	free(url);
@@ -224,7 +285,7 @@ int llm_ping(struct wctx *w, struct err *err)
 	char *auth =
 	    xasprintf("Authorization: Bearer %s", cfg->openai_api_key ? cfg->openai_api_key : "");
 	const char *headers[] = {auth, NULL};
-	struct http_request req = {"GET", url, headers, NULL, 0, 10000};
+	struct http_request req = {"GET", url, headers, NULL, 0, 10000, NULL, NULL};
 	struct http_response resp;
 	int rc;
 

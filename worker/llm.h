@@ -42,6 +42,15 @@ struct llm_call {
 	json_t *tools;	   /* borrowed: function tools array, NULL or empty for none */
 	/* retries; NULL: up to 3 tries, backoff from 500 ms, one wait <= 20 s */
 	const struct http_retry *retry;
+	/*
+	 * Optional: stream the reply ("stream": true, usage included) and hand
+	 * each piece of answer text to on_text as the model writes it;
+	 * on_text(text_ctx, NULL, 0) means "start over" (a retried request
+	 * streams from the beginning). Return -1 to abort the call. The reply
+	 * llm_chat() returns is the same either way.
+	 */
+	int (*on_text)(void *ctx, const char *text, size_t n);
+	void *text_ctx;
 };
 
 void llm_reply_init(struct llm_reply *r);

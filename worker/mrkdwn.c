@@ -668,6 +668,22 @@ json_t *mrkdwn_answer_blocks(const char *md, const struct tool_source *sources, 
 		    json_pack("{s:s, s:s, s:[o, o]}", "type", "actions", "block_id", "feedback",
 			      "elements", button("feedback_helpful", "Helpful", answer_id),
 			      button("feedback_not_helpful", "Not helpful", answer_id)));
+	} else if (footer == MRKDWN_FOOTER_NATIVE && answer_id && *answer_id) {
+		char *up = xasprintf("helpful:%s", answer_id);
+		char *down = xasprintf("not_helpful:%s", answer_id);
+		json_array_append_new(
+		    blocks,
+		    json_pack("{s:s, s:s, s:[{s:s, s:s, s:{s:{s:s, s:s}, s:s, s:s}, "
+			      "s:{s:{s:s, s:s}, s:s, s:s}}]}",
+			      "type", "context_actions", "block_id", "feedback", "elements", "type",
+			      "feedback_buttons", "action_id", "feedback", "positive_button",
+			      "text", "type", "plain_text", "text", "Helpful",
+			      "accessibility_label", "Mark this answer as helpful", "value", up,
+			      "negative_button", "text", "type", "plain_text", "text",
+			      "Not helpful", "accessibility_label",
+			      "Mark this answer as not helpful", "value", down));
+		free(up);
+		free(down);
 	} else if (footer == MRKDWN_FOOTER_THANKS) {
 		json_array_append_new(blocks,
 				      json_pack("{s:s, s:[o]}", "type", "context", "elements",

@@ -54,6 +54,9 @@ enum mrkdwn_footer {
 	MRKDWN_FOOTER_BUTTONS, /* actions: feedback_helpful / feedback_not_helpful, value answer_id
 				*/
 	MRKDWN_FOOTER_THANKS,  /* context: "Thanks for the feedback!" */
+	MRKDWN_FOOTER_NATIVE,  /* context_actions: Slack's feedback_buttons element, action_id
+				  "feedback", values "helpful:<answer_id>" /
+				  "not_helpful:<answer_id>" */
 };
 
 /*

@@ -6,6 +6,7 @@
 #include "reply.h"
 #include "tools.h"
 #include "mrkdwn.h"
+#include "assistant.h"
 #include "slack_api.h"
 
 #include <jansson.h>
@@ -82,6 +83,14 @@ static int slack_find_placeholder(struct reply_sink *s, struct err *err)
 
 static int slack_progress(struct reply_sink *s, const char *text, struct err *err)
 {
+	if (s->assistant && s->t) {
+		/* "Searching the knowledge base…" -> "is searching the knowledge base…" */
+		char *status = xasprintf("is %s", text);
+		if (status[3] >= 'A' && status[3] <= 'Z')
+			status[3] = (char)(status[3] - 'A' + 'a');
+		assistant_status(s->w, s->t, status);
+		free(status);
+	}
 	if (!s->placeholder_ts || via_response_url(s))
 		return 0;
 	return slack_update(s->w, task_channel(s), s->placeholder_ts, text, NULL, err);
@@ -103,19 +112,39 @@ static int slack_show(struct reply_sink *s, const char *text, json_t *blocks, st
 	return rc;
 }
 
+/*
+ * The answer with its feedback control: Slack's native feedback_buttons
+ * (SLACK_FEEDBACK=native) or the classic Helpful / Not helpful buttons. A
+ * surface that refuses the native element (invalid_blocks), and ephemeral
+ * replies through response_url, get the classic buttons.
+ */
 static int slack_final(struct reply_sink *s, const struct reply_answer *a, struct err *err)
 {
-	json_t *blocks = mrkdwn_answer_blocks(a->markdown, a->sources, a->nsources, a->answer_id,
-					      MRKDWN_FOOTER_BUTTONS);
+	enum mrkdwn_footer footer =
+	    s->w->env->cfg->slack_feedback == SLACK_FEEDBACK_NATIVE && !via_response_url(s)
+		? MRKDWN_FOOTER_NATIVE
+		: MRKDWN_FOOTER_BUTTONS;
 	char *text = mrkdwn_fallback_text(a->markdown, REPLY_FALLBACK_MAX);
+	json_t *blocks;
 	int rc;
 
 	if (!*text) {
 		free(text);
 		text = xstrdup("(answer)");
 	}
-	rc = slack_show(s, text, blocks, err);
-	json_decref(blocks);
+	for (;;) {
+		blocks = mrkdwn_answer_blocks(a->markdown, a->sources, a->nsources, a->answer_id,
+					      footer);
+		rc = slack_show(s, text, blocks, err);
+		json_decref(blocks);
+		if (rc == 0 || footer != MRKDWN_FOOTER_NATIVE || !err || err->code != ERR_INVALID ||
+		    !strstr(err->msg, "invalid_blocks"))
+			break;
+		log_kv(LOG_WARN, "Slack refused the native feedback buttons; using classic ones",
+		       "error", err->msg, NULL);
+		err_clear(err);
+		footer = MRKDWN_FOOTER_BUTTONS;
+	}
 	free(text);
 	return rc;
 }
@@ -130,9 +159,39 @@ static int slack_notice(struct reply_sink *s, const char *text, struct err *err)
 	return rc;
 }
 
+/* The answer so far, in the placeholder: its sections only (no sources or buttons yet). */
+/*
+ * Called from inside the LLM transfer (w->http is busy): the edit goes
+ * through the side seam, tried once (a failure ends the partial edits; the
+ * answer still comes with final()).
+ */
+static int slack_partial(struct reply_sink *s, const char *markdown, struct err *err)
+{
+	static const struct http_retry once = {1, 0, 0, 0};
+	struct wctx side;
+	json_t *blocks, *body;
+	char *text;
+	int rc;
+
+	if (!s->placeholder_ts || via_response_url(s))
+		return 0;
+	side = *s->w;
+	side.http = s->w->side_http;
+	blocks = mrkdwn_answer_blocks(markdown, NULL, 0, NULL, MRKDWN_FOOTER_NONE);
+	text = mrkdwn_fallback_text(markdown, REPLY_FALLBACK_MAX);
+	body =
+	    json_pack("{s:s, s:s, s:s, s:O}", "channel", task_channel(s), "ts", s->placeholder_ts,
+		      "text", *text ? text : REPLY_THINKING, "blocks", blocks);
+	rc = slack_call(&side, "chat.update", body, &once, NULL, err);
+	json_decref(body);
+	json_decref(blocks);
+	free(text);
+	return rc;
+}
+
 static const struct reply_ops slack_ops = {"slack",	slack_placeholder, slack_progress,
 					   slack_final, slack_notice,	   slack_find_placeholder,
-					   NULL};
+					   NULL,	slack_partial};
 
 /* --- dev ui --------------------------------------------------------------- */
 
@@ -231,6 +290,14 @@ static int ui_progress(struct reply_sink *s, const char *text, struct err *err)
 	return ui_add(s, "progress", 2, kv, NULL, err);
 }
 
+/* The answer so far: a "partial" entry (ref, text = markdown) the page shows until "answer". */
+static int ui_partial(struct reply_sink *s, const char *markdown, struct err *err)
+{
+	const char *kv[] = {"ref", s->placeholder_ts, "text", markdown};
+
+	return ui_add(s, "partial", 2, kv, NULL, err);
+}
+
 static int ui_final(struct reply_sink *s, const struct reply_answer *a, struct err *err)
 {
 	json_t *mem = json_array();
@@ -312,7 +379,7 @@ static int ui_trace(struct reply_sink *s, const struct reply_step *st, struct er
 }
 
 static const struct reply_ops ui_ops = {"ui",	   ui_placeholder, ui_progress, ui_final,
-					ui_notice, NULL,	   ui_trace};
+					ui_notice, NULL,	   ui_trace,	ui_partial};
 
 int reply_ui_feedback(struct wctx *w, const struct task *t, struct err *err)
 {
@@ -389,7 +456,8 @@ static int console_notice(struct reply_sink *s, const char *text, struct err *er
 }
 
 static const struct reply_ops console_ops = {
-    "console", console_placeholder, console_progress, console_final, console_notice, NULL, NULL};
+    "console", console_placeholder, console_progress, console_final, console_notice, NULL, NULL,
+    NULL};
 
 /* --- common --------------------------------------------------------------- */
 
@@ -401,6 +469,11 @@ static void sink_init(struct reply_sink *s, struct wctx *w, const struct task *t
 	s->w = w;
 	s->t = t;
 	s->thread_ts = xstrdup(t && t->thread_ts ? t->thread_ts : "");
+}
+
+const struct reply_ops *reply_slack_ops(void)
+{
+	return &slack_ops;
 }
 
 void reply_sink_open(struct reply_sink *s, struct wctx *w, const struct task *t)
@@ -436,11 +509,17 @@ void reply_sink_set_placeholder(struct reply_sink *s, const char *ts)
 	s->placeholder_ts = ts && *ts ? xstrdup(ts) : NULL;
 }
 
+int reply_taken_over(const struct reply_sink *s)
+{
+	return s && s->w && atomic_load(&s->w->lease_lost);
+}
+
 void reply_progress(struct reply_sink *s, const char *text)
 {
 	struct err e = {0};
 
-	if (!s || !s->ops || (s->last_progress && !strcmp(s->last_progress, text)))
+	if (!s || !s->ops || (s->last_progress && !strcmp(s->last_progress, text)) ||
+	    reply_taken_over(s))
 		return;
 	free(s->last_progress);
 	s->last_progress = xstrdup(text);
@@ -451,6 +530,28 @@ void reply_progress(struct reply_sink *s, const char *text)
 int reply_traces(const struct reply_sink *s)
 {
 	return s && s->ops && s->ops->trace;
+}
+
+int reply_streams(const struct reply_sink *s)
+{
+	return s && s->ops->partial && s->placeholder_ts && !s->partial_failed &&
+	       s->w->env->cfg->slack_streaming != SLACK_STREAMING_OFF && !reply_taken_over(s);
+}
+
+void reply_partial(struct reply_sink *s, const char *markdown)
+{
+	struct err e = {0};
+	int64_t now = clock_mono_ms();
+
+	if (!reply_streams(s) || !markdown || !*markdown ||
+	    now - s->partial_ms < s->w->env->cfg->slack_stream_interval_ms)
+		return;
+	s->partial_ms = now;
+	if (s->ops->partial(s, markdown, &e) < 0) {
+		/* a 429 or an edit Slack refused: the answer still comes with final() */
+		s->partial_failed = 1;
+		log_kv(LOG_WARN, "cannot show the answer so far", "error", e.msg, NULL);
+	}
 }
 
 void reply_trace(struct reply_sink *s, const struct reply_step *st)

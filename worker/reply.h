@@ -12,7 +12,8 @@
  * has a kind: "placeholder" (text, task_id, question; its entry id is the
  * placeholder's ts), "progress" (ref = placeholder id, text), "notice" (ref,
  * empty when there is no placeholder, text, task_id, question),
- * "answer" (ref, answer_id, text = markdown, sources and memories as JSON
+ * "partial" (ref, text = the answer so far, markdown, while the model writes
+ * it), "answer" (ref, answer_id, text = markdown, sources and memories as JSON
  * arrays), "feedback" (answer_id, feedback), and "trace" (one step of the run,
  * see struct reply_step: ref, step = 1, 2, … per sink, type, name, input,
  * output, output_bytes, ok, ms, prompt_tokens, completion_tokens; input and
@@ -32,6 +33,7 @@
 #ifndef HAINK_REPLY_H
 #define HAINK_REPLY_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stddef.h>
 
@@ -87,6 +89,12 @@ struct reply_ops {
 	int (*find_placeholder)(struct reply_sink *s, struct err *err);
 	/* Shows one step of the run (the Dev UI's trace panel); NULL: the sink shows none. */
 	int (*trace)(struct reply_sink *s, const struct reply_step *st, struct err *err);
+	/*
+	 * Shows the answer so far while the model writes it (markdown, the whole
+	 * text each time; final() replaces it). NULL: the sink shows the answer
+	 * only when it is done. Called through reply_partial(), which throttles.
+	 */
+	int (*partial)(struct reply_sink *s, const char *markdown, struct err *err);
 };
 
 struct reply_sink {
@@ -98,10 +106,15 @@ struct reply_sink {
 	char *last_progress;  /* owned; the progress text last shown (no repeated edits) */
 	FILE *print;	      /* console: also print answers here (`ask`), or NULL */
 	int nsteps;	      /* trace steps shown so far */
+	int64_t partial_ms;   /* when the answer so far was last shown (monotonic ms) */
+	int assistant;	      /* a Slack assistant thread: progress also sets its status line */
+	int partial_failed;   /* a partial edit failed: show no more until final() */
 };
 
 /* Opens the sink for t (see above). Always succeeds; release with reply_sink_close(). */
 void reply_sink_open(struct reply_sink *s, struct wctx *w, const struct task *t);
+/* The Slack sink's operations (to tell which sink reply_sink_open() chose). */
+const struct reply_ops *reply_slack_ops(void);
 /* Opens the console sink explicitly (print may be NULL). */
 void reply_sink_open_console(struct reply_sink *s, struct wctx *w, const struct task *t,
 			     FILE *print);
@@ -116,13 +129,30 @@ int reply_ui_feedback(struct wctx *w, const struct task *t, struct err *err);
 /* Sets the placeholder ts (copied) restored from the task state. */
 void reply_sink_set_placeholder(struct reply_sink *s, const char *ts);
 
-/* Shows progress unless it is the text already shown; failures are logged only. */
+/*
+ * 1 when the queue runtime gave this task to another worker (after a stall):
+ * the sink then edits nothing more (progress, partial answers), so a late
+ * edit never overwrites the new owner's answer.
+ */
+int reply_taken_over(const struct reply_sink *s);
+/* Shows progress unless it is the text already shown or the task was taken over; failures are
+ * logged only. */
 void reply_progress(struct reply_sink *s, const char *text);
 
 /* Returns 1 when s shows a trace (worth building steps for); s may be NULL. */
 int reply_traces(const struct reply_sink *s);
 /* Shows one step in the trace when the sink has one; failures are logged only. */
 void reply_trace(struct reply_sink *s, const struct reply_step *st);
+/*
+ * 1 when s shows answers as they are written (it has a partial op, has a
+ * placeholder to edit, and SLACK_STREAMING is not off); s may be NULL.
+ */
+int reply_streams(const struct reply_sink *s);
+/*
+ * Shows the answer so far (markdown) when at least SLACK_STREAM_INTERVAL_MS
+ * passed since the last time; failures are logged and end the partial edits.
+ */
+void reply_partial(struct reply_sink *s, const char *markdown);
 
 #define REPLY_THINKING "Thinking…"
 

@@ -303,12 +303,15 @@ static void schedule_retry(struct task_thread *tt, const char *id, struct retry_
  * bench/parts/30_worker.sh). The rollup stays best effort; a failed XACK is
  * retried alone by finish(), with the rollup sent after it only if it never left.
  */
-static int ack_with_rollup(struct task_thread *tt, const char *id, int fb, double secs)
+static int ack_with_rollup(struct task_thread *tt, const char *id, enum task_type type, double secs)
 {
 	struct runtime *rt = tt->rt;
-	const char *fields[2] = {fb ? "tasks_feedback" : "tasks_answered", "latency_ms_sum"};
+	const char *fields[2] = {type == TASK_FEEDBACK	  ? "tasks_feedback"
+				 : type == TASK_ASSISTANT ? "tasks_assistant"
+							  : "tasks_answered",
+				 "latency_ms_sum"};
 	long long bys[2] = {1, (long long)(secs * 1000)};
-	size_t nf = fb ? 1 : 2;
+	size_t nf = type == TASK_QUESTION ? 2 : 1; /* answer latency: questions only */
 	struct finish_args a = {.kind = FIN_ACK, .id = id};
 	struct err e = {0}, re = {0};
 	int queued = 0, sent = 0, acked = 0;
@@ -413,10 +416,11 @@ static void process_entry(struct task_thread *tt, const redisReply *entry, int r
 	}
 
 	if (rc == 0) {
-		int fb = t.type == TASK_FEEDBACK;
-		if (ack_with_rollup(tt, id, fb, secs) == 0) {
+		if (ack_with_rollup(tt, id, t.type, secs) == 0) {
 			atomic_fetch_add(&rt->succeeded, 1);
-			count_outcome(fb ? "feedback" : "answered");
+			count_outcome(t.type == TASK_FEEDBACK	 ? "feedback"
+				      : t.type == TASK_ASSISTANT ? "assistant"
+								 : "answered");
 		}
 	} else if (err_retryable(e.code) && t.attempt < rt->cfg->max_attempts) {
 		schedule_retry(tt, id, &f, &t, &e);

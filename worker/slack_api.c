@@ -3,6 +3,7 @@
  */
 #include "common.h"
 #include "wctx.h"
+#include "form.h"
 #include "slack_api.h"
 
 #include <ctype.h>
@@ -54,6 +55,43 @@ static enum err_code slack_error_code(const char *e)
 	return ERR_INVALID;
 }
 
+/*
+ * Slack takes JSON bodies for write methods only; read methods
+ * (conversations.history, conversations.replies, auth.test) want
+ * application/x-www-form-urlencoded arguments, so they get a form body built
+ * from the same flat object (strings as they are, numbers and booleans
+ * spelled out, anything else as compact JSON).
+ */
+static int takes_form(const char *method)
+{
+	return !strncmp(method, "conversations.", 14) || !strcmp(method, "auth.test");
+}
+
+static char *form_body(json_t *body)
+{
+	struct buf b = BUF_INIT;
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(body, key, v)
+	{
+		char num[32], *js = NULL;
+		const char *val = num;
+
+		if (json_is_string(v))
+			val = json_string_value(v);
+		else if (json_is_integer(v))
+			snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+		else if (json_is_boolean(v))
+			val = json_is_true(v) ? "true" : "false";
+		else
+			val = js = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		form_add(&b, key, val);
+		free(js);
+	}
+	return buf_detach(&b, NULL);
+}
+
 int slack_call(struct wctx *w, const char *method, json_t *body, const struct http_retry *retry,
 	       json_t **reply, struct err *err)
 {
@@ -62,9 +100,12 @@ int slack_call(struct wctx *w, const char *method, json_t *body, const struct ht
 	char *url = xasprintf("%s/%s", cfg->slack_api_url, method);
 	char *auth =
 	    xasprintf("Authorization: Bearer %s", cfg->slack_bot_token ? cfg->slack_bot_token : "");
-	const char *headers[] = {"Content-Type: application/json; charset=utf-8", auth, NULL};
-	char *text = json_dumps(body, JSON_COMPACT);
-	struct http_request req = {"POST", url, headers, text, strlen(text), 15000};
+	int form = takes_form(method);
+	const char *headers[] = {form ? "Content-Type: application/x-www-form-urlencoded"
+				      : "Content-Type: application/json; charset=utf-8",
+				 auth, NULL};
+	char *text = form ? form_body(body) : json_dumps(body, JSON_COMPACT);
+	struct http_request req = {"POST", url, headers, text, strlen(text), 15000, NULL, NULL};
 	struct http_response resp;
 	json_t *root = NULL;
 	const char *outcome = "ok", *slack_err = NULL;
@@ -125,7 +166,8 @@ int slack_respond(struct wctx *w, const char *response_url, const char *text, js
 	if (blocks)
 		json_object_set(body, "blocks", blocks);
 	json = json_dumps(body, JSON_COMPACT);
-	req = (struct http_request){"POST", response_url, headers, json, strlen(json), 15000};
+	req = (struct http_request){"POST",	  response_url, headers, json,
+				    strlen(json), 15000,	NULL,	 NULL};
 	http_response_init(&resp);
 	rc = http_perform_retry(&w->http, &req, &resp, &policy, "slack response_url", err);
 	metrics_inc(NULL, M_SLACK_API_REQUESTS,
@@ -186,25 +228,10 @@ int slack_post_task_message(struct wctx *w, const char *channel, const char *thr
 	return post_message(w, channel, thread_ts, text, NULL, task_id, ts_out, err);
 }
 
-int slack_find_task_message(struct wctx *w, const char *channel, const char *thread_ts,
-			    const char *task_id, char **ts_out, struct err *err)
+/* 1 with *ts_out when msgs (a conversations.* page) holds the message tagged task_id. */
+static int page_find_task(json_t *msgs, const char *task_id, char **ts_out)
 {
-	int in_thread = thread_ts && *thread_ts;
-	json_t *body = json_pack("{s:s, s:b, s:i}", "channel", channel ? channel : "",
-				 "include_all_metadata", 1, "limit", 200);
-	json_t *reply = NULL, *msgs;
-	size_t i;
-	int rc = -1;
-
-	*ts_out = NULL;
-	if (in_thread)
-		json_object_set_new(body, "ts", json_string(thread_ts));
-	if (slack_call(w, in_thread ? "conversations.replies" : "conversations.history", body, NULL,
-		       &reply, err) < 0)
-		goto out;
-	rc = 0;
-	msgs = json_object_get(reply, "messages");
-	for (i = 0; i < json_array_size(msgs); i++) {
+	for (size_t i = 0; i < json_array_size(msgs); i++) {
 		json_t *m = json_array_get(msgs, i), *md = json_object_get(m, "metadata");
 		const char *et = json_string_value(json_object_get(md, "event_type"));
 		const char *id = json_string_value(
@@ -212,14 +239,82 @@ int slack_find_task_message(struct wctx *w, const char *channel, const char *thr
 		const char *ts = json_string_value(json_object_get(m, "ts"));
 		if (et && id && ts && !strcmp(et, SLACK_TASK_EVENT) && !strcmp(id, task_id)) {
 			*ts_out = xstrdup(ts);
-			rc = 1;
-			break;
+			return 1;
 		}
 	}
-out:
+	return 0;
+}
+
+int slack_find_task_message(struct wctx *w, const char *channel, const char *thread_ts,
+			    const char *task_id, char **ts_out, struct err *err)
+{
+	int in_thread = thread_ts && *thread_ts;
+	json_t *body = json_pack("{s:s, s:b, s:i}", "channel", channel ? channel : "",
+				 "include_all_metadata", 1, "limit", SLACK_FIND_PAGE);
+	json_t *reply = NULL;
+	int rc = 0;
+
+	*ts_out = NULL;
+	if (in_thread)
+		json_object_set_new(body, "ts", json_string(thread_ts));
+	/*
+	 * A long thread (or a busy channel) holds more than one page: follow
+	 * next_cursor, a bounded number of pages (the placeholder is recent in
+	 * the channel's history, which comes newest first).
+	 */
+	for (int page = 0; page < SLACK_FIND_PAGES && rc == 0; page++) {
+		const char *next;
+
+		json_decref(reply);
+		reply = NULL;
+		if (slack_call(w, in_thread ? "conversations.replies" : "conversations.history",
+			       body, NULL, &reply, err) < 0) {
+			rc = -1;
+			break;
+		}
+		rc = page_find_task(json_object_get(reply, "messages"), task_id, ts_out);
+		next = json_string_value(
+		    json_object_get(json_object_get(reply, "response_metadata"), "next_cursor"));
+		if (!next || !*next)
+			break;
+		json_object_set_new(body, "cursor", json_string(next));
+	}
 	json_decref(reply);
 	json_decref(body);
 	return rc;
+}
+
+/* One assistant.threads.* call on (channel, thread_ts) with one more field. */
+static int assistant_call(struct wctx *w, const char *method, const char *channel,
+			  const char *thread_ts, const char *key, json_t *value, struct err *err)
+{
+	json_t *body = json_pack("{s:s, s:s, s:o}", "channel_id", channel ? channel : "",
+				 "thread_ts", thread_ts ? thread_ts : "", key, value);
+	int rc = slack_call(w, method, body, NULL, NULL, err);
+
+	json_decref(body);
+	return rc;
+}
+
+int slack_assistant_status(struct wctx *w, const char *channel, const char *thread_ts,
+			   const char *status, struct err *err)
+{
+	return assistant_call(w, "assistant.threads.setStatus", channel, thread_ts, "status",
+			      json_string(status ? status : ""), err);
+}
+
+int slack_assistant_title(struct wctx *w, const char *channel, const char *thread_ts,
+			  const char *title, struct err *err)
+{
+	return assistant_call(w, "assistant.threads.setTitle", channel, thread_ts, "title",
+			      json_string(title ? title : ""), err);
+}
+
+int slack_assistant_prompts(struct wctx *w, const char *channel, const char *thread_ts,
+			    json_t *prompts, struct err *err)
+{
+	return assistant_call(w, "assistant.threads.setSuggestedPrompts", channel, thread_ts,
+			      "prompts", json_incref(prompts), err);
 }
 
 int slack_update(struct wctx *w, const char *channel, const char *ts, const char *text,

@@ -57,15 +57,34 @@ int slack_post_message(struct wctx *w, const char *channel, const char *thread_t
 int slack_post_task_message(struct wctx *w, const char *channel, const char *thread_ts,
 			    const char *text, const char *task_id, char **ts_out, struct err *err);
 
+/* Pages of SLACK_FIND_PAGE messages slack_find_task_message() reads at most. */
+#define SLACK_FIND_PAGE	 200
+#define SLACK_FIND_PAGES 10
+
 /*
  * Looks for this app's message tagged with task_id: in the thread thread_ts
  * (conversations.replies), or among the channel's latest messages when
- * thread_ts is empty (conversations.history), with include_all_metadata.
+ * thread_ts is empty (conversations.history), with include_all_metadata,
+ * following next_cursor for up to SLACK_FIND_PAGES pages.
  * Returns 1 with *ts_out (owned) when found, 0 when not, -1 with err (a
  * missing history scope is ERR_AUTH: the caller may then post anew).
  */
 int slack_find_task_message(struct wctx *w, const char *channel, const char *thread_ts,
 			    const char *task_id, char **ts_out, struct err *err);
+
+/*
+ * Slack's assistant-thread methods (the AI app split view), thread =
+ * (channel, thread_ts): assistant.threads.setStatus (status text such as
+ * "is searching the knowledge base…"; "" clears it), setTitle, and
+ * setSuggestedPrompts (prompts: a borrowed array of {"title","message"}, 1
+ * to 4). Each returns 0, or -1 with err (retryable codes for 429/5xx).
+ */
+int slack_assistant_status(struct wctx *w, const char *channel, const char *thread_ts,
+			   const char *status, struct err *err);
+int slack_assistant_title(struct wctx *w, const char *channel, const char *thread_ts,
+			  const char *title, struct err *err);
+int slack_assistant_prompts(struct wctx *w, const char *channel, const char *thread_ts,
+			    json_t *prompts, struct err *err);
 
 /*
  * Replaces the message (channel, ts) with text and blocks (borrowed; NULL

@@ -11,13 +11,14 @@ int wctx_init(struct wctx *w, struct worker_env *env, int thread_no, int cmd_tim
 	if (!w->r)
 		return -1;
 	w->hc = http_client_new();
-	if (!w->hc) {
+	w->hc_side = http_client_new();
+	if (!w->hc || !w->hc_side) {
 		err_set(err, ERR_IO, "cannot create an http client");
-		rds_free(w->r);
-		w->r = NULL;
+		wctx_release(w);
 		return -1;
 	}
 	w->http = http_client_transport(w->hc);
+	w->side_http = http_client_transport(w->hc_side);
 	return 0;
 }
 
@@ -25,5 +26,6 @@ void wctx_release(struct wctx *w)
 {
 	rds_free(w->r);
 	http_client_free(w->hc);
+	http_client_free(w->hc_side);
 	memset(w, 0, sizeof(*w));
 }

@@ -28,6 +28,13 @@ struct wctx {
 	struct rds *r;
 	struct http_client *hc;	    /* NULL when http is a test transport */
 	struct http_transport http; /* every outgoing request goes through this seam */
+	/*
+	 * A second seam for requests made while `http` is in the middle of a
+	 * transfer: the edits that show an answer as a streamed LLM reply is
+	 * read (one curl handle cannot run two transfers). Its own client.
+	 */
+	struct http_client *hc_side;
+	struct http_transport side_http;
 	int thread_no;
 	/*
 	 * Set by the queue runtime's lease keeper when another consumer took this

@@ -1,5 +1,5 @@
 /*
- * Unit tests of api/form.c: application/x-www-form-urlencoded decoding.
+ * Unit tests of common/form.c: application/x-www-form-urlencoded decoding and encoding.
  */
 #include <stdlib.h>
 
@@ -67,16 +67,22 @@ TEST(form, decode)
 	free(s);
 }
 
-TEST(form, add_encoded_round_trips)
+TEST(form, add_encodes_and_round_trips)
 {
-	static const char in[] = "a b&c=d/é~x-_.%+\n";
 	struct buf b = BUF_INIT;
-	char *back;
+	const char *odd = "a b&c=d/é%+~._-";
+	int bad = 0;
+	char *v;
 
-	form_add_encoded(&b, in, strlen(in));
-	CHECK_STR_EQ(b.s, "a%20b%26c%3Dd%2F%C3%A9~x-_.%25%2B%0A");
-	back = form_decode(b.s, b.len);
-	CHECK_STR_EQ(back, in);
-	free(back);
+	form_add(&b, "channel", "C123");
+	CHECK_STR_EQ(b.s, "channel=C123");
+	form_add(&b, "cursor", odd);
+	CHECK_STR_EQ(b.s, "channel=C123&cursor=a%20b%26c%3Dd%2F%C3%A9%25%2B~._-");
+	form_add(&b, "empty", NULL);
+	CHECK_STR_EQ(b.s + b.len - 6, "empty=");
+	v = form_get(b.s, b.len, "cursor", &bad);
+	CHECK_STR_EQ(v, odd);
+	CHECK_INT_EQ(bad, 0);
+	free(v);
 	buf_release(&b);
 }
