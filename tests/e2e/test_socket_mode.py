@@ -93,20 +93,28 @@ def test_slash_command_and_interactive_envelopes_use_the_http_parsing():
                          "message": {"ts": "1.2", "thread_ts": "1.1"},
                          "actions": [{"action_id": "feedback_helpful", "value": "ans1",
                                       "type": "button", "action_ts": "1700000200.5"}]}},
+            # Slack's assistant view opening: an assistant task, as over HTTP
+            {"type": "events_api",
+             "payload": dict(app_mention("EvSockAs1"), event={
+                 "type": "assistant_thread_started", "event_ts": "1729999327.200000",
+                 "assistant_thread": {"user_id": "U200", "channel_id": "D500",
+                                      "thread_ts": "1729999327.187299",
+                                      "context": {"team_id": "T300", "channel_id": "C777"}}})},
             # a bot's own message: acknowledged, nothing queued
             {"type": "events_api",
              "payload": dict(app_mention("EvBot1"), event={
                  "type": "message", "channel_type": "im", "bot_id": "B1", "text": "hi",
                  "channel": "D1", "user": "UBOT", "ts": "1.3"})},
         ])
-        wait_until(lambda: all_acked(sock, 4), 10, "every envelope acked")
+        wait_until(lambda: all_acked(sock, 5), 10, "every envelope acked")
         envs = envelopes(sock)
         assert "Working on it" in json.dumps(envs[0]["acks"][0]["payload"])
         assert "Usage: /ask" in json.dumps(envs[1]["acks"][0]["payload"])
         assert envs[2]["acks"][0]["payload"] is None
         entries = [f for _, f in st.r.xrange(st.stream)]
         assert [(e["type"], e["id"]) for e in entries] == [
-            ("question", "cmd:1337.42"), ("feedback", "fb:1700000200.5")], entries
+            ("question", "cmd:1337.42"), ("feedback", "fb:1700000200.5"),
+            ("assistant", "EvSockAs1")], entries
         assert entries[0]["text"] == "what is a runbook?"
 
 
