@@ -15,7 +15,7 @@
  *   GET  /ui/api/events?session=S&after=ID
  *                          → {"events":[…],"last":ID}: the entries of the stream
  *                          ui:<session> after ID (all when ID is empty), which the
- *                          worker's ui reply sink writes (worker/reply.h); each
+ *                          worker's ui reply sink writes (worker/slack/reply.h); each
  *                          entry's fields become one object with its "id", and the
  *                          JSON-valued fields (sources, memories) are embedded.
  *

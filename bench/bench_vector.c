@@ -14,10 +14,10 @@
  * table. The Redis is flushed between corpora.
  */
 #include "common.h"
-#include "wctx.h"
-#include "embed.h"
-#include "embed_cache.h"
-#include "vindex.h"
+#include "queue/wctx.h"
+#include "kb/embed.h"
+#include "kb/embed_cache.h"
+#include "kb/vindex.h"
 
 #include <cblas.h>
 #include <math.h>

@@ -1,11 +1,11 @@
 /*
  * haink-worker: consumes the task stream and answers questions; also the
- * operators' admin verbs. See worker/cli.h and `haink-worker help`.
+ * operators' admin verbs. See worker/admin/cli.h and `haink-worker help`.
  */
 #include "common.h"
-#include "cli.h"
-#include "emf.h"
-#include "wctx.h"
+#include "admin/cli.h"
+#include "queue/emf.h"
+#include "queue/wctx.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -129,7 +129,8 @@ int main(int argc, char **argv)
 		snprintf(env.hostname, sizeof(env.hostname), "worker");
 	atomic_init(&env.stopping, 0);
 
-	/* queue-depth EMF publisher (worker/emf.h): `run` only, when QUEUE_METRICS_EMF is set */
+	/* queue-depth EMF publisher (worker/queue/emf.h): `run` only, when QUEUE_METRICS_EMF is set
+	 */
 	struct emf *emf = v->fn == cli_run ? emf_start(&env, &e) : NULL;
 	if (!emf && e.code)
 		log_kv(LOG_WARN, "queue metrics (EMF) not started", "error", e.msg, NULL);

@@ -6,10 +6,10 @@
  * searches running while the index reloads, and drop.
  */
 #include "common.h"
-#include "wctx.h"
-#include "kb.h"
-#include "ingest.h"
-#include "embed.h"
+#include "queue/wctx.h"
+#include "kb/kb.h"
+#include "kb/ingest.h"
+#include "kb/embed.h"
 
 #include <pthread.h>
 #include <stdlib.h>

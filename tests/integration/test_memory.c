@@ -7,10 +7,10 @@
  * forgets; and `memory forget` removing exactly one scope.
  */
 #include "common.h"
-#include "memory.h"
-#include "tools.h"
-#include "wctx.h"
-#include "embed.h"
+#include "memory/memory.h"
+#include "agent/tools.h"
+#include "queue/wctx.h"
+#include "kb/embed.h"
 
 #include <stdlib.h>
 

@@ -8,7 +8,7 @@
 
 #include "common.h"
 #include "enqueue.h"
-#include "runtime.h"
+#include "queue/runtime.h"
 
 #include "../harness/test.h"
 

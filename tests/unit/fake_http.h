@@ -13,7 +13,7 @@
 #include <stdlib.h>
 
 #include "common.h"
-#include "wctx.h"
+#include "queue/wctx.h"
 
 #define FAKE_HTTP_MAX 64
 

@@ -1,8 +1,8 @@
 /* Unit tests of embed.c, embed_cache.c and embed_openai.c (fake HTTP transport). */
 #include "common.h"
-#include "wctx.h"
-#include "embed.h"
-#include "embed_cache.h"
+#include "queue/wctx.h"
+#include "kb/embed.h"
+#include "kb/embed_cache.h"
 #include "../harness/test.h"
 
 #include <jansson.h>

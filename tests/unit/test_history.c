@@ -1,10 +1,10 @@
 /*
- * Unit tests of worker/history.c without Redis: how a turn is built (tool
+ * Unit tests of worker/memory/history.c without Redis: how a turn is built (tool
  * rounds kept whole or dropped whole, results cut), UTF-8 safe cutting and
  * the THREAD argument of `chat show|clear`.
  */
 #include "common.h"
-#include "history.h"
+#include "memory/history.h"
 
 #include <stdlib.h>
 

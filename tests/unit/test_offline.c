@@ -1,9 +1,9 @@
-/* The offline extractive responder (worker/offline.c) on a small fixture. */
+/* The offline extractive responder (worker/agent/offline.c) on a small fixture. */
 #include "common.h"
-#include "offline.h"
-#include "wctx.h"
-#include "agent.h"
-#include "tools.h"
+#include "agent/offline.h"
+#include "queue/wctx.h"
+#include "agent/agent.h"
+#include "agent/tools.h"
 
 #include <jansson.h>
 #include <stdlib.h>

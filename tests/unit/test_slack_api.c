@@ -1,6 +1,6 @@
-/* The Slack Web API client (worker/slack_api.c) over a fake transport. */
+/* The Slack Web API client (worker/slack/slack_api.c) over a fake transport. */
 #include "common.h"
-#include "slack_api.h"
+#include "slack/slack_api.h"
 
 #include <jansson.h>
 #include <stdlib.h>

@@ -1,0 +1,116 @@
+/*
+ * convo.c - the conversation hooks of the agent loop (convo.h): thread
+ * history from history.c, long-term memories from memory.c. These strong
+ * definitions replace the weak fallbacks of convo_pending.c.
+ *
+ * The history key is chat:<team>:<channel>:<thread_ts> without the agent id:
+ * the API routes a channel to exactly one agent, so a Slack thread only ever
+ * has one agent. Memories do carry the agent id (memory.h).
+ */
+#include "common.h"
+#include "agent/convo.h"
+#include "memory/history.h"
+#include "memory/memory.h"
+#include "queue/wctx.h"
+
+#include <stdlib.h>
+
+#define CONVO_TURN_Q_MAX 400 /* bytes of the question kept in a turn memory */
+#define CONVO_TURN_A_MAX 700 /* bytes of the answer kept in a turn memory */
+
+static int have_thread(const struct tool_scope *s)
+{
+	return s->team && s->channel && s->thread_ts && *s->thread_ts;
+}
+
+int convo_history(struct wctx *w, const struct tool_scope *scope, json_t *messages, struct err *err)
+{
+	char *key;
+	long n;
+
+	if (!have_thread(scope))
+		return 0;
+	key = keys_chat(scope->team, scope->channel, scope->thread_ts);
+	n = history_load(w->r, key, messages, err);
+	free(key);
+	return n < 0 ? -1 : 0;
+}
+
+/* Appends "- <content>" on one line, cut to MEM_LINE_MAX bytes; returns the line start. */
+static void add_line(struct buf *b, const char *content)
+{
+	char *cut = history_cut_utf8(content, MEM_LINE_MAX);
+
+	buf_adds(b, "\n- ");
+	for (char *p = cut; *p; p++)
+		buf_addch(b, *p == '\n' || *p == '\r' ? ' ' : *p);
+	if (strlen(content) > strlen(cut))
+		buf_adds(b, "…");
+	free(cut);
+}
+
+int convo_memories(struct wctx *w, const struct tool_scope *scope, const char *question,
+		   json_t *messages, struct tool_trace *trace, struct err *err)
+{
+	struct mem_hits hits = {0};
+	struct buf b = BUF_INIT;
+	int rc = -1;
+
+	if (!scope->user || !*scope->user || w->env->cfg->memory_top_k <= 0)
+		return 0;
+	if (mem_recall(w, scope, question, 0, &hits, err) < 0)
+		goto out;
+	rc = 0;
+	if (!hits.n)
+		goto out;
+	buf_adds(&b, "## Memories");
+	for (size_t i = 0; i < hits.n; i++) {
+		add_line(&b, hits.v[i].content);
+		if (trace)
+			tool_trace_add_memory(trace, hits.v[i].content);
+	}
+	{
+		json_t *m = json_object(), *s = json_string(b.s);
+		json_object_set_new(m, "role", json_string("system"));
+		json_object_set_new(m, "content", s ? s : json_string("## Memories"));
+		json_array_append_new(messages, m);
+	}
+out:
+	buf_release(&b);
+	mem_hits_release(&hits);
+	return rc;
+}
+
+int convo_save_turn(struct wctx *w, const struct tool_scope *scope, const char *question,
+		    json_t *turn_messages, const char *answer, struct err *err)
+{
+	const struct config *cfg = w->env->cfg;
+	int rc = 0;
+
+	if (have_thread(scope)) {
+		char *key = keys_chat(scope->team, scope->channel, scope->thread_ts);
+		json_t *turn = history_turn(question, turn_messages, answer, clock_wall_ms());
+		if (history_append(w->r, key, turn, cfg->chat_max_messages, cfg->chat_ttl_s, err) <
+		    0)
+			rc = -1;
+		json_decref(turn);
+		free(key);
+	}
+	if (cfg->memory_store_turns && scope->user && *scope->user && question && answer) {
+		char *q = history_cut_utf8(question, CONVO_TURN_Q_MAX);
+		char *a = history_cut_utf8(answer, CONVO_TURN_A_MAX);
+		char *content = xasprintf("Q: %s / A: %s", q, a);
+		struct err e = {0};
+
+		if (mem_remember(w, scope, "turn", content, NULL, &e) < 0) {
+			log_kv(LOG_WARN, "cannot store the turn as a memory", "error", e.msg, NULL);
+			if (rc == 0)
+				*(err ? err : &e) = e;
+			rc = -1;
+		}
+		free(content);
+		free(a);
+		free(q);
+	}
+	return rc;
+}

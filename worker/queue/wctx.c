@@ -1,0 +1,29 @@
+#include "common.h"
+#include "queue/wctx.h"
+
+int wctx_init(struct wctx *w, struct worker_env *env, int thread_no, int cmd_timeout_ms,
+	      struct err *err)
+{
+	memset(w, 0, sizeof(*w));
+	w->env = env;
+	w->thread_no = thread_no;
+	w->r = rds_new(env->cfg->redis_url, 1000, cmd_timeout_ms, err);
+	if (!w->r)
+		return -1;
+	w->hc = http_client_new();
+	if (!w->hc) {
+		err_set(err, ERR_IO, "cannot create an http client");
+		rds_free(w->r);
+		w->r = NULL;
+		return -1;
+	}
+	w->http = http_client_transport(w->hc);
+	return 0;
+}
+
+void wctx_release(struct wctx *w)
+{
+	rds_free(w->r);
+	http_client_free(w->hc);
+	memset(w, 0, sizeof(*w));
+}
