@@ -5,7 +5,7 @@
 #include "common.h"
 #include "admin/cli.h"
 #include "queue/emf.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 
 #include <signal.h>
 #include <stdlib.h>

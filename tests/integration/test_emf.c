@@ -7,7 +7,7 @@
  */
 #include "common.h"
 #include "queue/emf.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 
 #include "../harness/test.h"
 

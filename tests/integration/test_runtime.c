@@ -13,7 +13,7 @@
 #include "queue/metrics_http.h"
 #include "queue/retry.h"
 #include "queue/runtime.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 
 #include "../harness/test.h"
 
@@ -152,7 +152,7 @@ static int fake_get(const int *field)
 	return v;
 }
 
-static int fake_run(struct wctx *w, struct task *t, struct err *err)
+static int fake_run(struct worker_ctx *w, struct task *t, struct err *err)
 {
 	int n, rc = 0;
 	enum fake_mode mode;
@@ -225,7 +225,7 @@ static int fake_run(struct wctx *w, struct task *t, struct err *err)
 	return rc;
 }
 
-static void fake_give_up(struct wctx *w, const struct task *t, const struct err *why)
+static void fake_give_up(struct worker_ctx *w, const struct task *t, const struct err *why)
 {
 	(void)w;
 	(void)why;

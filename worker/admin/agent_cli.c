@@ -6,7 +6,7 @@
  * per check: "ok|warn|FAIL name: detail"; exit 1 when any check fails.
  */
 #include "common.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 #include "admin/cli.h"
 #include "agent/agent.h"
 #include "agent/answer.h"
@@ -29,7 +29,7 @@ int cli_ask(int argc, char **argv, struct worker_env *env)
 {
 	const char *user = "cli-user", *agent_id = NULL;
 	struct buf q = BUF_INIT;
-	struct wctx w;
+	struct worker_ctx w;
 	struct task t;
 	struct reply_sink sink;
 	struct agent_run run;
@@ -62,7 +62,7 @@ int cli_ask(int argc, char **argv, struct worker_env *env)
 		return 2;
 	}
 	task_init(&t);
-	if (wctx_init(&w, env, 0, 5000, &e) < 0) {
+	if (worker_ctx_init(&w, env, 0, 5000, &e) < 0) {
 		fprintf(stderr, "haink-worker: %s\n", e.msg);
 		goto out;
 	}
@@ -124,7 +124,7 @@ out:
 		env->kb = NULL;
 	}
 	if (have_w)
-		wctx_release(&w);
+		worker_ctx_release(&w);
 	task_release(&t);
 	buf_release(&q);
 	return rc;
@@ -166,7 +166,7 @@ static const char *info_field(const char *info, const char *name, char *out, siz
 }
 
 /* Returns 1 when the redis check passed (later checks need the server). */
-static int check_redis(struct wctx *w)
+static int check_redis(struct worker_ctx *w)
 {
 	struct err e = {0};
 	redisReply *rep = rds_cmd(w->r, &e, "PING");
@@ -186,7 +186,7 @@ static int check_redis(struct wctx *w)
 	return 1;
 }
 
-static void check_query_engine(struct wctx *w)
+static void check_query_engine(struct worker_ctx *w)
 {
 	struct err e = {0};
 	redisReply *rep = rds_cmd(w->r, &e, "COMMAND INFO FT.SEARCH");
@@ -213,7 +213,7 @@ static long long reply_field_int(const redisReply *r, const char *name)
 	return -1;
 }
 
-static void check_stream(struct wctx *w)
+static void check_stream(struct worker_ctx *w)
 {
 	const struct config *cfg = w->env->cfg;
 	char *stream = keys_tasks(cfg->docket_name), *dead = keys_dead(cfg->docket_name);
@@ -268,7 +268,7 @@ static void check_stream(struct wctx *w)
 	free(dead);
 }
 
-static void check_kb(struct wctx *w)
+static void check_kb(struct worker_ctx *w)
 {
 	struct err e = {0};
 	redisReply *rep = rds_cmd(w->r, &e, "HMGET %s model dim", keys_kb_meta());
@@ -298,7 +298,7 @@ static void check_kb(struct wctx *w)
 int cli_doctor(int argc, char **argv, struct worker_env *env)
 {
 	const struct config *cfg = env->cfg;
-	struct wctx w;
+	struct worker_ctx w;
 	struct err e = {0};
 
 	(void)argv;
@@ -307,7 +307,7 @@ int cli_doctor(int argc, char **argv, struct worker_env *env)
 		return 2;
 	}
 	failures = 0;
-	if (wctx_init(&w, env, 0, 3000, &e) < 0) {
+	if (worker_ctx_init(&w, env, 0, 3000, &e) < 0) {
 		fprintf(stderr, "haink-worker: %s\n", e.msg);
 		return 1;
 	}
@@ -342,6 +342,6 @@ int cli_doctor(int argc, char **argv, struct worker_env *env)
 	else
 		report("warn", "web search", "TAVILY_API_KEY unset: web_search is unavailable");
 	fflush(stdout);
-	wctx_release(&w);
+	worker_ctx_release(&w);
 	return failures ? 1 : 0;
 }

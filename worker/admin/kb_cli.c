@@ -2,7 +2,7 @@
  * kb_cli.c - the `ingest` and `kb` verbs of haink-worker.
  */
 #include "common.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 #include "admin/cli.h"
 #include "kb/kb.h"
 #include "kb/ingest.h"
@@ -24,7 +24,7 @@ int cli_ingest(int argc, char **argv, struct worker_env *env)
 	struct ingest_opts o = {0};
 	struct ingest_summary sum;
 	const char **paths = xcalloc((size_t)argc + 1, sizeof(*paths));
-	struct wctx w;
+	struct worker_ctx w;
 	struct err e = {0};
 	int rc;
 
@@ -71,17 +71,17 @@ int cli_ingest(int argc, char **argv, struct worker_env *env)
 	}
 	o.paths = paths;
 	o.progress = stderr;
-	if (wctx_init(&w, env, 0, KB_CLI_TIMEOUT_MS, &e) < 0) {
+	if (worker_ctx_init(&w, env, 0, KB_CLI_TIMEOUT_MS, &e) < 0) {
 		free(paths);
 		return fail("ingest", &e);
 	}
 	rc = ingest_run(&w, &o, &sum, &e) < 0 ? fail("ingest", &e) : 0;
-	wctx_release(&w);
+	worker_ctx_release(&w);
 	free(paths);
 	return rc;
 }
 
-static int kb_stats_verb(struct wctx *w)
+static int kb_stats_verb(struct worker_ctx *w)
 {
 	struct kb_stats st;
 	struct err e = {0};
@@ -121,7 +121,7 @@ static void first_line(const char *s, char *out, size_t cap)
 	}
 }
 
-static int kb_search_verb(struct wctx *w, int argc, char **argv)
+static int kb_search_verb(struct worker_ctx *w, int argc, char **argv)
 {
 	const char *query = NULL;
 	int k = w->env->cfg->kb_top_k, rc = 0;
@@ -172,7 +172,7 @@ static int kb_search_verb(struct wctx *w, int argc, char **argv)
 int cli_kb(int argc, char **argv, struct worker_env *env)
 {
 	const char *sub = argc > 1 ? argv[1] : "";
-	struct wctx w;
+	struct worker_ctx w;
 	struct err e = {0};
 	int rc;
 
@@ -180,7 +180,7 @@ int cli_kb(int argc, char **argv, struct worker_env *env)
 		fprintf(stderr, "usage: haink-worker kb stats | search \"query\" [-k N] | drop\n");
 		return 2;
 	}
-	if (wctx_init(&w, env, 0, KB_CLI_TIMEOUT_MS, &e) < 0)
+	if (worker_ctx_init(&w, env, 0, KB_CLI_TIMEOUT_MS, &e) < 0)
 		return fail("kb", &e);
 	if (!strcmp(sub, "stats")) {
 		rc = kb_stats_verb(&w);
@@ -195,6 +195,6 @@ int cli_kb(int argc, char **argv, struct worker_env *env)
 			rc = 0;
 		}
 	}
-	wctx_release(&w);
+	worker_ctx_release(&w);
 	return rc;
 }

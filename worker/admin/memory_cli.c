@@ -16,7 +16,7 @@
 #include "admin/cli.h"
 #include "memory/history.h"
 #include "memory/memory.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 
 #include <ctype.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 #include "queue/metrics_http.h"
 #include "queue/runtime.h"
 #include "kb/kb.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -37,12 +37,12 @@ static struct rds *cli_redis(const struct worker_env *env)
 static int open_kb(struct worker_env *env, const sigset_t *stop)
 {
 	struct timespec zero = {0, 0};
-	struct wctx w;
+	struct worker_ctx w;
 	struct err e = {0};
 	int64_t delay = 100;
 	int logged = 0, rc = 2;
 
-	if (wctx_init(&w, env, -1, 5000, &e) < 0) {
+	if (worker_ctx_init(&w, env, -1, 5000, &e) < 0) {
 		fprintf(stderr, "haink-worker: %s\n", e.msg);
 		return 2;
 	}
@@ -68,7 +68,7 @@ static int open_kb(struct worker_env *env, const sigset_t *stop)
 		clock_sleep_ms(delay);
 		delay = delay < 2000 ? delay * 2 : 2000;
 	}
-	wctx_release(&w);
+	worker_ctx_release(&w);
 	return rc;
 }
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "common.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 #include "agent/agent.h"
 #include "agent/convo.h"
 #include "agent/llm.h"
@@ -64,13 +64,13 @@ static void tool_error(struct buf *out, const char *msg)
 	json_decref(o);
 }
 
-int agent_call_tool(struct wctx *w, struct agent_run *r, const char *name, const char *arguments,
-		    struct buf *out)
+int agent_call_tool(struct worker_ctx *w, struct agent_run *r, const char *name,
+		    const char *arguments, struct buf *out)
 {
 	return agent_call_tool_max(w, r, name, arguments, out, AGENT_TOOL_RESULT_MAX, NULL);
 }
 
-int agent_call_tool_max(struct wctx *w, struct agent_run *r, const char *name,
+int agent_call_tool_max(struct worker_ctx *w, struct agent_run *r, const char *name,
 			const char *arguments, struct buf *out, size_t max, struct err *why)
 {
 	const struct tool_def *def = tools_find(name);
@@ -167,7 +167,7 @@ static void append(json_t *messages, json_t *turn, json_t *m)
 	json_decref(m);
 }
 
-static json_t *initial_messages(struct wctx *w, struct agent_run *r)
+static json_t *initial_messages(struct worker_ctx *w, struct agent_run *r)
 {
 	const char *instr = r->agent && r->agent->instructions ? r->agent->instructions : "";
 	char *system = xasprintf("%s%s", instr, formatting_guidance);
@@ -276,7 +276,7 @@ static void trace_model(struct agent_run *r, const struct llm_call *call,
 }
 
 /* Runs the tool calls of one model turn and appends their results. */
-static void run_calls(struct wctx *w, struct agent_run *r, const struct llm_reply *rep,
+static void run_calls(struct worker_ctx *w, struct agent_run *r, const struct llm_reply *rep,
 		      json_t *messages)
 {
 	append(messages, r->turn, llm_assistant_message(rep));
@@ -295,7 +295,7 @@ static void run_calls(struct wctx *w, struct agent_run *r, const struct llm_repl
 }
 
 /* The last call at the cap: no tools, answer from what is there. */
-static char *final_answer(struct wctx *w, struct agent_run *r, json_t *messages)
+static char *final_answer(struct worker_ctx *w, struct agent_run *r, json_t *messages)
 {
 	struct llm_call call = {r->model, messages, NULL, r->llm_retry};
 	struct llm_reply rep;
@@ -325,7 +325,7 @@ static char *final_answer(struct wctx *w, struct agent_run *r, json_t *messages)
 	return answer ? answer : agent_fallback_answer(r);
 }
 
-int agent_answer(struct wctx *w, struct agent_run *r, struct err *err)
+int agent_answer(struct worker_ctx *w, struct agent_run *r, struct err *err)
 {
 	const struct config *cfg = w->env->cfg;
 	json_t *messages = NULL, *tools = NULL;

@@ -15,7 +15,7 @@
  * responder (offline.h) answers instead of the model.
  *
  * Called by answer.c (tasks) and agent_cli.c (`ask`). Thread-safe with one
- * wctx per thread.
+ * worker_ctx per thread.
  */
 #ifndef HAINK_AGENT_H
 #define HAINK_AGENT_H
@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include "agent/tools.h"
 
-struct wctx;
+struct worker_ctx;
 struct err;
 struct buf;
 struct reply_sink;
@@ -57,7 +57,7 @@ void agent_run_release(struct agent_run *r);
  * ERR_INVALID / ERR_AUTH for a rejected request). Convo failures are logged,
  * not fatal.
  */
-int agent_answer(struct wctx *w, struct agent_run *r, struct err *err);
+int agent_answer(struct worker_ctx *w, struct agent_run *r, struct err *err);
 
 /*
  * Runs one tool call for the run: checks the tool exists and the agent may
@@ -68,11 +68,11 @@ int agent_answer(struct wctx *w, struct agent_run *r, struct err *err);
  * ("[result truncated]" follows; SIZE_MAX = no cut). Returns 1 when the tool
  * succeeded, 0 otherwise, with the tool's own error in *why (may be NULL).
  */
-int agent_call_tool_max(struct wctx *w, struct agent_run *r, const char *name,
+int agent_call_tool_max(struct worker_ctx *w, struct agent_run *r, const char *name,
 			const char *arguments, struct buf *out, size_t max, struct err *why);
 /* agent_call_tool_max() with the cut for the model (24 KB) and no *why. */
-int agent_call_tool(struct wctx *w, struct agent_run *r, const char *name, const char *arguments,
-		    struct buf *out);
+int agent_call_tool(struct worker_ctx *w, struct agent_run *r, const char *name,
+		    const char *arguments, struct buf *out);
 
 /*
  * Shows one tool call in the run's trace (reply_trace() on r->sink): its

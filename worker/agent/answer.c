@@ -6,7 +6,7 @@
 #include <stdatomic.h>
 
 #include "common.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 #include "agent/answer.h"
 #include "agent/agent.h"
 #include "agent/convo.h"
@@ -65,8 +65,9 @@ static void store_script_setup(void)
 	rds_script_init(&store_script, store_lua);
 }
 
-int answer_store(struct wctx *w, const char *answer_id, const struct task *t, const char *thread_ts,
-		 const struct agent_run *r, long long latency_ms, struct err *err)
+int answer_store(struct worker_ctx *w, const char *answer_id, const struct task *t,
+		 const char *thread_ts, const struct agent_run *r, long long latency_ms,
+		 struct err *err)
 {
 	char *key = keys_answer(answer_id), *tools = tools_csv(&r->trace);
 	char *src = tool_sources_json(r->trace.sources, r->trace.nsources);
@@ -120,7 +121,7 @@ int answer_store(struct wctx *w, const char *answer_id, const struct task *t, co
 	return rc;
 }
 
-static const struct agent *task_agent(struct wctx *w, const struct task *t)
+static const struct agent *task_agent(struct worker_ctx *w, const struct task *t)
 {
 	const struct agents *as = w->env->agents;
 	const struct agent *ag = t->agent ? agents_find(as, t->agent) : NULL;
@@ -137,7 +138,7 @@ static const struct agent *task_agent(struct wctx *w, const struct task *t)
  * refusal of the window), 0 when it may be answered, -1 with err on a Redis
  * failure.
  */
-static int over_limit(struct wctx *w, const struct task *t, int *notice, struct err *err)
+static int over_limit(struct worker_ctx *w, const struct task *t, int *notice, struct err *err)
 {
 	const struct config *cfg = w->env->cfg;
 	long long n = 0;
@@ -173,13 +174,13 @@ static int over_limit(struct wctx *w, const struct task *t, int *notice, struct 
 	return 0;
 }
 
-static int set_state(struct wctx *w, const struct task *t, const char *state, struct err *err)
+static int set_state(struct worker_ctx *w, const struct task *t, const char *state, struct err *err)
 {
 	const char *f[] = {"state"}, *v[] = {state};
 	return taskstate_set(w, t->id, 1, f, v, err);
 }
 
-static int refuse(struct wctx *w, const struct task *t, int notice, struct err *err)
+static int refuse(struct worker_ctx *w, const struct task *t, int notice, struct err *err)
 {
 	struct reply_sink sink;
 	struct err e = {0};
@@ -199,7 +200,8 @@ static int refuse(struct wctx *w, const struct task *t, int notice, struct err *
 }
 
 /* Loads a stored answer (a previous attempt got this far): 1 found, 0 not, -1 error. */
-static int load_stored(struct wctx *w, const char *answer_id, struct agent_run *r, struct err *err)
+static int load_stored(struct worker_ctx *w, const char *answer_id, struct agent_run *r,
+		       struct err *err)
 {
 	char *key = keys_answer(answer_id);
 	redisReply *rep = rds_cmd(w->r, err, "HMGET %s answer sources", key);
@@ -224,7 +226,7 @@ static int load_stored(struct wctx *w, const char *answer_id, struct agent_run *
 }
 
 /* Fails when the queue runtime says another worker took this task over: post nothing then. */
-static int lease_check(struct wctx *w, struct err *err)
+static int lease_check(struct worker_ctx *w, struct err *err)
 {
 	if (!atomic_load(&w->lease_lost))
 		return 0;
@@ -232,7 +234,7 @@ static int lease_check(struct wctx *w, struct err *err)
 	return -1;
 }
 
-static int question_run(struct wctx *w, struct task *t, struct err *err)
+static int question_run(struct worker_ctx *w, struct task *t, struct err *err)
 {
 	int64_t t0 = clock_mono_ms();
 	struct taskstate st;
@@ -365,7 +367,7 @@ out:
 	return rc;
 }
 
-static int feedback_run(struct wctx *w, struct task *t, struct err *err)
+static int feedback_run(struct worker_ctx *w, struct task *t, struct err *err)
 {
 	struct taskstate st = {0};
 	const char *fb = t->feedback;
@@ -480,14 +482,14 @@ out:
 	return rc;
 }
 
-int handler_run(struct wctx *w, struct task *t, struct err *err)
+int handler_run(struct worker_ctx *w, struct task *t, struct err *err)
 {
 	if (t->type == TASK_FEEDBACK)
 		return feedback_run(w, t, err);
 	return question_run(w, t, err);
 }
 
-void handler_give_up(struct wctx *w, const struct task *t, const struct err *why)
+void handler_give_up(struct worker_ctx *w, const struct task *t, const struct err *why)
 {
 	struct taskstate st;
 	struct reply_sink sink;

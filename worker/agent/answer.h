@@ -9,7 +9,7 @@
  * stored answer without asking the model again), state "answered", the turn
  * saved to conversation memory. A feedback task records the click on the
  * answer and replaces the buttons with a thank-you line.
- * Thread-safe with one wctx per thread.
+ * Thread-safe with one worker_ctx per thread.
  */
 #ifndef HAINK_ANSWER_H
 #define HAINK_ANSWER_H
@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include "agent/handler.h"
 
-struct wctx;
+struct worker_ctx;
 struct err;
 struct agent_run;
 struct task;
@@ -32,7 +32,8 @@ struct task;
  * answer, user, team, channel, thread_ts, agent, model, tokens, tools,
  * latency_ms, created_ms, sources as JSON). Returns 0 or -1 with err.
  */
-int answer_store(struct wctx *w, const char *answer_id, const struct task *t, const char *thread_ts,
-		 const struct agent_run *r, long long latency_ms, struct err *err);
+int answer_store(struct worker_ctx *w, const char *answer_id, const struct task *t,
+		 const char *thread_ts, const struct agent_run *r, long long latency_ms,
+		 struct err *err);
 
 #endif

@@ -11,7 +11,7 @@
 #include "agent/convo.h"
 #include "memory/history.h"
 #include "memory/memory.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 
 #include <stdlib.h>
 
@@ -23,7 +23,8 @@ static int have_thread(const struct tool_scope *s)
 	return s->team && s->channel && s->thread_ts && *s->thread_ts;
 }
 
-int convo_history(struct wctx *w, const struct tool_scope *scope, json_t *messages, struct err *err)
+int convo_history(struct worker_ctx *w, const struct tool_scope *scope, json_t *messages,
+		  struct err *err)
 {
 	char *key;
 	long n;
@@ -49,7 +50,7 @@ static void add_line(struct buf *b, const char *content)
 	free(cut);
 }
 
-int convo_memories(struct wctx *w, const struct tool_scope *scope, const char *question,
+int convo_memories(struct worker_ctx *w, const struct tool_scope *scope, const char *question,
 		   json_t *messages, struct tool_trace *trace, struct err *err)
 {
 	struct mem_hits hits = {0};
@@ -81,7 +82,7 @@ out:
 	return rc;
 }
 
-int convo_save_turn(struct wctx *w, const struct tool_scope *scope, const char *question,
+int convo_save_turn(struct worker_ctx *w, const struct tool_scope *scope, const char *question,
 		    json_t *turn_messages, const char *answer, struct err *err)
 {
 	const struct config *cfg = w->env->cfg;

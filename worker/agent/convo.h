@@ -9,7 +9,7 @@
  * Implemented by history.c and memory.c; every function uses the scope from
  * the task (struct tool_scope), never anything the model said. Failures are
  * reported but the agent may answer without history or memories (logged).
- * Thread-safe with one wctx per thread.
+ * Thread-safe with one worker_ctx per thread.
  */
 #ifndef HAINK_CONVO_H
 #define HAINK_CONVO_H
@@ -22,7 +22,7 @@
  * first, as Chat Completions messages ({"role","content"} and tool call /
  * tool result pairs kept together). Returns 0 or -1 with err.
  */
-int convo_history(struct wctx *w, const struct tool_scope *scope, json_t *messages,
+int convo_history(struct worker_ctx *w, const struct tool_scope *scope, json_t *messages,
 		  struct err *err);
 
 /*
@@ -30,7 +30,7 @@ int convo_history(struct wctx *w, const struct tool_scope *scope, json_t *messag
  * and, when there are any, appends one {"role":"system","content":"## Memories\n- …"}
  * message to messages and records each in trace. Returns 0 or -1 with err.
  */
-int convo_memories(struct wctx *w, const struct tool_scope *scope, const char *question,
+int convo_memories(struct worker_ctx *w, const struct tool_scope *scope, const char *question,
 		   json_t *messages, struct tool_trace *trace, struct err *err);
 
 /*
@@ -40,7 +40,7 @@ int convo_memories(struct wctx *w, const struct tool_scope *scope, const char *q
  * CHAT_MAX_MESSAGES, TTL CHAT_TTL_S), and, with MEMORY_STORE_TURNS, stores
  * the turn as a long-term memory. Returns 0 or -1 with err.
  */
-int convo_save_turn(struct wctx *w, const struct tool_scope *scope, const char *question,
+int convo_save_turn(struct worker_ctx *w, const struct tool_scope *scope, const char *question,
 		    json_t *turn_messages, const char *answer, struct err *err);
 
 #endif

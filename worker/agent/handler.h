@@ -13,18 +13,18 @@
  *  - It must be idempotent across redeliveries: the task state hash
  *    (taskstate.h) holds the placeholder ts and answer id, so a retried or
  *    reclaimed task edits the same placeholder and never posts twice.
- * Thread-safe: called concurrently from task threads, each with its own wctx.
+ * Thread-safe: called concurrently from task threads, each with its own worker_ctx.
  */
 #ifndef HAINK_HANDLER_H
 #define HAINK_HANDLER_H
 
-struct wctx;
+struct worker_ctx;
 struct task;
 struct err;
 
-int handler_run(struct wctx *w, struct task *t, struct err *err);
+int handler_run(struct worker_ctx *w, struct task *t, struct err *err);
 
 /* Tells the user, briefly and without raw error text, that the question failed. */
-void handler_give_up(struct wctx *w, const struct task *t, const struct err *why);
+void handler_give_up(struct worker_ctx *w, const struct task *t, const struct err *why);
 
 #endif

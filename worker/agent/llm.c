@@ -2,7 +2,7 @@
  * llm.c - the OpenAI-compatible Chat Completions client (see llm.h).
  */
 #include "common.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 #include "agent/llm.h"
 #include "agent/tools.h"
 
@@ -155,7 +155,8 @@ json_t *llm_assistant_message(const struct llm_reply *r)
 	return m;
 }
 
-int llm_chat(struct wctx *w, const struct llm_call *call, struct llm_reply *out, struct err *err)
+int llm_chat(struct worker_ctx *w, const struct llm_call *call, struct llm_reply *out,
+	     struct err *err)
 {
 	const struct config *cfg = w->env->cfg;
 	const char *model = call->model && *call->model ? call->model : cfg->chat_model;
@@ -217,7 +218,7 @@ out:
 	return rc;
 }
 
-int llm_ping(struct wctx *w, struct err *err)
+int llm_ping(struct worker_ctx *w, struct err *err)
 {
 	const struct config *cfg = w->env->cfg;
 	char *url = xasprintf("%s/models", cfg->openai_base_url);

@@ -8,7 +8,7 @@
  * transport failures, 429 and 5xx honouring Retry-After, all within a
  * deadline. Metrics: haink_llm_requests_total{outcome}, llm_tokens_total{kind},
  * llm_seconds. Called by the agent loop (agent.c) and `doctor`.
- * Thread-safe with one wctx per thread.
+ * Thread-safe with one worker_ctx per thread.
  */
 #ifndef HAINK_LLM_H
 #define HAINK_LLM_H
@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
-struct wctx;
+struct worker_ctx;
 struct err;
 struct agent;
 struct http_retry;
@@ -54,7 +54,8 @@ void llm_reply_release(struct llm_reply *r);
  * ERR_INVALID (other 4xx: the message quotes the API's error message),
  * ERR_PARSE (a reply without choices[0].message).
  */
-int llm_chat(struct wctx *w, const struct llm_call *call, struct llm_reply *out, struct err *err);
+int llm_chat(struct worker_ctx *w, const struct llm_call *call, struct llm_reply *out,
+	     struct err *err);
 
 /*
  * Parses a Chat Completions response body into out (llm_reply_init()ed):
@@ -78,6 +79,6 @@ json_t *llm_tools_json(const struct agent *ag);
 json_t *llm_assistant_message(const struct llm_reply *r);
 
 /* GET {OPENAI_BASE_URL}/models: 0 when the API answers 2xx, else -1 with err. */
-int llm_ping(struct wctx *w, struct err *err);
+int llm_ping(struct worker_ctx *w, struct err *err);
 
 #endif

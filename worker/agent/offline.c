@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "common.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 #include "agent/offline.h"
 #include "agent/agent.h"
 #include "slack/reply.h"
@@ -416,7 +416,7 @@ char *offline_remember_request(const char *q)
 }
 
 /* Runs tool name with args through find (the test seam). Returns 0, or -1 with err. */
-static int run_tool(struct wctx *w, struct agent_run *r, offline_tool_find_fn *find,
+static int run_tool(struct worker_ctx *w, struct agent_run *r, offline_tool_find_fn *find,
 		    const char *name, json_t *args, json_t **result, struct err *err)
 {
 	const struct tool_def *def = find(name);
@@ -469,7 +469,7 @@ static const char *previous_question(json_t *messages)
 	return NULL;
 }
 
-int offline_answer_with(struct wctx *w, struct agent_run *r, offline_tool_find_fn *find,
+int offline_answer_with(struct worker_ctx *w, struct agent_run *r, offline_tool_find_fn *find,
 			struct err *err)
 {
 	const char *question = r->question ? r->question : "";
@@ -573,7 +573,7 @@ out:
 	return rc;
 }
 
-int offline_answer(struct wctx *w, struct agent_run *r, struct err *err)
+int offline_answer(struct worker_ctx *w, struct agent_run *r, struct err *err)
 {
 	return offline_answer_with(w, r, tools_find, err);
 }

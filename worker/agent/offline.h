@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-struct wctx;
+struct worker_ctx;
 struct err;
 struct agent_run;
 struct tool_def;
@@ -24,7 +24,7 @@ struct tool_def;
  * with a retryable err when the search failed transiently (Redis down, I/O):
  * the runtime then retries the task as it does for LLM failures.
  */
-int offline_answer(struct wctx *w, struct agent_run *r, struct err *err);
+int offline_answer(struct worker_ctx *w, struct agent_run *r, struct err *err);
 
 /* Looks a tool up by name (tools_find() in production; the test seam). */
 typedef const struct tool_def *offline_tool_find_fn(const char *name);
@@ -37,7 +37,7 @@ typedef const struct tool_def *offline_tool_find_fn(const char *name);
  * sharing a question word are quoted and traced as used) and the knowledge
  * base (search_knowledge_base) make the answer.
  */
-int offline_answer_with(struct wctx *w, struct agent_run *r, offline_tool_find_fn *find,
+int offline_answer_with(struct worker_ctx *w, struct agent_run *r, offline_tool_find_fn *find,
 			struct err *err);
 
 /* The fact of an explicit "remember X" / "remember that X" request (owned), else NULL. */

@@ -3,7 +3,7 @@
  * knowledge base, results as JSON for the model, sources into the trace.
  */
 #include "common.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 #include "agent/tools.h"
 #include "kb/kb.h"
 
@@ -13,7 +13,7 @@
 #define TOOL_KB_MAX_K 20
 
 /* The verbs that answer (run, ask) open env->kb before any task runs (cli.h). */
-static struct kb *kb_of(struct wctx *w, struct err *err)
+static struct kb *kb_of(struct worker_ctx *w, struct err *err)
 {
 	if (!w->env->kb)
 		err_set(err, ERR_NOT_FOUND, "knowledge base unavailable");

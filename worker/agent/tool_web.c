@@ -4,7 +4,7 @@
  * hour (0 = unlimited) counted on rate_limit:web:<team>:<channel>:<thread>.
  */
 #include "common.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 #include "agent/tools.h"
 #include "agent/ratelimit.h"
 

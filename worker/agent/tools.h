@@ -11,7 +11,7 @@
  *
  * Tools record what they used in c->trace, so the answer can cite sources
  * and the Dev UI can show memories. Thread-safe: called from task threads
- * with their own wctx.
+ * with their own worker_ctx.
  */
 #ifndef HAINK_TOOLS_H
 #define HAINK_TOOLS_H
@@ -19,7 +19,7 @@
 #include <jansson.h>
 #include "common.h"
 
-struct wctx;
+struct worker_ctx;
 
 struct tool_scope {
 	const char *app; /* APP_ID */
@@ -57,7 +57,7 @@ void tool_trace_add_memory(struct tool_trace *t, const char *content);
 void tool_trace_add_tool(struct tool_trace *t, const char *name);
 
 struct tool_call_ctx {
-	struct wctx *w;
+	struct worker_ctx *w;
 	const struct tool_scope *scope;
 	struct tool_trace *trace;
 };

@@ -10,7 +10,7 @@
  * questions. Texts sharing words therefore get a high dot product.
  */
 #include "common.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 #include "kb/embed.h"
 #include "kb/embed_cache.h"
 
@@ -204,8 +204,8 @@ static void count_cache(struct embed_stats *stats, size_t hits, size_t misses)
 }
 
 /* Embeds texts[idx[j]] for j < nidx into out at their own positions. */
-static int embed_misses(struct wctx *w, const char *const *texts, const size_t *idx, size_t nidx,
-			float *out, struct embed_stats *stats, struct err *err)
+static int embed_misses(struct worker_ctx *w, const char *const *texts, const size_t *idx,
+			size_t nidx, float *out, struct embed_stats *stats, struct err *err)
 {
 	const struct config *cfg = w->env->cfg;
 	int dim = cfg->embedding_dim;
@@ -235,7 +235,7 @@ out:
 	return rc;
 }
 
-int embed_texts(struct wctx *w, const char *const *texts, size_t n, float *out,
+int embed_texts(struct worker_ctx *w, const char *const *texts, size_t n, float *out,
 		struct embed_stats *stats, struct err *err)
 {
 	const struct config *cfg = w->env->cfg;

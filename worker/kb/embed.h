@@ -7,14 +7,14 @@
  * EMBEDDING_DIM floats, L2-normalised. Every text is first looked up in the
  * cache (embedding:<sha256(model NUL text)>, raw FLOAT32 little-endian, TTL
  * EMBED_CACHE_TTL_S) in one round trip for the whole batch; misses are
- * embedded and written back. Thread-safe with one wctx per thread.
+ * embedded and written back. Thread-safe with one worker_ctx per thread.
  */
 #ifndef HAINK_EMBED_H
 #define HAINK_EMBED_H
 
 #include <stddef.h>
 
-struct wctx;
+struct worker_ctx;
 struct err;
 
 struct embed_stats {
@@ -31,7 +31,7 @@ struct embed_stats {
  * vector has the wrong dimension). A cache failure is logged and the batch
  * is embedded without it; with w->r NULL the cache is skipped entirely.
  */
-int embed_texts(struct wctx *w, const char *const *texts, size_t n, float *out,
+int embed_texts(struct worker_ctx *w, const char *const *texts, size_t n, float *out,
 		struct embed_stats *stats, struct err *err);
 
 /* The offline embedder alone (no cache, no I/O): deterministic, L2-normalised. */
@@ -51,7 +51,7 @@ float embed_dot(const float *a, const float *b, int dim);
  */
 #define EMBED_BATCH_MAX	  128
 #define EMBED_BATCH_BYTES (256 * 1024)
-int embed_openai(struct wctx *w, const char *const *texts, size_t n, float *out,
+int embed_openai(struct worker_ctx *w, const char *const *texts, size_t n, float *out,
 		 struct embed_stats *stats, struct err *err);
 
 /* Scales v to unit length (a zero vector is left as is). */

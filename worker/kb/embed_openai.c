@@ -5,7 +5,7 @@
  * data[].index places each vector, so a server answering out of order is fine.
  */
 #include "common.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 #include "kb/embed.h"
 
 #include <jansson.h>
@@ -78,7 +78,7 @@ out:
 }
 
 /* One request for texts[0..n). */
-static int embed_batch(struct wctx *w, const char *url, const char *const *hdrs,
+static int embed_batch(struct worker_ctx *w, const char *url, const char *const *hdrs,
 		       const char *const *texts, size_t n, float *out, struct embed_stats *stats,
 		       struct err *err)
 {
@@ -130,7 +130,7 @@ out:
 	return rc;
 }
 
-int embed_openai(struct wctx *w, const char *const *texts, size_t n, float *out,
+int embed_openai(struct worker_ctx *w, const char *const *texts, size_t n, float *out,
 		 struct embed_stats *stats, struct err *err)
 {
 	const struct config *cfg = w->env->cfg;

@@ -7,7 +7,7 @@
  * MULTI/EXEC, read back from one pipeline.
  */
 #include "common.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 #include "kb/ingest.h"
 #include "kb/chunk.h"
 #include "kb/html.h"
@@ -37,7 +37,7 @@ struct doc {
 };
 
 struct run {
-	struct wctx *w;
+	struct worker_ctx *w;
 	const struct ingest_opts *o;
 	struct ingest_summary *sum;
 	struct doc *docs;
@@ -522,7 +522,7 @@ static int prepare(struct run *r, struct err *err)
 	return 0;
 }
 
-int ingest_run(struct wctx *w, const struct ingest_opts *o, struct ingest_summary *sum,
+int ingest_run(struct worker_ctx *w, const struct ingest_opts *o, struct ingest_summary *sum,
 	       struct err *err)
 {
 	struct run r;

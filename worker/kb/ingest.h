@@ -13,7 +13,7 @@
  * remembered), so a link loop or a second link to the same place is skipped
  * with a warning. More than max_files files or max_bytes bytes stop the run
  * with an error naming the flag to raise.
- * Progress goes to stderr about once a second. Single-threaded; uses one wctx.
+ * Progress goes to stderr about once a second. Single-threaded; uses one worker_ctx.
  */
 #ifndef HAINK_INGEST_H
 #define HAINK_INGEST_H
@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-struct wctx;
+struct worker_ctx;
 struct err;
 
 struct ingest_opts {
@@ -49,7 +49,7 @@ struct ingest_summary {
  * (the one-line --reindex message) or a path that does not exist; Redis and
  * embedding errors as their modules report them.
  */
-int ingest_run(struct wctx *w, const struct ingest_opts *o, struct ingest_summary *sum,
+int ingest_run(struct worker_ctx *w, const struct ingest_opts *o, struct ingest_summary *sum,
 	       struct err *err);
 
 /* Writes the 16 hex characters identifying a source (sha256 prefix) and a NUL into out. */

@@ -10,7 +10,7 @@
  * searching the old one.
  */
 #include "common.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 #include "kb/kb.h"
 #include "kb/embed.h"
 #include "kb/ft.h"
@@ -43,7 +43,7 @@ static long long meta_version(struct rds *r, struct err *err)
 	return v;
 }
 
-int kb_meta_check(struct wctx *w, struct err *err)
+int kb_meta_check(struct worker_ctx *w, struct err *err)
 {
 	const struct config *cfg = w->env->cfg;
 	redisReply *rep = rds_cmd(w->r, err, "HMGET %s model dim", keys_kb_meta());
@@ -74,7 +74,7 @@ int kb_meta_check(struct wctx *w, struct err *err)
 	return rc;
 }
 
-int kb_resolve_backend(struct wctx *w, int *backend, struct err *err)
+int kb_resolve_backend(struct worker_ctx *w, int *backend, struct err *err)
 {
 	int have;
 
@@ -89,7 +89,7 @@ int kb_resolve_backend(struct wctx *w, int *backend, struct err *err)
 	return 0;
 }
 
-static int reload(struct kb *kb, struct wctx *w, long long version, struct err *err)
+static int reload(struct kb *kb, struct worker_ctx *w, long long version, struct err *err)
 {
 	size_t skipped = 0;
 	int64_t t0 = clock_mono_ms();
@@ -124,7 +124,7 @@ static struct vindex *acquire(struct kb *kb)
 }
 
 /* Reloads the snapshot when kb:meta's version moved; at most one thread per interval asks. */
-static void maybe_reload(struct kb *kb, struct wctx *w)
+static void maybe_reload(struct kb *kb, struct worker_ctx *w)
 {
 	long long now = clock_mono_ms(), last = atomic_load(&kb->last_check_ms);
 	struct vindex *cur;
@@ -148,7 +148,7 @@ static void maybe_reload(struct kb *kb, struct wctx *w)
 	vindex_unref(cur);
 }
 
-int kb_refresh(struct kb *kb, struct wctx *w, struct err *err)
+int kb_refresh(struct kb *kb, struct worker_ctx *w, struct err *err)
 {
 	struct vindex *cur;
 	long long v;
@@ -167,7 +167,7 @@ int kb_refresh(struct kb *kb, struct wctx *w, struct err *err)
 	return rc;
 }
 
-struct kb *kb_open(struct wctx *w, struct err *err)
+struct kb *kb_open(struct worker_ctx *w, struct err *err)
 {
 	struct kb *kb = NULL;
 	int backend;
@@ -261,8 +261,8 @@ static int fetch_hits(struct rds *r, const struct vindex *vx, const struct vinde
 	return rc;
 }
 
-static int search_local(struct kb *kb, struct wctx *w, const float *q, int k, struct kb_result *res,
-			struct err *err)
+static int search_local(struct kb *kb, struct worker_ctx *w, const float *q, int k,
+			struct kb_result *res, struct err *err)
 {
 	struct vindex *vx;
 	struct vindex_hit *top;
@@ -284,7 +284,7 @@ static int search_local(struct kb *kb, struct wctx *w, const float *q, int k, st
 	return rc;
 }
 
-int kb_search_ex(struct kb *kb, struct wctx *w, const char *query, int k, int hybrid,
+int kb_search_ex(struct kb *kb, struct worker_ctx *w, const char *query, int k, int hybrid,
 		 struct kb_result *res, struct err *err)
 {
 	int dim = kb->cfg->embedding_dim, rc = -1;
@@ -327,7 +327,7 @@ out:
 	return rc;
 }
 
-int kb_search(struct kb *kb, struct wctx *w, const char *query, int k, struct kb_result *res,
+int kb_search(struct kb *kb, struct worker_ctx *w, const char *query, int k, struct kb_result *res,
 	      struct err *err)
 {
 	return kb_search_ex(kb, w, query, k, 0, res, err);
@@ -391,7 +391,7 @@ static long long delete_matching(struct rds *r, const char *pattern, struct err 
 	return n;
 }
 
-int kb_drop(struct wctx *w, size_t *deleted, struct err *err)
+int kb_drop(struct worker_ctx *w, size_t *deleted, struct err *err)
 {
 	long long n;
 	redisReply *rep;
@@ -441,7 +441,7 @@ static long long count_matching(struct rds *r, const char *pattern, struct err *
 	return n;
 }
 
-int kb_stats_get(struct wctx *w, struct kb_stats *st, struct err *err)
+int kb_stats_get(struct worker_ctx *w, struct kb_stats *st, struct err *err)
 {
 	redisReply *rep;
 

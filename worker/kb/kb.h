@@ -5,14 +5,14 @@
  *
  * One struct kb per process, opened by main or a verb and shared by all task
  * threads (thread-safe; the local index reloads itself when kb:meta's version
- * changes). Searches take the calling thread's wctx for Redis and HTTP.
+ * changes). Searches take the calling thread's worker_ctx for Redis and HTTP.
  */
 #ifndef HAINK_KB_H
 #define HAINK_KB_H
 
 #include <stddef.h>
 
-struct wctx;
+struct worker_ctx;
 struct err;
 struct config;
 struct kb;
@@ -36,7 +36,7 @@ struct kb_result {
  * telling to re-ingest with --reindex; an empty knowledge base is fine).
  * Returns NULL with err on failure; free with kb_close().
  */
-struct kb *kb_open(struct wctx *w, struct err *err);
+struct kb *kb_open(struct worker_ctx *w, struct err *err);
 void kb_close(struct kb *kb);
 /* Returns "redis" or "local". */
 const char *kb_backend_name(const struct kb *kb);
@@ -46,7 +46,7 @@ const char *kb_backend_name(const struct kb *kb);
  * Returns 0 with res filled (owned; release with kb_result_release()), or -1
  * with err.
  */
-int kb_search(struct kb *kb, struct wctx *w, const char *query, int k, struct kb_result *res,
+int kb_search(struct kb *kb, struct worker_ctx *w, const char *query, int k, struct kb_result *res,
 	      struct err *err);
 void kb_result_release(struct kb_result *res);
 
@@ -56,7 +56,7 @@ void kb_result_release(struct kb_result *res);
  * vector search when that finds nothing). The local backend is vector-only
  * and ignores hybrid.
  */
-int kb_search_ex(struct kb *kb, struct wctx *w, const char *query, int k, int hybrid,
+int kb_search_ex(struct kb *kb, struct worker_ctx *w, const char *query, int k, int hybrid,
 		 struct kb_result *res, struct err *err);
 
 /* --- administration (ingest and the kb verb) --- */
@@ -67,13 +67,13 @@ int kb_search_ex(struct kb *kb, struct wctx *w, const char *query, int k, int hy
  * was built with model X (dim N); configured Y (dim M): re-ingest with
  * --reindex", or with ERR_REDIS / ERR_TIMEOUT.
  */
-int kb_meta_check(struct wctx *w, struct err *err);
+int kb_meta_check(struct worker_ctx *w, struct err *err);
 
 /*
  * Resolves VECTOR_BACKEND to VECTOR_REDIS or VECTOR_LOCAL (auto: redis when
  * the server has FT.SEARCH). Returns 0 with *backend set, or -1 with err.
  */
-int kb_resolve_backend(struct wctx *w, int *backend, struct err *err);
+int kb_resolve_backend(struct worker_ctx *w, int *backend, struct err *err);
 
 /*
  * Drops the knowledge base: every rag_doc:* hash (SCAN + UNLINK), kb:sources,
@@ -82,7 +82,7 @@ int kb_resolve_backend(struct wctx *w, int *backend, struct err *err);
  * change. *deleted (may be NULL) gets the number of chunks removed. Returns 0
  * or -1 with err.
  */
-int kb_drop(struct wctx *w, size_t *deleted, struct err *err);
+int kb_drop(struct worker_ctx *w, size_t *deleted, struct err *err);
 
 struct kb_stats {
 	long long chunks;     /* sum of kb:sources counts */
@@ -95,14 +95,14 @@ struct kb_stats {
 };
 
 /* Fills st from Redis. Returns 0 or -1 with err. */
-int kb_stats_get(struct wctx *w, struct kb_stats *st, struct err *err);
+int kb_stats_get(struct worker_ctx *w, struct kb_stats *st, struct err *err);
 
 /*
  * Local backend: checks kb:meta's version now (not waiting for the ~1 s
  * interval) and reloads the index when it moved. Returns 0 or -1 with err.
  * The redis backend has nothing to refresh: returns 0.
  */
-int kb_refresh(struct kb *kb, struct wctx *w, struct err *err);
+int kb_refresh(struct kb *kb, struct worker_ctx *w, struct err *err);
 
 /* Number of rows in the local index snapshot (0 for the redis backend). */
 size_t kb_local_rows(struct kb *kb);

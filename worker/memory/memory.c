@@ -6,7 +6,7 @@
 #include "memory/memory.h"
 #include "memory/memory_ft.h"
 #include "memory/history.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 #include "agent/tools.h"
 #include "kb/embed.h"
 
@@ -734,7 +734,7 @@ char *mem_scoped_user(const char *ns, const char *user)
 }
 
 /* s->user is owned (the namespaced user): free it after use. */
-static void task_scope(const struct wctx *w, const struct tool_scope *sc, int filter_thread,
+static void task_scope(const struct worker_ctx *w, const struct tool_scope *sc, int filter_thread,
 		       struct mem_scope *s)
 {
 	s->app = sc->app ? sc->app : w->env->cfg->app_id;
@@ -745,7 +745,7 @@ static void task_scope(const struct wctx *w, const struct tool_scope *sc, int fi
 	s->thread = filter_thread ? (sc->thread_ts ? sc->thread_ts : "") : NULL;
 }
 
-int mem_recall(struct wctx *w, const struct tool_scope *sc, const char *query, int top_k,
+int mem_recall(struct worker_ctx *w, const struct tool_scope *sc, const char *query, int top_k,
 	       struct mem_hits *out, struct err *err)
 {
 	const struct config *cfg = w->env->cfg;
@@ -775,8 +775,8 @@ int mem_recall(struct wctx *w, const struct tool_scope *sc, const char *query, i
 	return rc;
 }
 
-int mem_remember(struct wctx *w, const struct tool_scope *sc, const char *kind, const char *content,
-		 char **id_out, struct err *err)
+int mem_remember(struct worker_ctx *w, const struct tool_scope *sc, const char *kind,
+		 const char *content, char **id_out, struct err *err)
 {
 	const struct config *cfg = w->env->cfg;
 	struct mem_scope s;

@@ -34,7 +34,7 @@
 
 struct rds;
 struct err;
-struct wctx;
+struct worker_ctx;
 struct tool_scope;
 
 #define MEM_SCAN_MAX	500		    /* newest memories of a scope considered */
@@ -150,10 +150,10 @@ void mem_cache_reset(size_t budget);
  * the query is embedded with embed_texts() (a failed embedding degrades to a
  * text-only search, logged). top_k <= 0 means MEMORY_TOP_K.
  */
-int mem_recall(struct wctx *w, const struct tool_scope *sc, const char *query, int top_k,
+int mem_recall(struct worker_ctx *w, const struct tool_scope *sc, const char *query, int top_k,
 	       struct mem_hits *out, struct err *err);
 /* Embeds and stores content as kind in sc's scope. Returns 0 or -1 with err. */
-int mem_remember(struct wctx *w, const struct tool_scope *sc, const char *kind, const char *content,
-		 char **id_out, struct err *err);
+int mem_remember(struct worker_ctx *w, const struct tool_scope *sc, const char *kind,
+		 const char *content, char **id_out, struct err *err);
 
 #endif

@@ -1,7 +1,7 @@
 #include "common.h"
 #include "queue/emf.h"
 #include "queue/metrics_http.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -4,7 +4,7 @@
 #include "queue/dlq.h"
 #include "queue/retry.h"
 #include "queue/runtime_stream.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 
 #include <limits.h>
 #include <openssl/rand.h>
@@ -35,11 +35,11 @@ struct slot {
 
 struct task_thread {
 	struct runtime *rt;
-	struct wctx w;
+	struct worker_ctx w;
 	struct http_transport inner; /* the transport w.http wraps (progress stamps) */
 	atomic_llong progress_ms;    /* monotonic: task start, or an outgoing request began/ended */
 	int no;
-	int have_wctx;
+	int have_ctx;
 	int started;
 	pthread_t thr;
 	char consumer[128];
@@ -868,8 +868,8 @@ static void teardown(struct runtime *rt)
 	if (rt->mover_started)
 		pthread_join(rt->mover_thr, NULL);
 	for (int i = 0; i < rt->nthreads; i++)
-		if (rt->tt[i].have_wctx)
-			wctx_release(&rt->tt[i].w);
+		if (rt->tt[i].have_ctx)
+			worker_ctx_release(&rt->tt[i].w);
 	rds_free(rt->lease_r);
 	rds_free(rt->mover_r);
 	pthread_cond_destroy(&rt->cond);
@@ -919,9 +919,9 @@ struct runtime *runtime_start(struct worker_env *env, const struct runtime_ops *
 			 (long)getpid(), i);
 		if (RAND_bytes((unsigned char *)&tt->rng, sizeof(tt->rng)) != 1 || !tt->rng)
 			tt->rng = ((uint64_t)clock_mono_ns() << 8) ^ (uint64_t)(i + 1);
-		if (wctx_init(&tt->w, env, i, RT_CMD_TIMEOUT_MS, err) < 0)
+		if (worker_ctx_init(&tt->w, env, i, RT_CMD_TIMEOUT_MS, err) < 0)
 			goto fail;
-		tt->have_wctx = 1;
+		tt->have_ctx = 1;
 		tt->inner = tt->w.http;
 		tt->w.http = (struct http_transport){progress_perform, tt};
 	}

@@ -7,7 +7,7 @@
  * graceful drain on shutdown.
  *
  * Threads of one runtime:
- *  - WORKER_CONCURRENCY task threads, each with its own struct wctx (Redis
+ *  - WORKER_CONCURRENCY task threads, each with its own struct worker_ctx (Redis
  *    connection and HTTP transport) and consumer name
  *    <env->hostname>-<pid>-<thread no>. A task thread reads with XREADGROUP
  *    … COUNT 1 BLOCK 1000, and takes turns with the other task threads to
@@ -22,7 +22,7 @@
  *    JUSTID only while the thread's consumer still owns the entry), so a long
  *    run is never reclaimed by another worker, and an entry another worker
  *    took over after a stall is never taken back: that task is abandoned
- *    (wctx.lease_lost: it posts nothing more, its outcome is not recorded).
+ *    (worker_ctx.lease_lost: it posts nothing more, its outcome is not recorded).
  *  - one mover: every ~200 ms it runs retry_move_due(), every 5 s
  *    runtime_trim_acked().
  *
@@ -47,20 +47,20 @@
 
 struct worker_env;
 struct config;
-struct wctx;
+struct worker_ctx;
 struct task;
 struct err;
 struct rds;
 
 /*
  * What the runtime calls per task. Both are called concurrently from task
- * threads, each with its own wctx. See worker/agent/handler.h for the contract;
+ * threads, each with its own worker_ctx. See worker/agent/handler.h for the contract;
  * cli_run passes handler_run / handler_give_up, tests pass fakes.
  */
 struct runtime_ops {
-	int (*run)(struct wctx *w, struct task *t, struct err *err);
+	int (*run)(struct worker_ctx *w, struct task *t, struct err *err);
 	/* may be NULL */
-	void (*give_up)(struct wctx *w, const struct task *t, const struct err *why);
+	void (*give_up)(struct worker_ctx *w, const struct task *t, const struct err *why);
 };
 
 /* Counters of one runtime since start (for tests and logs). */

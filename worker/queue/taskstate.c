@@ -4,10 +4,11 @@
 #include <stdlib.h>
 
 #include "common.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 #include "queue/taskstate.h"
 
-int taskstate_load(struct wctx *w, const char *task_id, struct taskstate *out, struct err *err)
+int taskstate_load(struct worker_ctx *w, const char *task_id, struct taskstate *out,
+		   struct err *err)
 {
 	char *key = keys_task_state(w->env->cfg->docket_name, task_id);
 	redisReply *rep;
@@ -61,7 +62,7 @@ void taskstate_release(struct taskstate *s)
 	memset(s, 0, sizeof(*s));
 }
 
-int taskstate_set(struct wctx *w, const char *task_id, int n, const char *const *fields,
+int taskstate_set(struct worker_ctx *w, const char *task_id, int n, const char *const *fields,
 		  const char *const *values, struct err *err)
 {
 	char *key = keys_task_state(w->env->cfg->docket_name, task_id);

@@ -12,12 +12,12 @@
  * is posted: a redelivery that finds it without placeholder_ts looks the
  * message up (the previous attempt may have posted it and crashed before
  * recording the ts) instead of posting a second one. Thread-safe with one
- * wctx per thread.
+ * worker_ctx per thread.
  */
 #ifndef HAINK_TASKSTATE_H
 #define HAINK_TASKSTATE_H
 
-struct wctx;
+struct worker_ctx;
 struct err;
 
 #define TASKSTATE_STARTING "starting"
@@ -38,14 +38,15 @@ struct taskstate {
 };
 
 /* Loads the record of task_id. Returns 0 (absent fields NULL) or -1 with err. */
-int taskstate_load(struct wctx *w, const char *task_id, struct taskstate *out, struct err *err);
+int taskstate_load(struct worker_ctx *w, const char *task_id, struct taskstate *out,
+		   struct err *err);
 void taskstate_release(struct taskstate *s);
 
 /*
  * Sets n field/value pairs (fields[i], values[i]) of task_id's record and
  * refreshes its TTL, in one MULTI/EXEC. Returns 0 or -1 with err.
  */
-int taskstate_set(struct wctx *w, const char *task_id, int n, const char *const *fields,
+int taskstate_set(struct worker_ctx *w, const char *task_id, int n, const char *const *fields,
 		  const char *const *values, struct err *err);
 
 /* Returns 1 when state is final (answered, limited, failed): the task is only acked. */

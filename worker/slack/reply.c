@@ -2,7 +2,7 @@
  * reply.c - the reply sinks (see reply.h): Slack, the Dev UI and the console.
  */
 #include "common.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 #include "slack/reply.h"
 #include "agent/tools.h"
 #include "slack/mrkdwn.h"
@@ -14,7 +14,7 @@
 /* Slack shows `text` in notifications; keep it well under its limits. */
 #define REPLY_FALLBACK_MAX 2900
 
-static void sink_init(struct reply_sink *s, struct wctx *w, const struct task *t,
+static void sink_init(struct reply_sink *s, struct worker_ctx *w, const struct task *t,
 		      const struct reply_ops *ops);
 
 static const char *task_channel(const struct reply_sink *s)
@@ -314,7 +314,7 @@ static int ui_trace(struct reply_sink *s, const struct reply_step *st, struct er
 static const struct reply_ops ui_ops = {"ui",	   ui_placeholder, ui_progress, ui_final,
 					ui_notice, NULL,	   ui_trace};
 
-int reply_ui_feedback(struct wctx *w, const struct task *t, struct err *err)
+int reply_ui_feedback(struct worker_ctx *w, const struct task *t, struct err *err)
 {
 	struct reply_sink s;
 	const char *kv[] = {"answer_id", t->answer_id, "feedback", t->feedback};
@@ -393,7 +393,7 @@ static const struct reply_ops console_ops = {
 
 /* --- common --------------------------------------------------------------- */
 
-static void sink_init(struct reply_sink *s, struct wctx *w, const struct task *t,
+static void sink_init(struct reply_sink *s, struct worker_ctx *w, const struct task *t,
 		      const struct reply_ops *ops)
 {
 	memset(s, 0, sizeof(*s));
@@ -403,7 +403,7 @@ static void sink_init(struct reply_sink *s, struct wctx *w, const struct task *t
 	s->thread_ts = xstrdup(t && t->thread_ts ? t->thread_ts : "");
 }
 
-void reply_sink_open(struct reply_sink *s, struct wctx *w, const struct task *t)
+void reply_sink_open(struct reply_sink *s, struct worker_ctx *w, const struct task *t)
 {
 	const struct config *cfg = w->env->cfg;
 	int slack = cfg->slack_bot_token && *cfg->slack_bot_token &&
@@ -415,7 +415,7 @@ void reply_sink_open(struct reply_sink *s, struct wctx *w, const struct task *t)
 		sink_init(s, w, t, slack ? &slack_ops : &console_ops);
 }
 
-void reply_sink_open_console(struct reply_sink *s, struct wctx *w, const struct task *t,
+void reply_sink_open_console(struct reply_sink *s, struct worker_ctx *w, const struct task *t,
 			     FILE *print)
 {
 	sink_init(s, w, t, &console_ops);

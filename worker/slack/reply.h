@@ -35,7 +35,7 @@
 #include <stdio.h>
 #include <stddef.h>
 
-struct wctx;
+struct worker_ctx;
 struct task;
 struct err;
 struct tool_source;
@@ -91,7 +91,7 @@ struct reply_ops {
 
 struct reply_sink {
 	const struct reply_ops *ops;
-	struct wctx *w;
+	struct worker_ctx *w;
 	const struct task *t;
 	char *placeholder_ts; /* owned; NULL until posted or restored from the task state */
 	char *thread_ts;      /* owned; the thread replies go to ("" for a new top-level post) */
@@ -101,9 +101,9 @@ struct reply_sink {
 };
 
 /* Opens the sink for t (see above). Always succeeds; release with reply_sink_close(). */
-void reply_sink_open(struct reply_sink *s, struct wctx *w, const struct task *t);
+void reply_sink_open(struct reply_sink *s, struct worker_ctx *w, const struct task *t);
 /* Opens the console sink explicitly (print may be NULL). */
-void reply_sink_open_console(struct reply_sink *s, struct wctx *w, const struct task *t,
+void reply_sink_open_console(struct reply_sink *s, struct worker_ctx *w, const struct task *t,
 			     FILE *print);
 void reply_sink_close(struct reply_sink *s);
 
@@ -111,7 +111,7 @@ void reply_sink_close(struct reply_sink *s);
  * Tells a Dev UI session that feedback on t->answer_id was recorded (a
  * "feedback" entry on ui:<t->channel>). Returns 0, or -1 with err (retryable).
  */
-int reply_ui_feedback(struct wctx *w, const struct task *t, struct err *err);
+int reply_ui_feedback(struct worker_ctx *w, const struct task *t, struct err *err);
 
 /* Sets the placeholder ts (copied) restored from the task state. */
 void reply_sink_set_placeholder(struct reply_sink *s, const char *ts);

@@ -2,7 +2,7 @@
  * slack_api.c - the Slack Web API client (see slack_api.h).
  */
 #include "common.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 #include "slack/slack_api.h"
 
 #include <ctype.h>
@@ -54,8 +54,8 @@ static enum err_code slack_error_code(const char *e)
 	return ERR_INVALID;
 }
 
-int slack_call(struct wctx *w, const char *method, json_t *body, const struct http_retry *retry,
-	       json_t **reply, struct err *err)
+int slack_call(struct worker_ctx *w, const char *method, json_t *body,
+	       const struct http_retry *retry, json_t **reply, struct err *err)
 {
 	const struct config *cfg = w->env->cfg;
 	struct http_retry def = {4, 1000, 30000, clock_mono_ms() + 90000};
@@ -110,7 +110,7 @@ out:
 	return rc;
 }
 
-int slack_respond(struct wctx *w, const char *response_url, const char *text, json_t *blocks,
+int slack_respond(struct worker_ctx *w, const char *response_url, const char *text, json_t *blocks,
 		  struct err *err)
 {
 	struct http_retry policy = {4, 1000, 30000, clock_mono_ms() + 90000};
@@ -141,7 +141,7 @@ int slack_respond(struct wctx *w, const char *response_url, const char *text, js
 	return rc;
 }
 
-static int post_message(struct wctx *w, const char *channel, const char *thread_ts,
+static int post_message(struct worker_ctx *w, const char *channel, const char *thread_ts,
 			const char *text, json_t *blocks, const char *task_id, char **ts_out,
 			struct err *err)
 {
@@ -174,19 +174,19 @@ out:
 	return rc;
 }
 
-int slack_post_message(struct wctx *w, const char *channel, const char *thread_ts, const char *text,
-		       json_t *blocks, char **ts_out, struct err *err)
+int slack_post_message(struct worker_ctx *w, const char *channel, const char *thread_ts,
+		       const char *text, json_t *blocks, char **ts_out, struct err *err)
 {
 	return post_message(w, channel, thread_ts, text, blocks, NULL, ts_out, err);
 }
 
-int slack_post_task_message(struct wctx *w, const char *channel, const char *thread_ts,
+int slack_post_task_message(struct worker_ctx *w, const char *channel, const char *thread_ts,
 			    const char *text, const char *task_id, char **ts_out, struct err *err)
 {
 	return post_message(w, channel, thread_ts, text, NULL, task_id, ts_out, err);
 }
 
-int slack_find_task_message(struct wctx *w, const char *channel, const char *thread_ts,
+int slack_find_task_message(struct worker_ctx *w, const char *channel, const char *thread_ts,
 			    const char *task_id, char **ts_out, struct err *err)
 {
 	int in_thread = thread_ts && *thread_ts;
@@ -222,7 +222,7 @@ out:
 	return rc;
 }
 
-int slack_update(struct wctx *w, const char *channel, const char *ts, const char *text,
+int slack_update(struct worker_ctx *w, const char *channel, const char *ts, const char *text,
 		 json_t *blocks, struct err *err)
 {
 	json_t *body = json_pack("{s:s, s:s, s:s}", "channel", channel ? channel : "", "ts",
@@ -241,7 +241,7 @@ static void copy_field(char *dst, size_t n, json_t *o, const char *key)
 	snprintf(dst, n, "%s", json_is_string(v) ? json_string_value(v) : "");
 }
 
-int slack_auth_test(struct wctx *w, struct slack_identity *out, struct err *err)
+int slack_auth_test(struct worker_ctx *w, struct slack_identity *out, struct err *err)
 {
 	json_t *body, *reply = NULL;
 	struct slack_identity id;

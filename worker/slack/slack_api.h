@@ -11,7 +11,7 @@
  * internal_error / fatal_error / service_unavailable / request_timeout ->
  * ERR_UPSTREAM, anything else (channel_not_found, invalid_blocks, …) ->
  * ERR_INVALID. Each call counts haink_slack_api_requests_total{method,outcome}.
- * Thread-safe with one wctx per thread; the auth.test cache is process-wide
+ * Thread-safe with one worker_ctx per thread; the auth.test cache is process-wide
  * under a mutex.
  */
 #ifndef HAINK_SLACK_API_H
@@ -19,7 +19,7 @@
 
 #include <jansson.h>
 
-struct wctx;
+struct worker_ctx;
 struct err;
 struct http_retry;
 
@@ -28,8 +28,8 @@ struct http_retry;
  * (owned, json_decref; reply may be NULL) holding Slack's ok:true answer, or
  * -1 with err as above. retry NULL: up to 4 tries, one wait <= 30 s.
  */
-int slack_call(struct wctx *w, const char *method, json_t *body, const struct http_retry *retry,
-	       json_t **reply, struct err *err);
+int slack_call(struct worker_ctx *w, const char *method, json_t *body,
+	       const struct http_retry *retry, json_t **reply, struct err *err);
 
 /*
  * Posts text/blocks (borrowed, may be NULL) to a slash command's response_url
@@ -38,7 +38,7 @@ int slack_call(struct wctx *w, const char *method, json_t *body, const struct ht
  * slack_call() reports as ERR_NOT_FOUND). Returns 0 on a 2xx, or -1 with err
  * (retryable for transport failures, 429 and 5xx).
  */
-int slack_respond(struct wctx *w, const char *response_url, const char *text, json_t *blocks,
+int slack_respond(struct worker_ctx *w, const char *response_url, const char *text, json_t *blocks,
 		  struct err *err);
 
 /*
@@ -46,15 +46,15 @@ int slack_respond(struct wctx *w, const char *response_url, const char *text, js
  * text is the notification fallback; blocks (borrowed) may be NULL.
  * Returns 0 with *ts_out (owned, free()) the new message's ts, or -1.
  */
-int slack_post_message(struct wctx *w, const char *channel, const char *thread_ts, const char *text,
-		       json_t *blocks, char **ts_out, struct err *err);
+int slack_post_message(struct worker_ctx *w, const char *channel, const char *thread_ts,
+		       const char *text, json_t *blocks, char **ts_out, struct err *err);
 
 /*
  * chat.postMessage like slack_post_message(), tagged with message metadata
  * {"event_type":"haink_task","event_payload":{"task_id":task_id}} so that
  * slack_find_task_message() can find it again.
  */
-int slack_post_task_message(struct wctx *w, const char *channel, const char *thread_ts,
+int slack_post_task_message(struct worker_ctx *w, const char *channel, const char *thread_ts,
 			    const char *text, const char *task_id, char **ts_out, struct err *err);
 
 /*
@@ -64,14 +64,14 @@ int slack_post_task_message(struct wctx *w, const char *channel, const char *thr
  * Returns 1 with *ts_out (owned) when found, 0 when not, -1 with err (a
  * missing history scope is ERR_AUTH: the caller may then post anew).
  */
-int slack_find_task_message(struct wctx *w, const char *channel, const char *thread_ts,
+int slack_find_task_message(struct worker_ctx *w, const char *channel, const char *thread_ts,
 			    const char *task_id, char **ts_out, struct err *err);
 
 /*
  * Replaces the message (channel, ts) with text and blocks (borrowed; NULL
  * sends "blocks": [] so earlier blocks are removed). Returns 0 or -1.
  */
-int slack_update(struct wctx *w, const char *channel, const char *ts, const char *text,
+int slack_update(struct worker_ctx *w, const char *channel, const char *ts, const char *text,
 		 json_t *blocks, struct err *err);
 
 struct slack_identity {
@@ -85,7 +85,7 @@ struct slack_identity {
  * auth.test, answered from a process-wide cache after the first success.
  * Returns 0 with *out filled, or -1 with err (nothing cached).
  */
-int slack_auth_test(struct wctx *w, struct slack_identity *out, struct err *err);
+int slack_auth_test(struct worker_ctx *w, struct slack_identity *out, struct err *err);
 
 /* Forgets the cached auth.test answer (tests). */
 void slack_auth_forget(void);

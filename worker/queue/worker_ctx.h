@@ -1,14 +1,14 @@
 /*
- * wctx.h - the worker's process-wide environment and per-thread context.
+ * worker_ctx.h - the worker's process-wide environment and per-thread context.
  *
  * struct worker_env is built once in main() (configuration, agents, the
  * knowledge base handle, the hostname) and is read-only afterwards, shared by
- * every thread. struct wctx belongs to one task thread (or to a CLI verb): its
- * own Redis connection and HTTP transport. Modules take a struct wctx * and
+ * every thread. struct worker_ctx belongs to one task thread (or to a CLI verb): its
+ * own Redis connection and HTTP transport. Modules take a struct worker_ctx * and
  * never keep it beyond the call.
  */
-#ifndef HAINK_WCTX_H
-#define HAINK_WCTX_H
+#ifndef HAINK_WORKER_CTX_H
+#define HAINK_WORKER_CTX_H
 
 #include <stdatomic.h>
 #include "common.h"
@@ -23,7 +23,7 @@ struct worker_env {
 	atomic_int stopping; /* set by the signal thread: stop reading new tasks */
 };
 
-struct wctx {
+struct worker_ctx {
 	struct worker_env *env;
 	struct rds *r;
 	struct http_client *hc;	    /* NULL when http is a test transport */
@@ -41,8 +41,8 @@ struct wctx {
  * Opens a context: a new Redis handle for env->cfg->redis_url (command
  * timeout cmd_timeout_ms) and a curl-backed transport. Returns 0 or -1 with err.
  */
-int wctx_init(struct wctx *w, struct worker_env *env, int thread_no, int cmd_timeout_ms,
-	      struct err *err);
-void wctx_release(struct wctx *w);
+int worker_ctx_init(struct worker_ctx *w, struct worker_env *env, int thread_no, int cmd_timeout_ms,
+		    struct err *err);
+void worker_ctx_release(struct worker_ctx *w);
 
 #endif

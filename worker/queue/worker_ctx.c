@@ -1,8 +1,8 @@
 #include "common.h"
-#include "queue/wctx.h"
+#include "queue/worker_ctx.h"
 
-int wctx_init(struct wctx *w, struct worker_env *env, int thread_no, int cmd_timeout_ms,
-	      struct err *err)
+int worker_ctx_init(struct worker_ctx *w, struct worker_env *env, int thread_no, int cmd_timeout_ms,
+		    struct err *err)
 {
 	memset(w, 0, sizeof(*w));
 	w->env = env;
@@ -21,7 +21,7 @@ int wctx_init(struct wctx *w, struct worker_env *env, int thread_no, int cmd_tim
 	return 0;
 }
 
-void wctx_release(struct wctx *w)
+void worker_ctx_release(struct worker_ctx *w)
 {
 	rds_free(w->r);
 	http_client_free(w->hc);
