@@ -832,3 +832,32 @@ long long rds_eval_key_int(struct rds *r, const struct rds_script *s, const char
 	freeReplyObject(rep);
 	return n;
 }
+
+int rds_scan(struct rds *r, const char *pattern, const char *type, rds_scan_fn *fn, void *ctx,
+	     struct err *err)
+{
+	char cursor[32] = "0";
+
+	do {
+		const char *av[] = {"SCAN",  cursor, "MATCH", pattern,
+				    "COUNT", "1000", "TYPE",  type};
+		redisReply *rep = rds_cmdv(r, err, type ? 8 : 6, av, NULL);
+		int rc;
+
+		if (!rep)
+			return -1;
+		if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+		    rep->element[0]->type != REDIS_REPLY_STRING ||
+		    rep->element[1]->type != REDIS_REPLY_ARRAY) {
+			freeReplyObject(rep);
+			err_set(err, ERR_REDIS, "unexpected SCAN reply");
+			return -1;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
+		rc = fn(r, rep->element[1], ctx, err);
+		freeReplyObject(rep);
+		if (rc < 0)
+			return -1;
+	} while (strcmp(cursor, "0"));
+	return 0;
+}

@@ -70,7 +70,7 @@ int answer_store(struct worker_ctx *w, const char *answer_id, const struct task 
 		 struct err *err)
 {
 	char *key = keys_answer(answer_id), *tools = tools_csv(&r->trace);
-	char *src = tool_sources_json(r->trace.sources, r->trace.nsources);
+	char *src = reply_sources_json(r->trace.sources, r->trace.nsources);
 	char pt[24], ct[24], lat[24], created[24];
 	const char *argv[32];
 	int argc = 0, rc = -1;

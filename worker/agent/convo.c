@@ -11,6 +11,7 @@
 #include "agent/convo.h"
 #include "memory/history.h"
 #include "memory/memory.h"
+#include "kb/embed.h"
 #include "queue/worker_ctx.h"
 
 #include <stdlib.h>
@@ -59,7 +60,7 @@ int convo_memories(struct worker_ctx *w, const struct tool_scope *scope, const c
 
 	if (!scope->user || !*scope->user || w->env->cfg->memory_top_k <= 0)
 		return 0;
-	if (mem_recall(w, scope, question, 0, &hits, err) < 0)
+	if (convo_recall(w, scope, question, 0, &hits, err) < 0)
 		goto out;
 	rc = 0;
 	if (!hits.n)
@@ -103,7 +104,7 @@ int convo_save_turn(struct worker_ctx *w, const struct tool_scope *scope, const 
 		char *content = xasprintf("Q: %s / A: %s", q, a);
 		struct err e = {0};
 
-		if (mem_remember(w, scope, "turn", content, NULL, &e) < 0) {
+		if (convo_remember(w, scope, "turn", content, NULL, &e) < 0) {
 			log_kv(LOG_WARN, "cannot store the turn as a memory", "error", e.msg, NULL);
 			if (rc == 0)
 				*(err ? err : &e) = e;
@@ -113,5 +114,77 @@ int convo_save_turn(struct worker_ctx *w, const struct tool_scope *scope, const 
 		free(a);
 		free(q);
 	}
+	return rc;
+}
+
+/* ---- what the tools and the loop ask of long-term memory ---------------- */
+
+/* s->user is owned (the namespaced user): free it after use. */
+static void task_scope(const struct worker_ctx *w, const struct tool_scope *sc, int filter_thread,
+		       struct mem_scope *s)
+{
+	s->app = sc->app ? sc->app : w->env->cfg->app_id;
+	s->agent = sc->agent ? sc->agent->id : AGENTS_DEFAULT_ID;
+	/* the source namespace (Slack team, or "ui"): a Dev UI name never reaches a
+	 * Slack user's memories, nor the other way round */
+	s->user = sc->user && *sc->user ? mem_scoped_user(sc->team, sc->user) : NULL;
+	s->thread = filter_thread ? (sc->thread_ts ? sc->thread_ts : "") : NULL;
+}
+
+int convo_recall(struct worker_ctx *w, const struct tool_scope *sc, const char *query, int top_k,
+		 struct mem_hits *out, struct err *err)
+{
+	const struct config *cfg = w->env->cfg;
+	struct mem_scope s;
+	struct mem_query q = {0};
+	struct err e = {0};
+	float *vec = xcalloc((size_t)cfg->embedding_dim, sizeof(float));
+	int rc;
+
+	task_scope(w, sc, cfg->memory_scope == MEMORY_SCOPE_THREAD, &s);
+	q.text = query ? query : "";
+	q.dim = cfg->embedding_dim;
+	q.top_k = top_k > 0 ? top_k : cfg->memory_top_k;
+	q.w_vector = cfg->memory_vector_weight;
+	q.w_text = cfg->memory_text_weight;
+	if (*q.text && embed_texts(w, &q.text, 1, vec, NULL, &e) == 0)
+		q.vec = vec;
+	else if (*q.text)
+		log_kv(LOG_WARN, "memory search without a vector", "error", e.msg, NULL);
+	if (!s.user) {
+		free(vec);
+		return 0; /* nobody to recall for */
+	}
+	rc = mem_search(w->r, mem_backend_pick(w->r, cfg->vector_backend), &s, &q, out, err);
+	free((char *)s.user);
+	free(vec);
+	return rc;
+}
+
+int convo_remember(struct worker_ctx *w, const struct tool_scope *sc, const char *kind,
+		   const char *content, char **id_out, struct err *err)
+{
+	const struct config *cfg = w->env->cfg;
+	struct mem_scope s;
+	float *vec = xcalloc((size_t)cfg->embedding_dim, sizeof(float));
+	char *text = history_cut_utf8(content ? content : "", MEM_CONTENT_MAX);
+	const char *t = text;
+	int rc = -1;
+
+	task_scope(w, sc, 1, &s); /* the thread field is always recorded */
+	if (!s.user || !*s.user) {
+		err_set(err, ERR_INVALID, "no user to remember for");
+		goto out;
+	}
+	if (embed_texts(w, &t, 1, vec, NULL, err) < 0)
+		goto out;
+	if (mem_prepare(w->r, mem_backend_pick(w->r, cfg->vector_backend), cfg->embedding_dim,
+			err) < 0)
+		goto out;
+	rc = mem_store(w->r, &s, kind, text, vec, cfg->embedding_dim, clock_wall_ms(), id_out, err);
+out:
+	free((char *)s.user);
+	free(text);
+	free(vec);
 	return rc;
 }

@@ -8,6 +8,7 @@
  */
 #include "common.h"
 #include "agent/tools.h"
+#include "agent/convo.h"
 #include "memory/memory.h"
 #include "memory/history.h"
 
@@ -36,7 +37,7 @@ static int search_memory_run(struct tool_call_ctx *c, json_t *args, struct buf *
 		buf_adds(out, "{\"memories\":[],\"note\":\"no user for this conversation\"}");
 		return 0;
 	}
-	if (mem_recall(c->w, c->scope, query, 0, &hits, err) < 0) {
+	if (convo_recall(c->w, c->scope, query, 0, &hits, err) < 0) {
 		mem_hits_release(&hits);
 		err_set(err, err ? err->code : ERR_REDIS, "memory search failed, try again later");
 		return -1;
@@ -79,7 +80,7 @@ static int remember_run(struct tool_call_ctx *c, json_t *args, struct buf *out, 
 		err_set(err, ERR_INVALID, "there is no user to remember this for");
 		return -1;
 	}
-	if (mem_remember(c->w, c->scope, "fact", text, &id, err) < 0) {
+	if (convo_remember(c->w, c->scope, "fact", text, &id, err) < 0) {
 		err_set(err, err ? err->code : ERR_REDIS,
 			"could not save the memory, try again later");
 		return -1;

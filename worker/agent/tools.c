@@ -87,19 +87,6 @@ void tool_trace_add_source(struct tool_trace *t, const char *title, const char *
 	t->nsources++;
 }
 
-char *tool_sources_json(const struct tool_source *src, size_t n)
-{
-	json_t *a = json_array();
-	char *s;
-
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_pack("{s:s, s:s, s:f}", "title", src[i].title, "url",
-						   src[i].url, "score", src[i].score));
-	s = json_dumps(a, JSON_COMPACT);
-	json_decref(a);
-	return s;
-}
-
 void tool_trace_add_memory(struct tool_trace *t, const char *content)
 {
 	if (!content)

@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 #include "common.h"
+#include "slack/reply.h" /* struct tool_source */
 
 struct worker_ctx;
 
@@ -28,12 +29,6 @@ struct tool_scope {
 	const char *user;
 	const char *thread_ts;
 	const struct agent *agent;
-};
-
-struct tool_source {
-	char *title;
-	char *url;
-	double score;
 };
 
 /* What the tools of one agent run used: sources to cite, memories shown. */
@@ -51,8 +46,6 @@ void tool_trace_init(struct tool_trace *t);
 void tool_trace_release(struct tool_trace *t);
 /* Adds a source unless one with the same url is there (keeps the best score). */
 void tool_trace_add_source(struct tool_trace *t, const char *title, const char *url, double score);
-/* Returns owned JSON text [{"title","url","score"}…] for n sources; free with free(). */
-char *tool_sources_json(const struct tool_source *src, size_t n);
 void tool_trace_add_memory(struct tool_trace *t, const char *content);
 void tool_trace_add_tool(struct tool_trace *t, const char *name);
 

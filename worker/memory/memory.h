@@ -31,17 +31,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-struct rds;
-struct err;
-struct worker_ctx;
-struct tool_scope;
-
-#define MEM_SCAN_MAX	500		    /* newest memories of a scope considered */
-#define MEM_CONTENT_MAX 1200		    /* bytes of stored content */
-#define MEM_LINE_MAX	300		    /* bytes of one "## Memories" line */
-#define MEM_FACT_BONUS	0.05		    /* facts first when scores tie */
-#define MEM_CACHE_BYTES (64u * 1024 * 1024) /* default in-process row cache budget */
+#include "memory/backend.h"
+#include "memory/rank.h"
 
 enum mem_backend { MEM_BACKEND_LOCAL = 0, MEM_BACKEND_FT };
 
@@ -57,40 +48,6 @@ enum mem_backend { MEM_BACKEND_LOCAL = 0, MEM_BACKEND_FT };
 
 /* Returns the namespaced user "<ns>/<user>" (owned; free()). */
 char *mem_scoped_user(const char *ns, const char *user);
-
-struct mem_scope {
-	const char *app;
-	const char *agent;
-	const char *user;
-	const char *thread; /* NULL: all threads; else only memories of this thread */
-};
-
-struct mem_hit {
-	char *id;
-	char *agent; /* set by mem_list only */
-	char *content;
-	char *kind;
-	char *thread;
-	int64_t created_ms;
-	double score, vscore, tscore;
-};
-
-struct mem_hits {
-	struct mem_hit *v;
-	size_t n, cap;
-};
-
-void mem_hits_release(struct mem_hits *h);
-/* Appends a zeroed hit and returns it (borrowed, valid until the next add). */
-struct mem_hit *mem_hits_add(struct mem_hits *h);
-
-struct mem_query {
-	const char *text;
-	const float *vec; /* dim floats, L2-normalised; NULL searches by text only */
-	int dim;
-	int top_k;
-	double w_vector, w_text;
-};
 
 /*
  * Stores one memory (kind "fact" or "turn"; content cut to MEM_CONTENT_MAX on
@@ -109,6 +66,12 @@ int mem_search(struct rds *r, enum mem_backend b, const struct mem_scope *s,
 	       const struct mem_query *q, struct mem_hits *out, struct err *err);
 
 /*
+ * Gets backend b ready for memories of dim floats (the Query Engine's index
+ * once per process). Call before storing. Returns 0 or -1 with err.
+ */
+int mem_prepare(struct rds *r, enum mem_backend b, int dim, struct err *err);
+
+/*
  * The backend for VECTOR_BACKEND (enum vector_backend): local, redis, or
  * auto (probes FT._LIST once per process). Never fails: a failed probe
  * means local.
@@ -116,7 +79,7 @@ int mem_search(struct rds *r, enum mem_backend b, const struct mem_scope *s,
 enum mem_backend mem_backend_pick(struct rds *r, int vector_backend);
 
 /*
- * (memory_cli.c) Deletes every memory hash and the scope set of user under agent, or under
+ * Deletes every memory hash and the scope set of user under agent, or under
  * every agent when agent is NULL (found with SCAN; keys are matched exactly,
  * so user U1 never matches U12). Returns the number of memories deleted, or
  * -1 with err.
@@ -131,29 +94,5 @@ long mem_forget(struct rds *r, const char *app, const char *agent, const char *u
  */
 int mem_list(struct rds *r, const char *app, const char *agent, const char *user,
 	     struct mem_hits *out, struct err *err);
-
-/*
- * Text scores of query against n documents, each in [0, 1] (the formula
- * above, idf over these documents). For tests and the ft backend.
- */
-void mem_text_scores(const char *query, const char *const *docs, size_t n, double *out);
-
-/*
- * Empties the row cache; budget sets its size in bytes (0 disables caching,
- * (size_t)-1 keeps the current budget).
- */
-void mem_cache_reset(size_t budget);
-
-/*
- * The task-level entry points used by convo.c and tool_memory.c: the scope
- * comes from sc (app, agent id, user; the thread too with MEMORY_SCOPE=thread),
- * the query is embedded with embed_texts() (a failed embedding degrades to a
- * text-only search, logged). top_k <= 0 means MEMORY_TOP_K.
- */
-int mem_recall(struct worker_ctx *w, const struct tool_scope *sc, const char *query, int top_k,
-	       struct mem_hits *out, struct err *err);
-/* Embeds and stores content as kind in sc's scope. Returns 0 or -1 with err. */
-int mem_remember(struct worker_ctx *w, const struct tool_scope *sc, const char *kind,
-		 const char *content, char **id_out, struct err *err);
 
 #endif

@@ -2,8 +2,9 @@
  * memory_ft.c - FT.CREATE / FT.SEARCH for memories (see memory_ft.h).
  */
 #include "common.h"
-#include "memory/memory.h"
+#include "memory/backend.h"
 #include "memory/memory_ft.h"
+#include "memory/rank.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -248,3 +249,18 @@ int mem_ft_search(struct rds *r, const struct mem_scope *s, const struct mem_que
 	freeReplyObject(rep);
 	return rc;
 }
+
+/* The backend: the Query Engine's candidates, ranked like the local ones. */
+static int ft_search_ranked(struct rds *r, const struct mem_scope *s, const struct mem_query *q,
+			    struct mem_hits *out, struct err *err)
+{
+	struct mem_hits cand = {0};
+	int rc = mem_ft_search(r, s, q, &cand, err);
+
+	if (rc == 0)
+		mem_rank_candidates(&cand, q, out);
+	mem_hits_release(&cand);
+	return rc;
+}
+
+const struct mem_backend_ops mem_backend_ft = {"ft", mem_ft_ensure, ft_search_ranked};

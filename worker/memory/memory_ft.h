@@ -3,7 +3,7 @@
  * Redis with the search module): the memory_idx index over the memory:
  * hashes and the FT.SEARCH that retrieves one scope's candidates.
  *
- * Used by memory.c when the backend is MEM_BACKEND_FT. Commands are built as
+ * mem_backend_ft (backend.h) wraps it for memory.c. Commands are built as
  * argument vectors (struct mem_cmd) so unit tests check them exactly and
  * parse recorded replies on machines without the Query Engine.
  * Thread-safe: pure functions, plus a once-per-process "index ensured" flag.

@@ -8,7 +8,7 @@
  */
 #include "common.h"
 #include "slack/mrkdwn.h"
-#include "agent/tools.h"
+#include "slack/reply.h"
 
 #include <pthread.h>
 #include <cmark-gfm.h>

@@ -4,7 +4,6 @@
 #include "common.h"
 #include "queue/worker_ctx.h"
 #include "slack/reply.h"
-#include "agent/tools.h"
 #include "slack/mrkdwn.h"
 #include "slack/slack_api.h"
 
@@ -234,7 +233,7 @@ static int ui_progress(struct reply_sink *s, const char *text, struct err *err)
 static int ui_final(struct reply_sink *s, const struct reply_answer *a, struct err *err)
 {
 	json_t *mem = json_array();
-	char *src_text = tool_sources_json(a->sources, a->nsources), *mem_text;
+	char *src_text = reply_sources_json(a->sources, a->nsources), *mem_text;
 	int rc;
 
 	for (size_t i = 0; i < a->nmemories; i++)
@@ -461,4 +460,17 @@ void reply_trace(struct reply_sink *s, const struct reply_step *st)
 		return;
 	if (s->ops->trace(s, st, &e) < 0)
 		log_kv(LOG_WARN, "cannot show a trace step", "error", e.msg, NULL);
+}
+
+char *reply_sources_json(const struct tool_source *src, size_t n)
+{
+	json_t *a = json_array();
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:f}", "title", src[i].title, "url",
+						   src[i].url, "score", src[i].score));
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
 }
