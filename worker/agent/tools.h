@@ -18,7 +18,7 @@
 
 #include <jansson.h>
 #include "common.h"
-#include "slack/reply.h" /* struct tool_source */
+#include "slack/source.h"
 
 struct worker_ctx;
 

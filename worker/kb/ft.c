@@ -3,7 +3,7 @@
  */
 #include "common.h"
 #include "kb/ft.h"
-#include "kb/kb.h"
+#include "kb/vector.h"
 #include "kb/embed_cache.h"
 
 #include <ctype.h>

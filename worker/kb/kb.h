@@ -11,24 +11,12 @@
 #define HAINK_KB_H
 
 #include <stddef.h>
+#include "kb/vector.h" /* struct kb_result */
 
 struct worker_ctx;
 struct err;
 struct config;
 struct kb;
-
-struct kb_hit {
-	char *key;    /* rag_doc:<source_id>:<n> */
-	char *title;  /* heading path */
-	char *source; /* URL (with #anchor) or file path */
-	char *content;
-	double score; /* cosine similarity, higher is better */
-};
-
-struct kb_result {
-	struct kb_hit *hits;
-	size_t n;
-};
 
 /*
  * Opens the knowledge base: resolves the backend (logged), checks kb:meta
@@ -48,7 +36,6 @@ const char *kb_backend_name(const struct kb *kb);
  */
 int kb_search(struct kb *kb, struct worker_ctx *w, const char *query, int k, struct kb_result *res,
 	      struct err *err);
-void kb_result_release(struct kb_result *res);
 
 /*
  * Like kb_search(), with hybrid = 1 restricting the redis backend's KNN to

@@ -564,42 +564,39 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+struct key_list {
+	char **v;
+	size_t n, cap;
+};
+
+static int collect_page(struct rds *r, const redisReply *keys, void *ctx, struct err *err)
+{
+	struct key_list *l = ctx;
+
+	for (size_t i = 0; i < keys->elements; i++) {
+		const redisReply *e = keys->element[i];
+		if (e->type != REDIS_REPLY_STRING)
+			continue;
+		xgrow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v));
+		l->v[l->n++] = xstrndup(e->str, e->len);
+	}
+	return 0;
+}
+
 /* Collects every rag_doc:* key into *keys (owned strings). Returns the count or -1. */
 static long scan_keys(struct rds *r, char ***keys, struct err *err)
 {
-	char cursor[32] = "0";
-	size_t n = 0, cap = 0;
+	struct key_list l = {0};
 
 	*keys = NULL;
-	do {
-		redisReply *rep =
-		    rds_cmd(r, err, "SCAN %s MATCH %s* COUNT 1000", cursor, KEYS_RAG_PREFIX);
-		if (!rep)
-			goto fail;
-		if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-		    rep->element[0]->type != REDIS_REPLY_STRING ||
-		    rep->element[1]->type != REDIS_REPLY_ARRAY) {
-			err_set(err, ERR_REDIS, "unexpected SCAN reply");
-			freeReplyObject(rep);
-			goto fail;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
-		for (size_t i = 0; i < rep->element[1]->elements; i++) {
-			const redisReply *e = rep->element[1]->element[i];
-			if (e->type != REDIS_REPLY_STRING)
-				continue;
-			xgrow((void **)keys, &cap, n + 1, sizeof(**keys));
-			(*keys)[n++] = xstrndup(e->str, e->len);
-		}
-		freeReplyObject(rep);
-	} while (strcmp(cursor, "0"));
-	return (long)n;
-fail:
-	for (size_t i = 0; i < n; i++)
-		free((*keys)[i]);
-	free(*keys);
-	*keys = NULL;
-	return -1;
+	if (rds_scan(r, KEYS_RAG_PREFIX "*", NULL, collect_page, &l, err) < 0) {
+		for (size_t i = 0; i < l.n; i++)
+			free(l.v[i]);
+		free(l.v);
+		return -1;
+	}
+	*keys = l.v;
+	return (long)l.n;
 }
 
 struct vindex *vindex_load(struct rds *r, int dim, size_t *skipped, struct err *err)

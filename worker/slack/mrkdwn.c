@@ -8,7 +8,7 @@
  */
 #include "common.h"
 #include "slack/mrkdwn.h"
-#include "slack/reply.h"
+#include "slack/source.h"
 
 #include <pthread.h>
 #include <cmark-gfm.h>

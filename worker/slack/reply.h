@@ -34,21 +34,11 @@
 
 #include <stdio.h>
 #include <stddef.h>
+#include "slack/source.h"
 
 struct worker_ctx;
 struct task;
 struct err;
-
-/*
- * A source an answer cites: found by the agent's tools (agent/tools.h records
- * them in its trace), rendered by the sinks. Defined here so slack/ needs
- * nothing from agent/.
- */
-struct tool_source {
-	char *title;
-	char *url;
-	double score;
-};
 
 /* Returns owned JSON text [{"title","url","score"}…] for n sources; free with free(). */
 char *reply_sources_json(const struct tool_source *src, size_t n);
