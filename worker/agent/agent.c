@@ -1,6 +1,7 @@
 /*
  * agent.c - the agent loop (see agent.h).
  */
+#include <assert.h>
 #include <stdlib.h>
 
 #include "common.h"
@@ -8,7 +9,6 @@
 #include "agent/agent.h"
 #include "agent/convo.h"
 #include "agent/llm.h"
-#include "agent/offline.h"
 #include "slack/reply.h"
 
 /* A tool result longer than this is cut before it goes back to the model. */
@@ -325,21 +325,33 @@ static char *final_answer(struct worker_ctx *w, struct agent_run *r, json_t *mes
 	return answer ? answer : agent_fallback_answer(r);
 }
 
+/* by provider; written by load-time constructors only, read-only afterwards */
+static const struct agent_responder *responders[AGENT_MAX_RESPONDERS];
+
+void agent_register_responder(const struct agent_responder *resp)
+{
+	assert(resp->provider >= 0 && resp->provider < AGENT_MAX_RESPONDERS);
+	responders[resp->provider] = resp;
+}
+
 int agent_answer(struct worker_ctx *w, struct agent_run *r, struct err *err)
 {
 	const struct config *cfg = w->env->cfg;
 	json_t *messages = NULL, *tools = NULL;
+	const struct agent_responder *resp;
 	int rc = -1;
 
 	free(r->model);
-	if (cfg->llm_provider == LLM_OFFLINE) {
+	resp = cfg->llm_provider >= 0 && cfg->llm_provider < AGENT_MAX_RESPONDERS
+		   ? responders[cfg->llm_provider]
+		   : NULL;
+	if (resp) {
 		int64_t t0 = clock_mono_ms();
-		struct reply_step st = {.type = "model",
-					.name = "offline",
-					.input = "the extractive responder: no model call"};
+		struct reply_step st = {
+		    .type = "model", .name = resp->model, .input = resp->trace_input};
 
-		r->model = xstrdup("offline");
-		rc = offline_answer(w, r, err);
+		r->model = xstrdup(resp->model);
+		rc = resp->answer(w, r, err);
 		st.ok = rc == 0;
 		st.output = rc == 0 ? r->answer : err ? err->msg : "failed";
 		st.output_len = strlen(st.output ? st.output : "");

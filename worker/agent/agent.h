@@ -12,7 +12,8 @@
  * cap the model is asked once more, without tools, to answer from what was
  * gathered; failing that the answer is built from the collected sources.
  * The answer is never empty. With LLM_PROVIDER=offline the extractive
- * responder (offline.h) answers instead of the model.
+ * responder (offline.h, registered as a struct agent_responder) answers
+ * instead of the model.
  *
  * Called by answer.c (tasks) and agent_cli.c (`ask`). Thread-safe with one
  * worker_ctx per thread.
@@ -94,5 +95,32 @@ char *agent_fallback_answer(const struct agent_run *r);
  * {"error": ...} content when nothing else encodes). Returns owned; json_decref().
  */
 json_t *agent_tool_message(const char *call_id, const char *content, size_t len);
+
+/*
+ * A responder answers in place of the model for an LLM_PROVIDER other than
+ * openai: offline.c registers the extractive one for LLM_OFFLINE, so the
+ * loop never includes it. answer() fills r->answer and returns 0, or -1 with
+ * err (retryable codes for transient failures); the loop reports it to the
+ * trace as one model step.
+ */
+struct agent_responder {
+	int provider;		 /* enum llm_provider */
+	const char *model;	 /* shown as the run's model and in the trace */
+	const char *trace_input; /* what the trace shows as the step's input */
+	int (*answer)(struct worker_ctx *w, struct agent_run *r, struct err *err);
+};
+
+#define AGENT_MAX_RESPONDERS 4
+
+/*
+ * Registers a responder (borrowed; a static definition) for its provider.
+ * Called at load time by AGENT_RESPONDER_REGISTER() in the responder's file.
+ */
+void agent_register_responder(const struct agent_responder *resp);
+#define AGENT_RESPONDER_REGISTER(def)                                                              \
+	__attribute__((constructor)) static void agent_responder_register_##def(void)              \
+	{                                                                                          \
+		agent_register_responder(&def);                                                    \
+	}
 
 #endif

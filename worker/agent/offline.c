@@ -577,3 +577,7 @@ int offline_answer(struct worker_ctx *w, struct agent_run *r, struct err *err)
 {
 	return offline_answer_with(w, r, tools_find, err);
 }
+
+static const struct agent_responder offline_responder = {
+    LLM_OFFLINE, "offline", "the extractive responder: no model call", offline_answer};
+AGENT_RESPONDER_REGISTER(offline_responder)

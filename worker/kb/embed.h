@@ -13,15 +13,10 @@
 #define HAINK_EMBED_H
 
 #include <stddef.h>
+#include "kb/embedder.h"
 
 struct worker_ctx;
 struct err;
-
-struct embed_stats {
-	size_t cache_hits;
-	size_t cache_misses;
-	size_t requests; /* HTTP requests made to the embeddings endpoint */
-};
 
 /*
  * Embeds n texts into out (n * EMBEDDING_DIM floats, caller-allocated).
@@ -33,28 +28,5 @@ struct embed_stats {
  */
 int embed_texts(struct worker_ctx *w, const char *const *texts, size_t n, float *out,
 		struct embed_stats *stats, struct err *err);
-
-/* The offline embedder alone (no cache, no I/O): deterministic, L2-normalised. */
-void embed_offline(const char *text, size_t len, float *out, int dim);
-
-/* Cosine similarity of two L2-normalised vectors (their dot product). */
-float embed_dot(const float *a, const float *b, int dim);
-
-/*
- * The OpenAI-compatible client alone (no cache): embeds n texts into out
- * (n * EMBEDDING_DIM floats) with as few POST {OPENAI_BASE_URL}/embeddings
- * requests as the bounds allow (EMBED_BATCH_MAX inputs and EMBED_BATCH_BYTES
- * of text per request; a longer text goes alone), each retried on 429/5xx
- * honouring Retry-After. Vectors are L2-normalised on receipt. Every request
- * goes through w->http. stats->requests counts requests (stats may be NULL).
- * Returns 0 or -1 with err as embed_texts().
- */
-#define EMBED_BATCH_MAX	  128
-#define EMBED_BATCH_BYTES (256 * 1024)
-int embed_openai(struct worker_ctx *w, const char *const *texts, size_t n, float *out,
-		 struct embed_stats *stats, struct err *err);
-
-/* Scales v to unit length (a zero vector is left as is). */
-void embed_normalize(float *v, int dim);
 
 #endif

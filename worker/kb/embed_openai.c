@@ -6,7 +6,7 @@
  */
 #include "common.h"
 #include "queue/worker_ctx.h"
-#include "kb/embed.h"
+#include "kb/embedder.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -168,3 +168,5 @@ int embed_openai(struct worker_ctx *w, const char *const *texts, size_t n, float
 	free(auth);
 	return rc;
 }
+
+const struct embedder embedder_openai = {"openai", embed_openai};
