@@ -33,6 +33,7 @@
 #include "form.h"
 #include "randid.h"
 #include "utf8.h"
+#include "hex.h"
 
 #include "banned.h"
 

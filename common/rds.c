@@ -735,15 +735,10 @@ int rds_err_is(const struct err *err, const char *prefix)
 void rds_script_init(struct rds_script *s, const char *body)
 {
 	unsigned char md[SHA_DIGEST_LENGTH];
-	static const char hex[] = "0123456789abcdef";
 
 	s->body = body;
 	SHA1((const unsigned char *)body, strlen(body), md);
-	for (int i = 0; i < SHA_DIGEST_LENGTH; i++) {
-		s->sha[2 * i] = hex[md[i] >> 4];
-		s->sha[2 * i + 1] = hex[md[i] & 15];
-	}
-	s->sha[40] = '\0';
+	hex_encode(s->sha, md, sizeof(md));
 }
 
 redisReply *rds_eval(struct rds *r, const struct rds_script *s, int nkeys, int argc,

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 
 #include "common.h"
+#include "jfield.h"
 #include "queue/worker_ctx.h"
 #include "agent/answer.h"
 #include "agent/agent.h"
@@ -45,12 +46,10 @@ static void sources_parse(const char *text, struct tool_trace *tr)
 
 	json_array_foreach(a, i, it)
 	{
-		json_t *t = json_object_get(it, "title"), *u = json_object_get(it, "url");
-		json_t *sc = json_object_get(it, "score");
-		if (json_is_string(u))
-			tool_trace_add_source(tr, json_is_string(t) ? json_string_value(t) : NULL,
-					      json_string_value(u),
-					      json_is_number(sc) ? json_number_value(sc) : 0);
+		const char *url = jfield_str(it, "url", NULL);
+		if (url)
+			tool_trace_add_source(tr, jfield_str(it, "title", NULL), url,
+					      jfield_num(it, "score", 0));
 	}
 	json_decref(a);
 }

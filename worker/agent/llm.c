@@ -2,6 +2,7 @@
  * llm.c - the OpenAI-compatible Chat Completions client (see llm.h).
  */
 #include "common.h"
+#include "jfield.h"
 #include "queue/worker_ctx.h"
 #include "agent/llm.h"
 #include "agent/tools.h"
@@ -27,12 +28,6 @@ void llm_reply_release(struct llm_reply *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static const char *jstr(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
 /* Content may be a string or, from some servers, an array of text parts. */
 static char *content_text(json_t *c)
 {
@@ -46,7 +41,7 @@ static char *content_text(json_t *c)
 		return NULL;
 	json_array_foreach(c, i, part)
 	{
-		const char *t = json_is_object(part) ? jstr(part, "text") : NULL;
+		const char *t = jfield_str(part, "text", NULL);
 		if (t)
 			buf_adds(&b, t);
 	}
@@ -71,8 +66,8 @@ int llm_parse_reply(const char *body, size_t len, struct llm_reply *out, struct 
 		goto out;
 	}
 	out->content = content_text(json_object_get(msg, "content"));
-	if (jstr(choice, "finish_reason"))
-		out->finish_reason = xstrdup(jstr(choice, "finish_reason"));
+	if (jfield_str(choice, "finish_reason", NULL))
+		out->finish_reason = xstrdup(jfield_str(choice, "finish_reason", NULL));
 	calls = json_object_get(msg, "tool_calls");
 	if (json_is_array(calls) && json_array_size(calls)) {
 		size_t i, n = 0;
@@ -85,10 +80,11 @@ int llm_parse_reply(const char *body, size_t len, struct llm_reply *out, struct 
 			json_t *args = json_is_object(fn) ? json_object_get(fn, "arguments") : NULL;
 			struct llm_tool_call *tc = &out->calls[n];
 
-			if (!json_is_object(fn) || !jstr(fn, "name"))
+			if (!json_is_object(fn) || !jfield_str(fn, "name", NULL))
 				continue; /* not a function call: nothing we can run */
-			tc->name = xstrdup(jstr(fn, "name"));
-			tc->id = jstr(c, "id") ? xstrdup(jstr(c, "id")) : xasprintf("call_%zu", i);
+			tc->name = xstrdup(jfield_str(fn, "name", NULL));
+			tc->id = jfield_str(c, "id", NULL) ? xstrdup(jfield_str(c, "id", NULL))
+							   : xasprintf("call_%zu", i);
 			if (json_is_string(args))
 				tc->arguments = xstrdup(json_string_value(args));
 			else if (args && !json_is_null(args))

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "jfield.h"
 #include "queue/worker_ctx.h"
 #include "agent/offline.h"
 #include "agent/agent.h"
@@ -275,15 +276,9 @@ static int by_place(const void *a, const void *b)
 	return x->pos - y->pos;
 }
 
-static const char *jstr(json_t *o, const char *k)
-{
-	json_t *v = json_object_get(o, k);
-	return json_is_string(v) ? json_string_value(v) : "";
-}
-
 static void cite(struct buf *b, json_t *hit)
 {
-	const char *title = jstr(hit, "title"), *src = jstr(hit, "source");
+	const char *title = jfield_str(hit, "title", ""), *src = jfield_str(hit, "source", "");
 
 	if (!*title)
 		title = src;
@@ -314,10 +309,11 @@ static char *compose(const char *question, json_t *kb_result, int *used, json_t 
 	buf_adds(&b, OFFLINE_LABEL "\n\n");
 	for (size_t i = 0; json_is_array(memories) && i < json_array_size(memories); i++) {
 		json_t *mem = json_array_get(memories, i);
-		const char *m = jstr(mem, "content");
+		const char *m = jfield_str(mem, "content", "");
 
 		/* facts only: stored turns ("Q: … / A: …") would repeat old extracts */
-		if (strcmp(jstr(mem, "kind"), "fact") || !*m || !score_of(m, qwords, nq, NULL))
+		if (strcmp(jfield_str(mem, "kind", ""), "fact") || !*m ||
+		    !score_of(m, qwords, nq, NULL))
 			continue;
 		if (!json_array_size(mem_used))
 			buf_adds(&b, "From what you told me before:\n\n");
@@ -328,9 +324,9 @@ static char *compose(const char *question, json_t *kb_result, int *used, json_t 
 		buf_adds(&b, "\n");
 	for (size_t i = 0;
 	     json_is_array(results) && i < json_array_size(results) && i < OFFLINE_MAX_HITS; i++)
-		add_sentences(jstr(json_array_get(results, i), "content"),
-			      jstr(json_array_get(results, i), "title"), (int)i, &v, &n, &cap,
-			      qwords, nq);
+		add_sentences(jfield_str(json_array_get(results, i), "content", ""),
+			      jfield_str(json_array_get(results, i), "title", ""), (int)i, &v, &n,
+			      &cap, qwords, nq);
 	if (n) {
 		qsort(v, n, sizeof(*v), by_score);
 		/*
@@ -463,8 +459,8 @@ static const char *previous_question(json_t *messages)
 	for (size_t i = json_array_size(messages); i > 0; i--) {
 		json_t *m = json_array_get(messages, i - 1);
 
-		if (!strcmp(jstr(m, "role"), "user") && *jstr(m, "content"))
-			return jstr(m, "content");
+		if (!strcmp(jfield_str(m, "role", ""), "user") && *jfield_str(m, "content", ""))
+			return jfield_str(m, "content", "");
 	}
 	return NULL;
 }
@@ -552,7 +548,8 @@ int offline_answer_with(struct worker_ctx *w, struct agent_run *r, offline_tool_
 		json_t *hit = json_array_get(json_object_get(result, "results"), i);
 		json_t *sc = json_object_get(hit, "score");
 		if (hit && used[i])
-			tool_trace_add_source(&r->trace, jstr(hit, "title"), jstr(hit, "source"),
+			tool_trace_add_source(&r->trace, jfield_str(hit, "title", ""),
+					      jfield_str(hit, "source", ""),
 					      json_is_number(sc) ? json_number_value(sc) : 0);
 	}
 	rc = 0;

@@ -4,6 +4,7 @@
  * hour (0 = unlimited) counted on rate_limit:web:<team>:<channel>:<thread>.
  */
 #include "common.h"
+#include "jfield.h"
 #include "queue/worker_ctx.h"
 #include "agent/tools.h"
 #include "agent/ratelimit.h"
@@ -63,12 +64,10 @@ static int parse_results(struct tool_call_ctx *c, const struct buf *body, struct
 	list = json_array();
 	json_array_foreach(res, i, item)
 	{
-		json_t *jt = json_object_get(item, "title"), *ju = json_object_get(item, "url");
-		json_t *jc = json_object_get(item, "content"), *js = json_object_get(item, "score");
-		const char *title = json_is_string(jt) ? json_string_value(jt) : "";
-		const char *url = json_is_string(ju) ? json_string_value(ju) : "";
-		const char *content = json_is_string(jc) ? json_string_value(jc) : "";
-		double score = json_is_number(js) ? json_number_value(js) : 0;
+		const char *title = jfield_str(item, "title", "");
+		const char *url = jfield_str(item, "url", "");
+		const char *content = jfield_str(item, "content", "");
+		double score = jfield_num(item, "score", 0);
 		char *cut = utf8_cut(content, TOOL_WEB_CONTENT_MAX);
 
 		if (!*url) {

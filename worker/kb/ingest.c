@@ -83,16 +83,11 @@ static int link_inside(const struct run *r, const char *path)
 
 void ingest_source_id(const char *source, char out[17])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 
 	EVP_Digest(source, strlen(source), md, &mdlen, EVP_sha256(), NULL);
-	for (int i = 0; i < 8; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[16] = '\0';
+	hex_encode(out, md, 8);
 }
 
 static void clean_path(const char *p, struct buf *out)
