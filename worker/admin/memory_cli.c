@@ -136,7 +136,7 @@ static void ns_release(struct ns_ctx *c)
 
 static void print_excerpt(const char *s, size_t max)
 {
-	char *cut = history_cut_utf8(s, max);
+	char *cut = utf8_cut(s, max);
 
 	for (char *p = cut; *p; p++)
 		putchar(*p == '\n' || *p == '\t' || *p == '\r' ? ' ' : *p);

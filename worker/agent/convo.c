@@ -41,7 +41,7 @@ int convo_history(struct worker_ctx *w, const struct tool_scope *scope, json_t *
 /* Appends "- <content>" on one line, cut to MEM_LINE_MAX bytes; returns the line start. */
 static void add_line(struct buf *b, const char *content)
 {
-	char *cut = history_cut_utf8(content, MEM_LINE_MAX);
+	char *cut = utf8_cut(content, MEM_LINE_MAX);
 
 	buf_adds(b, "\n- ");
 	for (char *p = cut; *p; p++)
@@ -99,8 +99,8 @@ int convo_save_turn(struct worker_ctx *w, const struct tool_scope *scope, const 
 		free(key);
 	}
 	if (cfg->memory_store_turns && scope->user && *scope->user && question && answer) {
-		char *q = history_cut_utf8(question, CONVO_TURN_Q_MAX);
-		char *a = history_cut_utf8(answer, CONVO_TURN_A_MAX);
+		char *q = utf8_cut(question, CONVO_TURN_Q_MAX);
+		char *a = utf8_cut(answer, CONVO_TURN_A_MAX);
 		char *content = xasprintf("Q: %s / A: %s", q, a);
 		struct err e = {0};
 
@@ -167,7 +167,7 @@ int convo_remember(struct worker_ctx *w, const struct tool_scope *sc, const char
 	const struct config *cfg = w->env->cfg;
 	struct mem_scope s;
 	float *vec = xcalloc((size_t)cfg->embedding_dim, sizeof(float));
-	char *text = history_cut_utf8(content ? content : "", MEM_CONTENT_MAX);
+	char *text = utf8_cut(content ? content : "", MEM_CONTENT_MAX);
 	const char *t = text;
 	int rc = -1;
 

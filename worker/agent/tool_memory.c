@@ -87,7 +87,7 @@ static int remember_run(struct tool_call_ctx *c, json_t *args, struct buf *out, 
 	}
 	buf_addf(out, "{\"ok\":true,\"id\":\"%s\",\"stored\":", id);
 	{
-		char *cut = history_cut_utf8(text, MEM_CONTENT_MAX);
+		char *cut = utf8_cut(text, MEM_CONTENT_MAX);
 		buf_add_json_str(out, cut, strlen(cut));
 		free(cut);
 	}

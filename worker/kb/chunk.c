@@ -111,7 +111,7 @@ static size_t choose_cut(const struct section *sec, size_t s, size_t target)
 		if (is_space(t[p]) && !inside_code(sec, p, target))
 			return p;
 	/* one huge word: cut at a character boundary */
-	for (p = e; p > s + 1 && ((unsigned char)t[p] & 0xc0) == 0x80; p--)
+	for (p = e; p > s + 1 && utf8_continues((unsigned char)t[p]); p--)
 		;
 	return p;
 }

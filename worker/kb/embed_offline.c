@@ -100,7 +100,7 @@ static void add_trigrams(float *out, int dim, const struct word *w)
 	n += w->len;
 	pad[n++] = ' ';
 	for (size_t i = 0; i < n; i++)
-		if (((unsigned char)pad[i] & 0xc0) != 0x80)
+		if (!utf8_continues((unsigned char)pad[i]))
 			starts[ns++] = i;
 	starts[ns] = n;
 	for (size_t i = 0; i + 3 <= ns; i++)

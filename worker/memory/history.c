@@ -38,14 +38,9 @@ static void append_script_init(void)
 	rds_script_init(&append_script, append_lua);
 }
 
-char *history_cut_utf8(const char *s, size_t max)
-{
-	return utf8_cut(s, max);
-}
-
 static json_t *text_msg(const char *role, const char *text, int64_t now_ms)
 {
-	char *cut = history_cut_utf8(text ? text : "", HISTORY_TEXT_MAX);
+	char *cut = utf8_cut(text ? text : "", HISTORY_TEXT_MAX);
 	json_t *m = json_object();
 	json_t *s = json_string(cut);
 
@@ -76,8 +71,8 @@ static json_t *find_result(json_t *msgs, const char *id)
 static json_t *tool_result_copy(json_t *res, const char *name, int64_t now_ms)
 {
 	json_t *m = json_object(), *content = json_object_get(res, "content");
-	char *cut = history_cut_utf8(json_is_string(content) ? json_string_value(content) : "",
-				     HISTORY_TOOL_MAX);
+	char *cut =
+	    utf8_cut(json_is_string(content) ? json_string_value(content) : "", HISTORY_TOOL_MAX);
 	json_t *s = json_string(cut);
 
 	json_object_set_new(m, "role", json_string("tool"));

@@ -80,7 +80,4 @@ int history_clear(struct rds *r, const char *key, struct err *err);
 int history_thread_parse(const char *thread, char **team, char **channel, char **thread_ts,
 			 struct err *err);
 
-/* Cuts s to at most max bytes on a UTF-8 boundary; returns an owned copy. */
-char *history_cut_utf8(const char *s, size_t max);
-
 #endif

@@ -43,7 +43,7 @@ int mem_store(struct rds *r, const struct mem_scope *s, const char *kind, const 
 	snprintf(ms, sizeof(ms), "%lld", (long long)now_ms);
 	key = keys_memory(s->app, s->agent, s->user, id);
 	set = keys_memory_scope(s->app, s->agent, s->user);
-	text = history_cut_utf8(content, MEM_CONTENT_MAX);
+	text = utf8_cut(content, MEM_CONTENT_MAX);
 	{
 		const char *hv[] = {
 		    "HSET",	  key,	  "content", text,	  "role",

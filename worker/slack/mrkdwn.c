@@ -279,7 +279,7 @@ static size_t text_width(const char *s)
 			w++;
 			continue;
 		}
-		if (((unsigned char)*s & 0xC0) != 0x80)
+		if (!utf8_continues((unsigned char)*s))
 			w++;
 		s++;
 	}
