@@ -34,6 +34,7 @@
 #include "randid.h"
 #include "utf8.h"
 #include "hex.h"
+#include "stopwords.h"
 
 #include "banned.h"
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the small common modules: err, xalloc, buf, clock, hex, jfield.
+ * Unit tests of the small common modules: err, xalloc, buf, clock, hex, jfield, stopwords.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -242,4 +242,18 @@ TEST(jfield, fields_of_the_wrong_type_or_missing_give_the_default)
 	CHECK_NEAR(jfield_num(o, "f", -1), 1.5, 1e-9);
 	CHECK_NEAR(jfield_num(o, "s", -1), -1, 1e-9);
 	json_decref(o);
+}
+
+TEST(stopwords, one_list_matched_by_length)
+{
+	CHECK(stopword_is("the", 3));
+	CHECK(stopword_is("a", 1));
+	CHECK(stopword_is("your", 4));
+	CHECK(stopword_is("should", 6));
+	CHECK(stopword_is("therefore", 5)); /* "there": only n bytes count */
+	CHECK(!stopword_is("therefore", 9));
+	CHECK(!stopword_is("th", 2)); /* a prefix of "the" */
+	CHECK(!stopword_is("kubernetes", 10));
+	CHECK(!stopword_is("The", 3)); /* callers lowercase first */
+	CHECK(!stopword_is("", 0));
 }

@@ -33,18 +33,17 @@ struct sentence {
 	int tscore; /* question words in the title and the sentence */
 };
 
-static const char *const stopwords[] = {
-    "the",    "and",   "for",	"are",	 "but",	   "not",    "you",   "all",	 "can",
-    "her",    "was",   "one",	"our",	 "out",	   "has",    "have",  "how",	 "what",
-    "when",   "where", "which", "who",	 "why",	   "does",   "did",   "with",	 "this",
-    "that",   "from",  "they",	"will",	 "would",  "there",  "their", "about",	 "into",
-    "than",   "then",  "them",	"these", "those",  "your",   "yours", "its",	 "it's",
-    "should", "could", "any",	"some",	 "please", "tell",   "know",  "explain", "get",
-    "use",    "using", "way",	"need",	 "want",   "thanks", "hello", NULL};
+/* Words a question is padded with, dropped on top of the common stopwords. */
+static const char *const fillers[] = {"all",   "her",	"one",	   "out",    "did",   "them",
+				      "those", "yours", "it's",	   "any",    "some",  "please",
+				      "tell",  "know",	"explain", "get",    "use",   "using",
+				      "way",   "need",	"want",	   "thanks", "hello", NULL};
 
 static int is_stopword(const char *w)
 {
-	for (const char *const *s = stopwords; *s; s++)
+	if (stopword_is(w, strlen(w)))
+		return 1;
+	for (const char *const *s = fillers; *s; s++)
 		if (!strcmp(*s, w))
 			return 1;
 	return 0;

@@ -19,23 +19,6 @@
 #define W_TRIGRAM 0.25f
 #define MAX_WORD  64 /* bytes of one normalised word kept for features */
 
-static const char *const stop_words[] = {
-    "a",    "an",   "and",   "are",    "as",	"at",	 "be",	  "but",   "by",    "can",
-    "do",   "does", "for",   "from",   "how",	"i",	 "if",	  "in",	   "into",  "is",
-    "it",   "its",  "me",    "my",     "of",	"on",	 "or",	  "so",	   "that",  "the",
-    "then", "this", "to",    "was",    "we",	"what",	 "when",  "where", "which", "who",
-    "why",  "will", "with",  "you",    "your",	"there", "these", "they",  "their", "than",
-    "our",  "us",   "about", "should", "would", "could", "has",	  "have",  "had",   "not",
-};
-
-static int is_stop(const char *w, size_t n)
-{
-	for (size_t i = 0; i < sizeof(stop_words) / sizeof(stop_words[0]); i++)
-		if (strlen(stop_words[i]) == n && !memcmp(stop_words[i], w, n))
-			return 1;
-	return 0;
-}
-
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 {
 	const unsigned char *s = p;
@@ -142,7 +125,7 @@ void embed_offline(const char *text, size_t len, float *out, int dim)
 			i += k - 1;
 			if (!cur.len)
 				continue;
-			cur.stop = pass == 0 && is_stop(cur.s, cur.len);
+			cur.stop = pass == 0 && stopword_is(cur.s, cur.len);
 			if (!cur.stop) {
 				any_content = 1;
 				add_feature(out, dim, 'u', cur.s, cur.len, W_UNIGRAM);

@@ -41,20 +41,6 @@ void mem_hits_release(struct mem_hits *h)
 #define BM25_B	   0.75
 #define MAX_QTERMS 32
 
-static const char *const stopwords[] = {
-    "a",    "an",    "and",   "are",  "as",  "at",   "be",  "by",   "can", "do",
-    "does", "for",   "from",  "how",  "i",   "in",   "is",  "it",   "me",  "my",
-    "of",   "on",    "or",    "that", "the", "this", "to",  "was",  "we",  "what",
-    "when", "where", "which", "who",  "why", "with", "you", "your", NULL};
-
-static int is_stopword(const char *w, size_t n)
-{
-	for (int i = 0; stopwords[i]; i++)
-		if (strlen(stopwords[i]) == n && !memcmp(stopwords[i], w, n))
-			return 1;
-	return 0;
-}
-
 /* FNV-1a of a lowercased word. */
 static uint32_t word_hash(const char *w, size_t n)
 {
@@ -90,7 +76,7 @@ size_t mem_tokenize(const char *s, uint32_t **out)
 		w = s;
 		while (*s && (isalnum((unsigned char)*s) || (unsigned char)*s >= 0x80))
 			s++;
-		if (s > w && !is_stopword(w, (size_t)(s - w))) {
+		if (s > w && !stopword_is(w, (size_t)(s - w))) {
 			xgrow((void **)&v, &cap, n + 1, sizeof(*v));
 			v[n++] = word_hash(w, (size_t)(s - w));
 		}
