@@ -1,10 +1,15 @@
+/*
+ * runtime.c - the queue runtime's threads: task threads reading and
+ * reclaiming entries, the drain at shutdown, health, and the lifecycle.
+ * See runtime.h; runtime_task.c runs one entry, runtime_lease.c keeps leases
+ * and moves due retries.
+ */
 #include "common.h"
-#include "queue/runtime.h"
+#include "queue/runtime_int.h"
 #include "queue/daily.h"
 #include "queue/dlq.h"
 #include "queue/retry.h"
 #include "queue/runtime_stream.h"
-#include "queue/worker_ctx.h"
 
 #include <limits.h>
 #include <openssl/rand.h>
@@ -14,76 +19,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RT_BLOCK_MS	    1000
-#define RT_CMD_TIMEOUT_MS   5000 /* reply wait: well above the XREADGROUP BLOCK time */
-#define RT_MOVE_INTERVAL_MS 200
-#define RT_MOVE_LIMIT	    100
-#define RT_BACKOFF_MIN_MS   100
-#define RT_BACKOFF_MAX_MS   2000
-#define RT_FINISH_WINDOW_MS 5000  /* how long a finished task retries its final write */
-#define RT_TRIM_INTERVAL_MS 5000  /* how often the mover trims acknowledged entries */
-#define RT_STATE_MARGIN_MS  60000 /* a retry is due this long before the task state expires */
-
-/* An entry in flight: what the lease keeper renews. */
-struct slot {
-	char id[48];
-	char consumer[128];
-	int active;
-	int no;		    /* the task thread's index */
-	int64_t started_ms; /* monotonic, when the task began */
-};
-
-struct task_thread {
-	struct runtime *rt;
-	struct worker_ctx w;
-	struct http_transport inner; /* the transport w.http wraps (progress stamps) */
-	atomic_llong progress_ms;    /* monotonic: task start, or an outgoing request began/ended */
-	int no;
-	int have_ctx;
-	int started;
-	pthread_t thr;
-	char consumer[128];
-	uint64_t rng;
-};
-
-struct runtime {
-	struct worker_env *env;
-	const struct config *cfg;
-	struct runtime_ops ops;
-	char *stream;
-
-	pthread_mutex_t lock;
-	pthread_cond_t
-	    cond; /* on CLOCK_MONOTONIC; signalled when a task thread ends or aux stops */
-	int tasks_running;
-	int aux_stop;
-	int nthreads;
-	struct task_thread *tt;
-	struct slot *slots; /* one per task thread */
-
-	/* recovery: task threads take turns running XAUTOCLAIM from this cursor */
-	char cursor[48];
-	int64_t claim_due_ms;
-	int claiming;
-
-	struct rds *lease_r, *mover_r;
-	pthread_t lease_thr, mover_thr;
-	int lease_started, mover_started;
-
-	atomic_int outage;
-	atomic_llong delivered, succeeded, retried, dead, malformed, reclaimed, moved, renewals,
-	    abandoned, redis_errors;
-};
-
 /* --- small helpers -------------------------------------------------------- */
 
-static int stopping(const struct runtime *rt)
+int runtime_stopping(const struct runtime *rt)
 {
 	return atomic_load(&rt->env->stopping);
 }
 
 /* Waits on rt->cond for up to ms; call with rt->lock held. */
-static void cond_wait_ms(struct runtime *rt, int64_t ms)
+void runtime_cond_wait_ms(struct runtime *rt, int64_t ms)
 {
 	struct timespec ts;
 
@@ -98,16 +42,17 @@ static void cond_wait_ms(struct runtime *rt, int64_t ms)
 }
 
 /* Sleeps ms, in short slices so a stop request is noticed promptly. */
-static void nap(struct runtime *rt, int64_t ms)
+void runtime_nap(struct runtime *rt, int64_t ms)
 {
 	int64_t end = clock_mono_ms() + ms;
 
-	for (int64_t now = clock_mono_ms(); now < end && !stopping(rt); now = clock_mono_ms())
+	for (int64_t now = clock_mono_ms(); now < end && !runtime_stopping(rt);
+	     now = clock_mono_ms())
 		clock_sleep_ms(end - now < 50 ? end - now : 50);
 }
 
 /* Logs the first failure of an outage only; every failure is counted. */
-static void note_failure(struct runtime *rt, const struct err *e)
+void runtime_note_failure(struct runtime *rt, const struct err *e)
 {
 	atomic_fetch_add(&rt->redis_errors, 1);
 	if (!atomic_exchange(&rt->outage, 1))
@@ -115,13 +60,13 @@ static void note_failure(struct runtime *rt, const struct err *e)
 		       NULL);
 }
 
-static void note_ok(struct runtime *rt)
+void runtime_note_ok(struct runtime *rt)
 {
 	if (atomic_load(&rt->outage) && atomic_exchange(&rt->outage, 0))
 		log_kv(LOG_INFO, "redis reachable again", NULL);
 }
 
-static void slot_set(struct runtime *rt, int no, const char *id, const char *consumer)
+void runtime_slot_set(struct runtime *rt, int no, const char *id, const char *consumer)
 {
 	pthread_mutex_lock(&rt->lock);
 	snprintf(rt->slots[no].id, sizeof(rt->slots[no].id), "%s", id);
@@ -134,14 +79,14 @@ static void slot_set(struct runtime *rt, int no, const char *id, const char *con
 	pthread_mutex_unlock(&rt->lock);
 }
 
-static void slot_clear(struct runtime *rt, int no)
+void runtime_slot_clear(struct runtime *rt, int no)
 {
 	pthread_mutex_lock(&rt->lock);
 	rt->slots[no].active = 0;
 	pthread_mutex_unlock(&rt->lock);
 }
 
-static int in_flight(struct runtime *rt, const char *id)
+int runtime_in_flight(struct runtime *rt, const char *id)
 {
 	int found = 0;
 
@@ -150,292 +95,6 @@ static int in_flight(struct runtime *rt, const char *id)
 		found = rt->slots[i].active && !strcmp(rt->slots[i].id, id);
 	pthread_mutex_unlock(&rt->lock);
 	return found;
-}
-
-/* --- finishing a task ----------------------------------------------------- */
-
-enum finish { FIN_ACK, FIN_RETRY, FIN_DEAD };
-
-struct finish_args {
-	enum finish kind;
-	const char *id;
-	const struct retry_fields *f;
-	const char *member; /* FIN_RETRY */
-	size_t member_len;
-	int64_t due_ms;
-	const char *error; /* FIN_DEAD */
-};
-
-static int finish_once(struct task_thread *tt, const struct finish_args *a, struct err *e)
-{
-	struct runtime *rt = tt->rt;
-	redisReply *rep;
-
-	switch (a->kind) {
-	case FIN_ACK:
-		rep = rds_cmd(tt->w.r, e, "XACK %s %s %s", rt->stream, KEYS_GROUP, a->id);
-		if (!rep)
-			return -1;
-		freeReplyObject(rep);
-		return 0;
-	case FIN_RETRY:
-		return retry_schedule(tt->w.r, rt->cfg->docket_name, a->id, a->member,
-				      a->member_len, a->due_ms, e);
-	case FIN_DEAD:
-		return dlq_add(tt->w.r, rt->cfg->docket_name, a->id, a->f, a->error,
-			       clock_wall_ms(), e);
-	}
-	return -1;
-}
-
-/*
- * Writes the task's outcome, retrying a short while through a Redis blip.
- * If it still fails the entry stays pending and is reclaimed later; the
- * handler's idempotency makes the second run harmless.
- */
-static int finish(struct task_thread *tt, const struct finish_args *a)
-{
-	struct runtime *rt = tt->rt;
-	int64_t end = clock_mono_ms() + RT_FINISH_WINDOW_MS;
-	int backoff = RT_BACKOFF_MIN_MS;
-	struct err e = {0};
-
-	for (;;) {
-		if (finish_once(tt, a, &e) == 0) {
-			note_ok(rt);
-			return 0;
-		}
-		note_failure(rt, &e);
-		if (clock_mono_ms() + backoff > end)
-			break;
-		clock_sleep_ms(backoff);
-		backoff = backoff * 2 > RT_BACKOFF_MAX_MS ? RT_BACKOFF_MAX_MS : backoff * 2;
-	}
-	log_kv(LOG_ERROR, "cannot record task outcome; it stays pending for redelivery", "entry",
-	       a->id, "error", e.msg, NULL);
-	return -1;
-}
-
-static void rollup(struct task_thread *tt, const char *field, long long by, const char *field2,
-		   long long by2)
-{
-	const char *fields[2] = {field, field2};
-	long long bys[2] = {by, by2};
-	struct err e = {0};
-
-	if (daily_incrv(tt->w.r, clock_wall_ms(), field2 ? 2 : 1, fields, bys, &e) < 0)
-		log_kv(LOG_DEBUG, "daily rollup not written", "error", e.msg, NULL);
-}
-
-static void count_outcome(const char *outcome)
-{
-	char lbl[48];
-
-	metrics_inc(NULL, M_TASKS, metrics_labels(lbl, sizeof(lbl), 1, "outcome", outcome), 1);
-}
-
-static void dead_letter(struct task_thread *tt, const char *id, const struct retry_fields *f,
-			const struct task *t, const struct err *why)
-{
-	struct runtime *rt = tt->rt;
-	char reason[300];
-	struct finish_args a = {.kind = FIN_DEAD, .id = id, .f = f, .error = reason};
-
-	snprintf(reason, sizeof(reason), "%s: %s", err_code_name(why->code),
-		 why->msg[0] ? why->msg : "no reason given");
-	if (finish(tt, &a) < 0)
-		return;
-	atomic_fetch_add(&rt->dead, 1);
-	metrics_inc(NULL, M_TASKS_DEAD, NULL, 1);
-	count_outcome("dead");
-	rollup(tt, "tasks_dead", 1, NULL, 0);
-	log_kv(LOG_ERROR, "task dead-lettered", "entry", id, "error", reason, NULL);
-	/* the apology only once the dead entry is stored, so a redelivery cannot apologise twice */
-	if (t && rt->ops.give_up)
-		rt->ops.give_up(&tt->w, t, why);
-}
-
-static void schedule_retry(struct task_thread *tt, const char *id, struct retry_fields *f,
-			   const struct task *t, const struct err *why)
-{
-	struct runtime *rt = tt->rt;
-	long delay = retry_delay_ms(t->attempt, rt->cfg->retry_base_ms, why->retry_after_ms,
-				    retry_rng_xorshift, &tt->rng);
-	char next[16], delay_s[24];
-	struct finish_args a = {.kind = FIN_RETRY, .id = id, .f = f};
-	char *member;
-
-	/*
-	 * A retry due after the task state expires would run without it (a second
-	 * placeholder, a second answer): it is brought forward to fit the state's
-	 * life (a minute kept to run it), or, with no time left, given up.
-	 * Retry-After is already capped at 15 minutes where it is parsed.
-	 */
-	delay = retry_delay_within(delay, clock_wall_ms(), t->enqueued_ms,
-				   (int64_t)KEYS_TASK_TTL_S * 1000 - RT_STATE_MARGIN_MS);
-	if (delay < 0) {
-		struct err late = *why;
-		snprintf(late.msg, sizeof(late.msg),
-			 "a retry would outlive the task state (%.200s)", why->msg);
-		dead_letter(tt, id, f, t, &late);
-		return;
-	}
-	snprintf(next, sizeof(next), "%d", t->attempt + 1);
-	snprintf(delay_s, sizeof(delay_s), "%ld", delay);
-	retry_fields_set(f, "attempt", next);
-	member = retry_member(id, f, &a.member_len);
-	a.member = member;
-	a.due_ms = clock_wall_ms() + delay;
-	if (finish(tt, &a) == 0) {
-		atomic_fetch_add(&rt->retried, 1);
-		metrics_inc(NULL, M_TASK_RETRIES, NULL, 1);
-		count_outcome("retried");
-		rollup(tt, "tasks_retried", 1, NULL, 0);
-		log_kv(LOG_WARN, "task failed; retry scheduled", "entry", id, "error", why->msg,
-		       "next_attempt", next, "delay_ms", delay_s, NULL);
-	}
-	free(member);
-}
-
-/*
- * Success: XACK and the day's rollup pipelined in one Redis round trip (was
- * two; round trips dominate a task's cost with a fast LLM, see
- * bench/parts/30_worker.sh). The rollup stays best effort; a failed XACK is
- * retried alone by finish(), with the rollup sent after it only if it never left.
- */
-static int ack_with_rollup(struct task_thread *tt, const char *id, int fb, double secs)
-{
-	struct runtime *rt = tt->rt;
-	const char *fields[2] = {fb ? "tasks_feedback" : "tasks_answered", "latency_ms_sum"};
-	long long bys[2] = {1, (long long)(secs * 1000)};
-	size_t nf = fb ? 1 : 2;
-	struct finish_args a = {.kind = FIN_ACK, .id = id};
-	struct err e = {0}, re = {0};
-	int queued = 0, sent = 0, acked = 0;
-
-	if (rds_append(tt->w.r, &e, "XACK %s %s %s", rt->stream, KEYS_GROUP, id) == 0) {
-		redisReply *rep;
-		sent = 1;
-		daily_append(tt->w.r, clock_wall_ms(), nf, fields, bys, &queued, &re);
-		rep = rds_reply(tt->w.r, &e);
-		if (rep) {
-			acked = rep->type == REDIS_REPLY_INTEGER;
-			freeReplyObject(rep);
-			/* the reply of a dropped connection never comes: stop reading then */
-			if (daily_read_replies(tt->w.r, queued, &re) < 0)
-				log_kv(LOG_DEBUG, "daily rollup not written", "error", re.msg,
-				       NULL);
-		}
-	}
-	if (acked) {
-		note_ok(rt);
-		return 0;
-	}
-	if (finish(tt, &a) < 0)
-		return -1;
-	if (!sent)
-		rollup(tt, fields[0], 1, nf == 2 ? fields[1] : NULL, bys[1]);
-	return 0;
-}
-
-/* --- one entry ------------------------------------------------------------ */
-
-static void process_entry(struct task_thread *tt, const redisReply *entry, int reclaimed)
-{
-	struct runtime *rt = tt->rt;
-	struct retry_fields f;
-	struct task t;
-	struct err e = {0};
-	char attempt_s[16];
-	const char *id;
-	int64_t t0;
-	double secs;
-	int rc;
-
-	if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2 ||
-	    entry->element[0]->type != REDIS_REPLY_STRING)
-		return;
-	id = entry->element[0]->str;
-	retry_fields_init(&f);
-	task_init(&t);
-	slot_set(rt, tt->no, id, tt->consumer);
-	atomic_fetch_add(&rt->delivered, 1);
-	if (reclaimed) {
-		atomic_fetch_add(&rt->reclaimed, 1);
-		metrics_inc(NULL, M_TASKS_RECLAIMED, NULL, 1);
-		rollup(tt, "tasks_reclaimed", 1, NULL, 0);
-	}
-	if (retry_fields_from_reply(&f, entry->element[1]) < 0) {
-		err_set(&e, ERR_INVALID, "stream entry %s has malformed fields", id);
-		goto malformed;
-	}
-	if (task_decode(&t, f.n, f.name, f.name_len, f.value, f.value_len, &e) < 0)
-		goto malformed;
-
-	log_ctx_set("task_id", t.id);
-	if (reclaimed) {
-		long long crashes = runtime_stream_delivery_count(tt->w.r, rt->stream, id) - 1;
-		log_kv(LOG_INFO, "task reclaimed from a stalled consumer", "entry", id, NULL);
-		/*
-		 * Each reclaim is a delivery that ended without an outcome: a worker
-		 * crashed (perhaps because of this very task) or stalled. Each counts
-		 * as an attempt, on top of the entry's own attempt number (retries
-		 * before it), so a poison task is dead-lettered once the attempts
-		 * exceed MAX_ATTEMPTS instead of crashing every worker in turn; a
-		 * later retry goes on from the attempts used.
-		 */
-		if (crashes > 0) {
-			long long eff = (long long)t.attempt + crashes;
-			t.attempt = eff > INT_MAX ? INT_MAX : (int)eff;
-			snprintf(attempt_s, sizeof(attempt_s), "%d", t.attempt);
-			retry_fields_set(&f, "attempt", attempt_s);
-		}
-		if (crashes > 0 && t.attempt > rt->cfg->max_attempts) {
-			err_set(&e, ERR_UPSTREAM, "crashed or stalled %lld times", crashes);
-			dead_letter(tt, id, &f, &t, &e);
-			goto out;
-		}
-	}
-	if (t.attempt == 1 && !reclaimed && t.enqueued_ms > 0) {
-		int64_t wait = clock_wall_ms() - t.enqueued_ms;
-		metrics_observe(NULL, M_QUEUE_WAIT_SECONDS, NULL,
-				wait > 0 ? (double)wait / 1000.0 : 0.0);
-	}
-	t0 = clock_mono_ns();
-	rc = rt->ops.run(&tt->w, &t, &e);
-	secs = (double)(clock_mono_ns() - t0) / 1e9;
-	metrics_observe(NULL, M_TASK_SECONDS, NULL, secs);
-	if (atomic_load(&tt->w.lease_lost)) {
-		/* the new owner records the outcome; an XACK or retry here would race it */
-		count_outcome("abandoned");
-		atomic_fetch_add(&rt->abandoned, 1);
-		goto out;
-	}
-
-	if (rc == 0) {
-		int fb = t.type == TASK_FEEDBACK;
-		if (ack_with_rollup(tt, id, fb, secs) == 0) {
-			atomic_fetch_add(&rt->succeeded, 1);
-			count_outcome(fb ? "feedback" : "answered");
-		}
-	} else if (err_retryable(e.code) && t.attempt < rt->cfg->max_attempts) {
-		schedule_retry(tt, id, &f, &t, &e);
-	} else {
-		if (e.code == ERR_OK)
-			e.code = ERR_INVALID;
-		dead_letter(tt, id, &f, &t, &e);
-	}
-	goto out;
-
-malformed:
-	atomic_fetch_add(&rt->malformed, 1);
-	log_kv(LOG_WARN, "undecodable task entry", "entry", id, "error", e.msg, NULL);
-	dead_letter(tt, id, &f, NULL, &e);
-out:
-	slot_clear(rt, tt->no);
-	log_ctx_set("task_id", NULL);
-	task_release(&t);
-	retry_fields_release(&f);
 }
 
 /* --- reading and reclaiming ---------------------------------------------- */
@@ -463,7 +122,7 @@ static int read_one(struct task_thread *tt, struct err *e)
 		entries = rep->element[0]->element[1];
 		for (size_t i = 0; entries->type == REDIS_REPLY_ARRAY && i < entries->elements;
 		     i++) {
-			process_entry(tt, entries->element[i], 0);
+			runtime_process_entry(tt, entries->element[i], 0);
 			got = 1;
 		}
 	}
@@ -575,9 +234,9 @@ static int reclaim_one(struct task_thread *tt, const char *cursor, struct err *e
 			continue;
 		}
 		if (en->elements >= 1 && en->element[0]->type == REDIS_REPLY_STRING &&
-		    in_flight(rt, en->element[0]->str))
+		    runtime_in_flight(rt, en->element[0]->str))
 			continue; /* ours already: the lease keeper will renew it */
-		process_entry(tt, en, 1);
+		runtime_process_entry(tt, en, 1);
 		got = 1;
 	}
 	/* Redis 7: the third element lists deleted entries, already dropped from the PEL */
@@ -597,152 +256,28 @@ static void *task_main(void *arg)
 	int backoff = 0;
 	char cursor[48];
 
-	while (!stopping(rt)) {
+	while (!runtime_stopping(rt)) {
 		struct err e = {0};
 		int rc = 0;
 
 		if (claim_turn(rt, cursor))
 			rc = reclaim_one(tt, cursor, &e);
-		if (rc == 0 && !stopping(rt))
+		if (rc == 0 && !runtime_stopping(rt))
 			rc = read_one(tt, &e);
 		if (rc < 0) {
-			note_failure(rt, &e);
+			runtime_note_failure(rt, &e);
 			backoff = backoff ? backoff * 2 : RT_BACKOFF_MIN_MS;
 			if (backoff > RT_BACKOFF_MAX_MS)
 				backoff = RT_BACKOFF_MAX_MS;
-			nap(rt, backoff);
+			runtime_nap(rt, backoff);
 			continue;
 		}
 		backoff = 0;
-		note_ok(rt);
+		runtime_note_ok(rt);
 	}
 	pthread_mutex_lock(&rt->lock);
 	rt->tasks_running--;
 	pthread_cond_broadcast(&rt->cond);
-	pthread_mutex_unlock(&rt->lock);
-	return NULL;
-}
-
-/* --- lease keeper and mover ---------------------------------------------- */
-
-/* Marks thread no's task as taken over, if that thread still runs entry id. */
-static void lease_lost(struct runtime *rt, int no, const char *id)
-{
-	pthread_mutex_lock(&rt->lock);
-	if (rt->slots[no].active && !strcmp(rt->slots[no].id, id)) {
-		atomic_store(&rt->tt[no].w.lease_lost, 1);
-		log_kv(LOG_WARN, "task taken over by another worker after a stall; abandoning it",
-		       "entry", id, NULL);
-	}
-	pthread_mutex_unlock(&rt->lock);
-}
-
-/*
- * Renews the leases of the n entries in flight (snap) while their consumers
- * still own them (runtime_stream_renew()); marks a task whose entry another
- * worker took over after a stall as abandoned.
- */
-static void renew(struct runtime *rt, const struct slot *snap, int n)
-{
-	const char **consumers = xcalloc((size_t)n, sizeof(*consumers));
-	const char **ids = xcalloc((size_t)n, sizeof(*ids));
-	const char **siblings = xcalloc((size_t)rt->nthreads, sizeof(*siblings));
-	enum runtime_lease *out = xcalloc((size_t)n, sizeof(*out));
-	struct err e = {0};
-	int rc;
-
-	for (int i = 0; i < n; i++) {
-		consumers[i] = snap[i].consumer;
-		ids[i] = snap[i].id;
-	}
-	for (int i = 0; i < rt->nthreads; i++)
-		siblings[i] = rt->tt[i].consumer;
-	rc = runtime_stream_renew(rt->lease_r, rt->stream, n, consumers, ids, rt->nthreads,
-				  siblings, out, &e);
-	for (int i = 0; i < n; i++) {
-		if (out[i] == RUNTIME_LEASE_LOST)
-			lease_lost(rt, snap[i].no, snap[i].id);
-		if (out[i] == RUNTIME_LEASE_TAKEN_BACK)
-			log_kv(LOG_INFO,
-			       "took an entry in flight back from this worker's own recovery scan",
-			       "entry", snap[i].id, NULL);
-		if (out[i] == RUNTIME_LEASE_RENEWED || out[i] == RUNTIME_LEASE_TAKEN_BACK)
-			atomic_fetch_add(&rt->renewals, 1);
-	}
-	if (rc == 0)
-		note_ok(rt);
-	else
-		note_failure(rt, &e);
-	free(consumers);
-	free(ids);
-	free(siblings);
-	free(out);
-}
-
-static void *lease_main(void *arg)
-{
-	struct runtime *rt = arg;
-	int64_t interval = rt->cfg->redelivery_timeout_ms / 4;
-	struct slot *snap = xcalloc((size_t)rt->nthreads, sizeof(*snap));
-	int64_t next = clock_mono_ms() + interval;
-
-	pthread_mutex_lock(&rt->lock);
-	while (!rt->aux_stop) {
-		int64_t now = clock_mono_ms();
-		int n = 0;
-		if (now < next) {
-			cond_wait_ms(rt, next - now);
-			continue;
-		}
-		next = now + interval;
-		for (int i = 0; i < rt->nthreads; i++)
-			if (rt->slots[i].active)
-				snap[n++] = rt->slots[i];
-		if (!n)
-			continue;
-		pthread_mutex_unlock(&rt->lock);
-		renew(rt, snap, n);
-		pthread_mutex_lock(&rt->lock);
-	}
-	pthread_mutex_unlock(&rt->lock);
-	free(snap);
-	return NULL;
-}
-
-static void *mover_main(void *arg)
-{
-	struct runtime *rt = arg;
-
-	int64_t trim_due = 0;
-
-	pthread_mutex_lock(&rt->lock);
-	while (!rt->aux_stop) {
-		struct err e = {0};
-		long moved;
-
-		pthread_mutex_unlock(&rt->lock);
-		if (clock_mono_ms() >= trim_due) {
-			long long trimmed =
-			    runtime_trim_acked(rt->mover_r, rt->cfg->docket_name, &e);
-			if (trimmed < 0)
-				log_kv(LOG_WARN, "cannot trim acknowledged task entries", "error",
-				       e.msg, NULL);
-			trim_due = clock_mono_ms() + RT_TRIM_INTERVAL_MS;
-			err_clear(&e);
-		}
-		moved = retry_move_due(rt->mover_r, rt->cfg->docket_name, clock_wall_ms(),
-				       RT_MOVE_LIMIT, &e);
-		if (moved < 0) {
-			note_failure(rt, &e);
-		} else {
-			note_ok(rt);
-			atomic_fetch_add(&rt->moved, moved);
-		}
-		pthread_mutex_lock(&rt->lock);
-		/* a full batch means more are due: go again at once */
-		if (!rt->aux_stop && moved < RT_MOVE_LIMIT)
-			cond_wait_ms(rt, RT_MOVE_INTERVAL_MS);
-	}
 	pthread_mutex_unlock(&rt->lock);
 	return NULL;
 }
@@ -935,12 +470,12 @@ struct runtime *runtime_start(struct worker_env *env, const struct runtime_ops *
 		rt->tasks_running++;
 		pthread_mutex_unlock(&rt->lock);
 	}
-	if (pthread_create(&rt->lease_thr, NULL, lease_main, rt) != 0) {
+	if (pthread_create(&rt->lease_thr, NULL, runtime_lease_main, rt) != 0) {
 		err_set(err, ERR_IO, "cannot start the lease keeper thread");
 		goto fail;
 	}
 	rt->lease_started = 1;
-	if (pthread_create(&rt->mover_thr, NULL, mover_main, rt) != 0) {
+	if (pthread_create(&rt->mover_thr, NULL, runtime_mover_main, rt) != 0) {
 		err_set(err, ERR_IO, "cannot start the retry mover thread");
 		goto fail;
 	}
@@ -976,7 +511,7 @@ int runtime_stop(struct runtime *rt)
 		if (rt->tasks_running == 0)
 			break;
 		if (now < deadline) {
-			cond_wait_ms(rt, deadline - now);
+			runtime_cond_wait_ms(rt, deadline - now);
 			continue;
 		}
 		/*
