@@ -1,5 +1,6 @@
 /*
- * ui.h - the Dev UI routes of haink-api (ARCHITECTURE.md section 8).
+ * ui.h - the Dev UI routes of haink-api (docs/architecture.md, "The path of a question", the Dev
+ * UI).
  *
  * GET /ui serves one self-contained page (api/ui_page.html, embedded at build
  * time). The page talks to four JSON routes, each needing the header

@@ -137,7 +137,7 @@ def seconds(value):
     return total if found else None
 
 
-DEFAULT_GRACE_S = 25  # SHUTDOWN_GRACE_S default (ARCHITECTURE.md, section 10)
+DEFAULT_GRACE_S = 25  # SHUTDOWN_GRACE_S default (docs/architecture.md, "Durability": shutdown)
 DEPLOY_GRACE_S = 100  # what every deployment sets (longer than one LLM call; CONTRACTS.md)
 HARD_KILL_S = 120  # ECS stopTimeout (Fargate's maximum) and k8s terminationGracePeriodSeconds
 API_METRICS_PORT = 9091  # the API's /metrics port (default of API_METRICS_PORT)

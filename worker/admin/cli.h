@@ -7,7 +7,7 @@
  * argv[0] is the verb itself. env is fully built except env->kb, which verbs
  * that need the knowledge base open themselves (kb_open()).
  *
- * Owners: run, dlq, stats, healthcheck -> runtime.c; ingest, kb -> kb_cli.c;
+ * Owners: run, dlq, stats, healthcheck -> runtime_cli.c; ingest, kb -> kb_cli.c;
  * ask, doctor -> agent_cli.c; memory, chat -> memory_cli.c.
  */
 #ifndef HAINK_CLI_H

@@ -1,5 +1,5 @@
 /*
- * agent.h - the agent loop (ARCHITECTURE.md section 6): the messages sent to
+ * agent.h - the agent loop (docs/architecture.md, "The agent"): the messages sent to
  * the model, tool execution, the iteration cap and the graceful answer.
  *
  * Messages: system (the agent's instructions plus formatting guidance), the

@@ -1,7 +1,6 @@
 /*
  * convo.c - the conversation hooks of the agent loop (convo.h): thread
- * history from history.c, long-term memories from memory.c. These strong
- * definitions replace the weak fallbacks of convo_pending.c.
+ * history from history.c, long-term memories from memory.c.
  *
  * The history key is chat:<team>:<channel>:<thread_ts> without the agent id:
  * the API routes a channel to exactly one agent, so a Slack thread only ever

@@ -1,12 +1,13 @@
 /*
- * convo.h - what the agent loop asks of conversation memory (section 7):
- * thread history and long-term memories around each answer.
+ * convo.h - what the agent loop asks of conversation memory: thread
+ * history and long-term memories around each answer (docs/architecture.md,
+ * "Memory and history").
  *
  * Message order sent to the model: system (agent instructions), then the
  * "## Memories" context message from convo_memories(), then the thread
  * history from convo_history(), then the question.
  *
- * Implemented by history.c and memory.c; every function uses the scope from
+ * Implemented over memory/history.h and memory/memory.h; every function uses the scope from
  * the task (struct tool_scope), never anything the model said. Failures are
  * reported but the agent may answer without history or memories (logged).
  * Thread-safe with one worker_ctx per thread.

@@ -1,8 +1,9 @@
 /*
- * handler.h - what the queue runtime (runtime.c) calls for each task, and
- * what it calls when a task is given up. Implemented by the answering side
- * (answer.c): questions run the agent and reply; feedback tasks record the
- * click and edit the message.
+ * handler.h - what the queue runtime calls for each task, and when a task
+ * is given up: admin/runtime_cli.c hands these two to runtime_start() as its
+ * struct runtime_ops (queue/runtime.h), so queue/ never includes agent/.
+ * Implemented by the answering side (answer.c): questions run the agent and reply; feedback tasks
+ * record the click and edit the message.
  *
  * Contract with the runtime:
  *  - handler_run() returns 0 when the task is finished (answered, refused by a

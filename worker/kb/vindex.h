@@ -11,7 +11,7 @@
  * the k-th best lower bound; the answer is therefore exactly the float32
  * top-k (the same rows, scores and tie order as vindex_search_scan()).
  *
- * kb.c keeps the current snapshot and swaps in a freshly loaded one when
+ * vector_local.c keeps the current snapshot and swaps in a freshly loaded one when
  * kb:meta's version changes; searches hold a reference (vindex_ref /
  * vindex_unref) so a reload never waits for them and they never wait for a
  * reload. Building (vindex_add) is single-threaded; searching a built

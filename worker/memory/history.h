@@ -1,6 +1,6 @@
 /*
  * history.h - thread history: the list chat:<team>:<channel>:<thread_ts> of
- * JSON messages, one list element per message (ARCHITECTURE.md section 7).
+ * JSON messages, one list element per message (docs/architecture.md, "Memory and history").
  *
  * Called by convo.c (load before each answer, append after it) and by the
  * `chat show|clear` verbs. Each element is a Chat Completions message plus a

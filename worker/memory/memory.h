@@ -1,5 +1,5 @@
 /*
- * memory.h - long-term memory (ARCHITECTURE.md section 7), scoped by APP_ID,
+ * memory.h - long-term memory (docs/architecture.md, "Memory and history"), scoped by APP_ID,
  * agent id and Slack user.
  *
  * Layout: hash memory:<app>:<agent>:<user>:<id> with content, role, kind

@@ -1,9 +1,9 @@
 /*
  * retry.h - retries of failed tasks: the backoff schedule, the scheduled ZSET
  * docket:{D}:scheduled and the mover script that brings due entries back to
- * the task stream (ARCHITECTURE.md section 5).
+ * the task stream (docs/architecture.md, "Durability").
  *
- * The runtime (runtime.c) calls retry_delay_ms() and retry_schedule() when a
+ * The runtime (runtime_task.c) calls retry_delay_ms() and retry_schedule() when a
  * handler fails with a retryable error, and one thread per process calls
  * retry_move_due() every ~200 ms. A ZSET member carries the whole task: the
  * JSON object {"u":"<stream id of the failed delivery>","f":[field, value, …]}

@@ -1,6 +1,6 @@
 /*
- * runtime.h - the durable queue runtime of haink-worker (ARCHITECTURE.md
- * sections 4 and 5): consumes docket:{D}:tasks in the consumer group
+ * runtime.h - the durable queue runtime of haink-worker (docs/architecture.md,
+ * "Durability"): consumes docket:{D}:tasks in the consumer group
  * "workers", runs each task through an injectable handler, and owns what
  * happens around it: acknowledgement, retries through the scheduled ZSET,
  * dead-lettering, lease renewal, recovery of crashed consumers' entries and a
