@@ -63,6 +63,11 @@ static int parse_db(const char *s, size_t n, int *db)
 	return 0;
 }
 
+/*
+ * Long on purpose: one pass over the URL, a branch per part (scheme, userinfo,
+ * host, port, db, socket path, query) sharing one cursor and one error path;
+ * read top to bottom it is easier to check than split into pieces.
+ */
 int rds_url_parse(const char *url, struct rds_url *out, struct err *err)
 {
 	const char *p, *at, *hostend, *slash;

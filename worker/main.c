@@ -47,6 +47,10 @@ static void usage(FILE *f)
 	fprintf(f, "\nverbs other than run log warnings and errors only; -v logs at LOG_LEVEL\n");
 }
 
+/*
+ * Long on purpose: configuration, logging and the agents file, then the verb
+ * table; main() only dispatches, every verb lives in admin/.
+ */
 int main(int argc, char **argv)
 {
 	static struct worker_env env;

@@ -25,6 +25,10 @@ static int ask_usage(void)
 	return 2;
 }
 
+/*
+ * Long on purpose: the verb's flags, the task it builds and the run, in the
+ * order a reader follows them; each step is a few lines.
+ */
 int cli_ask(int argc, char **argv, struct worker_env *env)
 {
 	const char *user = "cli-user", *agent_id = NULL;

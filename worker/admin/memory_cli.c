@@ -466,6 +466,11 @@ static long erase_dead(struct rds *r, const struct config *cfg, const struct era
 	return n;
 }
 
+/*
+ * Long on purpose: the erase steps in order (memories, answers, histories,
+ * rate limits, Dev UI sessions, dead letters), each one call counted and
+ * printed; the order is the report's.
+ */
 int cli_forget_user(int argc, char **argv, struct worker_env *env)
 {
 	const struct config *cfg = env->cfg;

@@ -233,6 +233,12 @@ static int lease_check(struct worker_ctx *w, struct err *err)
 	return -1;
 }
 
+/*
+ * Long on purpose: the idempotent steps of a question in the order the
+ * redelivery rules rely on (state record, rate limits, placeholder intent,
+ * placeholder, agent, answer, outcome), each reading what the one before left
+ * in the task state; apart, that order would be spread over several functions.
+ */
 static int question_run(struct worker_ctx *w, struct task *t, struct err *err)
 {
 	int64_t t0 = clock_mono_ms();
@@ -366,6 +372,11 @@ out:
 	return rc;
 }
 
+/*
+ * Long on purpose: the steps of a feedback click in order (find the answer,
+ * record once, count once, confirm), each guarded by what the task state says
+ * an earlier attempt already did.
+ */
 static int feedback_run(struct worker_ctx *w, struct task *t, struct err *err)
 {
 	struct taskstate st = {0};

@@ -464,6 +464,11 @@ static const char *previous_question(json_t *messages)
 	return NULL;
 }
 
+/*
+ * Long on purpose: the responder's steps in order (an explicit remember,
+ * history, memories, knowledge base, the composed answer), each a few lines
+ * sharing the run's trace and progress reports.
+ */
 int offline_answer_with(struct worker_ctx *w, struct agent_run *r, offline_tool_find_fn *find,
 			struct err *err)
 {

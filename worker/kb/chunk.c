@@ -236,6 +236,10 @@ static void para_break(struct section *sec)
 		buf_addch(&sec->text, '\n');
 }
 
+/*
+ * Long on purpose: one pass over the lines (headings, code fences, paragraphs)
+ * whose state (heading path, fence, section) every branch updates.
+ */
 void chunk_document(const char *text, size_t len, enum chunk_format fmt,
 		    const struct chunk_opts *opts, struct chunk_list *out)
 {

@@ -172,6 +172,10 @@ static size_t skip_element(const char *s, size_t n, size_t p, const char *name)
 	return n;
 }
 
+/*
+ * Long on purpose: one state machine over the tags (one case per tag kind);
+ * the state (lists, pre, tables, links) is shared by every case.
+ */
 void html_to_markdown(const char *s, size_t n, struct buf *out)
 {
 	struct conv c = {out, 0, 0, 0};

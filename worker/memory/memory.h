@@ -1,24 +1,17 @@
 /*
- * memory.h - long-term memory (docs/architecture.md, "Memory and history"), scoped by APP_ID,
- * agent id and Slack user.
+ * memory.h - long-term memory (docs/architecture.md, "Memory and history"),
+ * scoped by APP_ID, agent id and namespaced user (MEM_NS_SEP below).
  *
- * Layout: hash memory:<app>:<agent>:<user>:<id> with content, role, kind
+ * Layout: hash memory:<app>:<agent>:<ns>/<user>:<id> with content, role, kind
  * (fact|turn), thread, created_ms, embedding (FLOAT32 LE blob) and app, agent,
- * user (TAG fields for the Query Engine); zset memory:<app>:<agent>:<user> of
- * ids scored by created_ms. Both are written in one MULTI/EXEC.
+ * user (TAG fields for the Query Engine); zset memory:<app>:<agent>:<ns>/<user>
+ * of ids scored by created_ms. Both are written in one MULTI/EXEC.
  *
- * Retrieval is hybrid: score = w_vector * cosine + w_text * text, where text
- * is a BM25-style score normalised to [0, 1] (the idf-weighted share of the
- * query's words found in the memory, with term-frequency saturation and
- * length normalisation); facts get MEM_FACT_BONUS so they rank above turns
- * when otherwise equal. Two backends give the same ranking:
- *  - local (Redis without the Query Engine): ZREVRANGE the newest
- *    MEM_SCAN_MAX ids of the scope, fetch only the memories this process has
- *    not seen (an in-process cache of immutable memory rows, keyed by scope,
- *    bounded by MEM_CACHE_BYTES, LRU), score in process. A warm query moves
- *    only the id list over the wire (~20 bytes per memory), not 6 KB vectors.
- *  - ft (memory_ft.c): FT.SEARCH memory_idx with TAG filters on app, agent,
- *    user (and thread) and KNN, then the same text re-ranking client-side.
+ * Retrieval is hybrid and ranked the same by both backends (rank.h): the
+ * local one (memory_local.c: the scope's newest ids, an in-process cache of
+ * immutable rows) and the Query Engine one (memory_ft.c: FT.SEARCH with TAG
+ * filters and KNN, re-ranked here). backend.h says what a backend is; this
+ * header is what the rest of the worker calls.
  *
  * Scope is always passed by the caller from the task, never from a model.
  * Thread-safe: every function takes the caller's struct rds; the row cache is

@@ -264,6 +264,79 @@ static redisReply *scope_ids(struct rds *r, const char *set, struct err *err)
 	return rep;
 }
 
+/*
+ * Call with cache.mu held. Builds the scope's new cache entry from the ids
+ * (newest first): rows the old entry holds, else the just fetched ones
+ * (fetched[k] for missing[k], taken over: set to NULL), ranks it into out,
+ * and swaps it in for the old entry, keeping the cache within its budget.
+ * rows is scratch space for n pointers.
+ */
+static void cache_install(const char *set, const redisReply *ids, char **missing, size_t nmiss,
+			  struct mem_row **fetched, struct mem_row **rows,
+			  const struct mem_scope *s, const struct mem_query *q,
+			  struct mem_hits *out)
+{
+	size_t n = ids->elements, i;
+	struct mem_entry *e = cache_find(set, NULL), *ne;
+	size_t m = 0, k = 0, bytes = 0;
+	ptrdiff_t shift = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *id = ids->element[i]->str;
+		struct mem_row *row = entry_row(e, id, i, &shift);
+		if (!row && k < nmiss && !strcmp(missing[k], id)) {
+			row = fetched[k];
+			fetched[k] = NULL; /* now owned by the entry */
+		}
+		if (k < nmiss && !strcmp(missing[k], id))
+			k++;
+		if (row)
+			rows[m++] = row;
+	}
+	ne = xcalloc(1, sizeof(*ne));
+	ne->key = xstrdup(set);
+	ne->rows = xcalloc(m + 1, sizeof(*ne->rows));
+	for (i = 0; i < m; i++) {
+		ne->rows[i] = rows[i];
+		bytes += rows[i]->bytes;
+	}
+	ne->n = m;
+	ne->bytes = bytes;
+	ne->used = ++cache.tick;
+	rank_rows(ne->rows, ne->n, s, q, out);
+	if (e) {
+		/* free the old entry's rows that the new one does not hold */
+		size_t idx = 0;
+		cache_find(set, &idx);
+		for (i = 0; i < m; i++)
+			ne->rows[i]->mark = 1;
+		for (i = 0; i < e->n; i++)
+			if (!e->rows[i]->mark)
+				row_free(e->rows[i]);
+		for (i = 0; i < m; i++)
+			ne->rows[i]->mark = 0;
+		cache.bytes -= e->bytes;
+		free(e->rows);
+		free(e->key);
+		free(e);
+		cache.v[idx] = ne;
+	} else {
+		xgrow((void **)&cache.v, &cache.cap, cache.n + 1, sizeof(*cache.v));
+		cache.v[cache.n++] = ne;
+	}
+	cache.bytes += ne->bytes;
+	if (cache.bytes > cache.budget) {
+		cache_evict(ne);
+		if (cache.bytes > cache.budget) { /* the scope alone is over budget */
+			size_t idx = 0;
+			cache_find(set, &idx);
+			cache.bytes -= ne->bytes;
+			entry_free(ne);
+			cache.v[idx] = cache.v[--cache.n];
+		}
+	}
+}
+
 static int local_search(struct rds *r, const struct mem_scope *s, const struct mem_query *q,
 			struct mem_hits *out, struct err *err)
 {
@@ -293,66 +366,7 @@ static int local_search(struct rds *r, const struct mem_scope *s, const struct m
 		goto out;
 
 	pthread_mutex_lock(&cache.mu);
-	{
-		struct mem_entry *e = cache_find(set, NULL), *ne;
-		size_t m = 0, k = 0, bytes = 0;
-		ptrdiff_t shift = 0;
-
-		for (i = 0; i < n; i++) {
-			const char *id = ids->element[i]->str;
-			struct mem_row *row = entry_row(e, id, i, &shift);
-			if (!row && k < nmiss && !strcmp(missing[k], id)) {
-				row = fetched[k];
-				fetched[k] = NULL; /* now owned by the entry */
-			}
-			if (k < nmiss && !strcmp(missing[k], id))
-				k++;
-			if (row)
-				rows[m++] = row;
-		}
-		ne = xcalloc(1, sizeof(*ne));
-		ne->key = xstrdup(set);
-		ne->rows = xcalloc(m + 1, sizeof(*ne->rows));
-		for (i = 0; i < m; i++) {
-			ne->rows[i] = rows[i];
-			bytes += rows[i]->bytes;
-		}
-		ne->n = m;
-		ne->bytes = bytes;
-		ne->used = ++cache.tick;
-		rank_rows(ne->rows, ne->n, s, q, out);
-		if (e) {
-			/* free the old entry's rows that the new one does not hold */
-			size_t idx = 0;
-			cache_find(set, &idx);
-			for (i = 0; i < m; i++)
-				ne->rows[i]->mark = 1;
-			for (i = 0; i < e->n; i++)
-				if (!e->rows[i]->mark)
-					row_free(e->rows[i]);
-			for (i = 0; i < m; i++)
-				ne->rows[i]->mark = 0;
-			cache.bytes -= e->bytes;
-			free(e->rows);
-			free(e->key);
-			free(e);
-			cache.v[idx] = ne;
-		} else {
-			xgrow((void **)&cache.v, &cache.cap, cache.n + 1, sizeof(*cache.v));
-			cache.v[cache.n++] = ne;
-		}
-		cache.bytes += ne->bytes;
-		if (cache.bytes > cache.budget) {
-			cache_evict(ne);
-			if (cache.bytes > cache.budget) { /* the scope alone is over budget */
-				size_t idx = 0;
-				cache_find(set, &idx);
-				cache.bytes -= ne->bytes;
-				entry_free(ne);
-				cache.v[idx] = cache.v[--cache.n];
-			}
-		}
-	}
+	cache_install(set, ids, missing, nmiss, fetched, rows, s, q, out);
 	pthread_mutex_unlock(&cache.mu);
 	rc = 0;
 out:

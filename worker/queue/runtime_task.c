@@ -206,6 +206,11 @@ static int ack_with_rollup(struct task_thread *tt, const char *id, int fb, doubl
 
 /* --- one entry ------------------------------------------------------------ */
 
+/*
+ * Long on purpose: one entry from start to outcome (the in-flight slot,
+ * decode, the attempt budget, the handler, then ack, retry or dead letter);
+ * the slot must be set and cleared around exactly this sequence.
+ */
 void runtime_process_entry(struct task_thread *tt, const redisReply *entry, int reclaimed)
 {
 	struct runtime *rt = tt->rt;
