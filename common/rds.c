@@ -861,3 +861,26 @@ int rds_scan(struct rds *r, const char *pattern, const char *type, rds_scan_fn *
 	} while (strcmp(cursor, "0"));
 	return 0;
 }
+
+struct scan_each {
+	rds_scan_key_fn *fn;
+	void *ctx;
+};
+
+static int scan_each_key(struct rds *r, const redisReply *keys, void *vctx, struct err *err)
+{
+	const struct scan_each *e = vctx;
+
+	for (size_t i = 0; i < keys->elements; i++)
+		if (e->fn(r, keys->element[i]->str, e->ctx, err) < 0)
+			return -1;
+	return 0;
+}
+
+int rds_scan_keys(struct rds *r, const char *pattern, const char *type, rds_scan_key_fn *fn,
+		  void *ctx, struct err *err)
+{
+	struct scan_each e = {fn, ctx};
+
+	return rds_scan(r, pattern, type, scan_each_key, &e, err);
+}

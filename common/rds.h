@@ -121,6 +121,13 @@ typedef int rds_scan_fn(struct rds *r, const redisReply *keys, void *ctx, struct
 int rds_scan(struct rds *r, const char *pattern, const char *type, rds_scan_fn *fn, void *ctx,
 	     struct err *err);
 
+/* Called by rds_scan_keys() with one key (borrowed, valid during the call); 0 or -1 as above. */
+typedef int rds_scan_key_fn(struct rds *r, const char *key, void *ctx, struct err *err);
+
+/* rds_scan() calling fn once per key instead of once per page. */
+int rds_scan_keys(struct rds *r, const char *pattern, const char *type, rds_scan_key_fn *fn,
+		  void *ctx, struct err *err);
+
 /* A server-side Lua script run with EVALSHA, falling back to EVAL on NOSCRIPT. */
 struct rds_script {
 	const char *body; /* borrowed; usually a string literal */

@@ -280,6 +280,13 @@ static int scan_count(struct rds *r, const redisReply *keys, void *vctx, struct 
 	return 0;
 }
 
+static int count_key(struct rds *r, const char *key, void *ctx, struct err *err)
+{
+	(void)r, (void)err;
+	*(int *)ctx += !strncmp(key, "scan:", 5);
+	return 0;
+}
+
 TEST(rds, scan_visits_every_matching_key_of_the_type)
 {
 	struct rds *r = connect_test(NULL);
@@ -310,6 +317,15 @@ TEST(rds, scan_visits_every_matching_key_of_the_type)
 	CHECK_INT_EQ(rds_scan(r, "scan:*", NULL, scan_count, &stopped, &e), -1);
 	CHECK_INT_EQ(stopped.pages, 1);
 	CHECK_INT_EQ(e.code, ERR_INVALID);
+	/* the per-key form sees each key of the pages */
+	{
+		int keys = 0;
+		CHECK_INT_EQ(rds_scan_keys(r, "scan:*", "hash", count_key, &keys, &e), 0);
+		CHECK_INT_EQ(keys, 1);
+		keys = 0;
+		CHECK_INT_EQ(rds_scan_keys(r, "scan:*", NULL, count_key, &keys, &e), 0);
+		CHECK(keys >= 2501);
+	}
 	rds_free(r);
 }
 

@@ -21,33 +21,6 @@
 #include <ctype.h>
 #include <stdlib.h>
 
-/* Calls fn for each key of a SCAN page (the per-key callback of scan_keys()). */
-typedef int scan_fn(struct rds *r, const char *key, void *ctx, struct err *err);
-
-struct scan_each {
-	scan_fn *fn;
-	void *ctx;
-};
-
-static int scan_page(struct rds *r, const redisReply *keys, void *vctx, struct err *err)
-{
-	const struct scan_each *e = vctx;
-
-	for (size_t i = 0; i < keys->elements; i++)
-		if (e->fn(r, keys->element[i]->str, e->ctx, err) < 0)
-			return -1;
-	return 0;
-}
-
-/* SCANs pattern (TYPE type) and calls fn for each key. Returns 0 or -1. */
-static int scan_keys(struct rds *r, const char *pattern, const char *type, scan_fn *fn, void *ctx,
-		     struct err *err)
-{
-	struct scan_each e = {fn, ctx};
-
-	return rds_scan(r, pattern, type, scan_page, &e, err);
-}
-
 /* ---- verbs ---------------------------------------------------------------- */
 
 static struct rds *cli_rds(struct worker_env *env)
@@ -122,7 +95,7 @@ static int scoped_users(struct rds *r, const char *app, const char *team, const 
 		return 0;
 	}
 	pattern = keys_memory_scope_match_all_ns(app, user);
-	rc = scan_keys(r, pattern, "zset", ns_one, c, err);
+	rc = rds_scan_keys(r, pattern, "zset", ns_one, c, err);
 	free(pattern);
 	return rc;
 }
@@ -514,7 +487,7 @@ int cli_forget_user(int argc, char **argv, struct worker_env *env)
 		memories += n;
 	}
 	/* answers (remembering their threads and Dev UI sessions), then those */
-	if (scan_keys(r, keys_answer_match(), "hash", erase_answer, &x, &e) < 0)
+	if (rds_scan_keys(r, keys_answer_match(), "hash", erase_answer, &x, &e) < 0)
 		goto out;
 	if ((history = erase_histories(r, &x, &e)) < 0)
 		goto out;
@@ -526,7 +499,7 @@ int cli_forget_user(int argc, char **argv, struct worker_env *env)
 			goto out;
 	} else {
 		char *pat = keys_rl_user_match(user);
-		int er = scan_keys(r, pat, "string", erase_key, &limits, &e);
+		int er = rds_scan_keys(r, pat, "string", erase_key, &limits, &e);
 		free(pat);
 		if (er < 0)
 			goto out;

@@ -181,33 +181,6 @@ static char *key_agent(const char *key, const char *app, const char *user, int h
 	return xstrndup(p, (size_t)(colon - p));
 }
 
-/* Calls fn for each key of a SCAN page (the per-key callback of scan_keys()). */
-typedef int scan_fn(struct rds *r, const char *key, void *ctx, struct err *err);
-
-struct scan_each {
-	scan_fn *fn;
-	void *ctx;
-};
-
-static int scan_page(struct rds *r, const redisReply *keys, void *vctx, struct err *err)
-{
-	const struct scan_each *e = vctx;
-
-	for (size_t i = 0; i < keys->elements; i++)
-		if (e->fn(r, keys->element[i]->str, e->ctx, err) < 0)
-			return -1;
-	return 0;
-}
-
-/* SCANs pattern (TYPE type) and calls fn for each key. Returns 0 or -1. */
-static int scan_keys(struct rds *r, const char *pattern, const char *type, scan_fn *fn, void *ctx,
-		     struct err *err)
-{
-	struct scan_each e = {fn, ctx};
-
-	return rds_scan(r, pattern, type, scan_page, &e, err);
-}
-
 struct forget_ctx {
 	const char *app, *user;
 	long count;
@@ -249,10 +222,10 @@ long mem_forget(struct rds *r, const char *app, const char *agent, const char *u
 	hp = keys_memory_hash_match(app, agent, user);
 	sp = keys_memory_scope_match(app, agent, user);
 	/* hashes first: a crash midway leaves the set, and a rerun finishes the job */
-	if (scan_keys(r, hp, "hash", forget_one, &c, err) < 0)
+	if (rds_scan_keys(r, hp, "hash", forget_one, &c, err) < 0)
 		goto out;
 	c.hash = 0;
-	if (scan_keys(r, sp, "zset", forget_one, &c, err) < 0)
+	if (rds_scan_keys(r, sp, "zset", forget_one, &c, err) < 0)
 		goto out;
 	rc = c.count;
 	mem_cache_reset((size_t)-1); /* drop forgotten rows from this process */
@@ -332,7 +305,7 @@ int mem_list(struct rds *r, const char *app, const char *agent, const char *user
 	if (agent)
 		return list_agent(r, app, agent, user, out, err);
 	sp = keys_memory_scope_match(app, NULL, user);
-	if (scan_keys(r, sp, "zset", list_scope, &c, err) < 0)
+	if (rds_scan_keys(r, sp, "zset", list_scope, &c, err) < 0)
 		goto out;
 	rc = 0;
 	for (size_t i = 0; i < c.n && rc == 0; i++)
