@@ -128,10 +128,8 @@ static struct rds *thread_redis(struct api_server *s, struct api_thread *t, stru
 /* Writes v as 16 lowercase hex digits (no NUL): snprintf costs more than the request's parsing. */
 static void hex64(char *out, uint64_t v)
 {
-	static const char hex[] = "0123456789abcdef";
-
 	for (int i = 15; i >= 0; i--, v >>= 4)
-		out[i] = hex[v & 15];
+		out[i] = hex_digit((unsigned)v);
 }
 
 /* Accepts a caller's X-Request-Id when it is short and plain, else makes one. */

@@ -1,7 +1,7 @@
 /*
  * server.h - haink-api's HTTP server (civetweb) and its routes.
  *
- * Routes (ARCHITECTURE.md section 3): POST /slack/events, /slack/interactive,
+ * Routes (docs/architecture.md, "The path of a question"): POST /slack/events, /slack/interactive,
  * /slack/commands; GET /healthz, /readyz, /metrics; the Dev UI under /ui
  * (api/ui.h, on when UI_TOKEN is set). Every response carries
  * X-Request-Id; every request is counted, timed and logged as one JSON line.

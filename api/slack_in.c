@@ -1,4 +1,5 @@
 #include "common.h"
+#include "jfield.h"
 #include "form.h"
 #include "jdoc.h"
 #include "slack_in.h"
@@ -18,12 +19,6 @@ void slack_in_release(struct slack_in *in)
 	free(in->challenge);
 	task_release(&in->task);
 	slack_in_init(in);
-}
-
-static const char *jstr(json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
 static char *dup_or_null(const char *s)
@@ -302,14 +297,14 @@ int slack_in_interactive(const char *body, size_t len, const struct agents *agen
 	root = parse_json(payload, strlen(payload), err);
 	if (!root)
 		goto out;
-	type = jstr(root, "type");
+	type = jfield_str(root, "type", NULL);
 	if (!type || strcmp(type, "block_actions")) {
 		rc = ignore(in, "unsupported interaction type");
 		goto out;
 	}
 	actions = json_object_get(root, "actions");
 	action = json_is_array(actions) ? json_array_get(actions, 0) : NULL;
-	action_id = action ? jstr(action, "action_id") : NULL;
+	action_id = action ? jfield_str(action, "action_id", NULL) : NULL;
 	/*
 	 * Two forms: the classic buttons (action_id feedback_helpful /
 	 * feedback_not_helpful, value = the answer id) and Slack's native
@@ -321,8 +316,8 @@ int slack_in_interactive(const char *body, size_t len, const struct agents *agen
 		rc = ignore(in, "unknown action");
 		goto out;
 	}
-	value = jstr(action, "value");
-	action_ts = jstr(action, "action_ts");
+	value = jfield_str(action, "value", NULL);
+	action_ts = jfield_str(action, "action_ts", NULL);
 	if (!value || !*value || !action_ts) {
 		err_set(err, ERR_INVALID, "feedback action without value or action_ts");
 		goto out;
@@ -345,21 +340,21 @@ int slack_in_interactive(const char *body, size_t len, const struct agents *agen
 	}
 	obj = json_object_get(root, "message");
 	if (json_is_object(obj)) {
-		msg_ts = jstr(obj, "ts");
-		thread_ts = jstr(obj, "thread_ts");
+		msg_ts = jfield_str(obj, "ts", NULL);
+		thread_ts = jfield_str(obj, "thread_ts", NULL);
 	}
 	obj = json_object_get(root, "container");
 	if (!msg_ts && json_is_object(obj))
-		msg_ts = jstr(obj, "message_ts");
+		msg_ts = jfield_str(obj, "message_ts", NULL);
 	in->kind = SLACK_IN_TASK;
 	t->type = TASK_FEEDBACK;
 	t->id = xasprintf("fb:%s", action_ts);
 	obj = json_object_get(root, "team");
-	t->team = xstrdup(json_is_object(obj) && jstr(obj, "id") ? jstr(obj, "id") : "");
+	t->team = xstrdup(jfield_str(obj, "id", ""));
 	obj = json_object_get(root, "channel");
-	t->channel = xstrdup(json_is_object(obj) && jstr(obj, "id") ? jstr(obj, "id") : "");
+	t->channel = xstrdup(jfield_str(obj, "id", ""));
 	obj = json_object_get(root, "user");
-	t->user = xstrdup(json_is_object(obj) && jstr(obj, "id") ? jstr(obj, "id") : "");
+	t->user = xstrdup(jfield_str(obj, "id", ""));
 	t->ts = xstrdup(msg_ts ? msg_ts : "");
 	t->thread_ts = xstrdup(thread_ts ? thread_ts : (msg_ts ? msg_ts : ""));
 	t->answer_id = xstrdup(value);

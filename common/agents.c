@@ -156,6 +156,10 @@ static int ui_fields(json_t *obj, struct agent *ag, const char *name, size_t ai,
 	return 0;
 }
 
+/*
+ * Long on purpose: one check per field of an agent, each one line with its own
+ * error text naming the field; splitting would only scatter the list.
+ */
 int agents_parse(struct agents *a, const char *text, const char *name, struct err *err)
 {
 	json_error_t jerr;

@@ -54,7 +54,7 @@ struct config {
 	long stream_maxlen;
 	int worker_concurrency;
 	int metrics_port;
-	int queue_metrics_emf; /* QUEUE_METRICS_EMF: worker/emf.h publisher on */
+	int queue_metrics_emf; /* QUEUE_METRICS_EMF: worker/queue/emf.h publisher on */
 	int redelivery_timeout_ms;
 	int max_attempts;
 	int retry_base_ms;

@@ -28,17 +28,6 @@ void form_add(struct buf *out, const char *key, const char *value)
 	add_encoded(out, value ? value : "");
 }
 
-static int hexv(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static char *decode(const char *s, size_t n, int plus_is_space)
 {
 	char *out = xmalloc(n + 1), *o = out;
@@ -52,8 +41,8 @@ static char *decode(const char *s, size_t n, int plus_is_space)
 				free(out);
 				return NULL;
 			}
-			hi = hexv(s[i + 1]);
-			lo = hexv(s[i + 2]);
+			hi = hex_value(s[i + 1]);
+			lo = hex_value(s[i + 2]);
 			if (hi < 0 || lo < 0) {
 				free(out);
 				return NULL;

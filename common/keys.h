@@ -72,7 +72,7 @@ char *keys_rl_thread(const char *team, const char *channel, const char *thread_t
 char *keys_rl_user(const char *team, const char *user);
 char *keys_metrics_day(const char *date);
 char *keys_ui_session(const char *session);
-/* Leader lease of the queue-depth EMF publisher (worker/emf.h): docket:{D}:emf-leader */
+/* Leader lease of the queue-depth EMF publisher (worker/queue/emf.h): docket:{D}:emf-leader */
 char *keys_emf_leader(const char *docket);
 /*
  * SCAN MATCH patterns for memory forget/list, with app, agent and user

@@ -1,6 +1,6 @@
 /*
  * task.h - a unit of work on the stream, and its codec to and from the flat
- * field/value pairs of a stream entry (ARCHITECTURE.md section 4).
+ * field/value pairs of a stream entry (docs/architecture.md, "The path of a question").
  *
  * The API fills a struct task from a Slack request and encodes it for XADD;
  * the worker decodes XREADGROUP entries back. Every string field is owned by

@@ -137,7 +137,7 @@ def seconds(value):
     return total if found else None
 
 
-DEFAULT_GRACE_S = 25  # SHUTDOWN_GRACE_S default (ARCHITECTURE.md, section 10)
+DEFAULT_GRACE_S = 25  # SHUTDOWN_GRACE_S default (docs/architecture.md, "Durability": shutdown)
 DEPLOY_GRACE_S = 100  # what every deployment sets (longer than one LLM call; CONTRACTS.md)
 HARD_KILL_S = 120  # ECS stopTimeout (Fargate's maximum) and k8s terminationGracePeriodSeconds
 API_METRICS_PORT = 9091  # the API's /metrics port (default of API_METRICS_PORT)
@@ -862,7 +862,7 @@ def tf_locals_map(text, name):
 
 def emf_metric_names():
     try:
-        with open("worker/emf.c") as f:
+        with open("worker/queue/emf.c") as f:
             src = f.read()
     except OSError:
         return set()
@@ -897,7 +897,7 @@ def terraform_rules(text):
           and "QueueDepth" in used and used and used <= emitted,
           "terraform: workers publish the queue as EMF and the step policy (on by default) scales on Haink/QueueDepth",
           f"QUEUE_METRICS_EMF {env.get('QUEUE_METRICS_EMF')}, scaling default {tf_var_default(text, 'worker_queue_depth_scaling')}, "
-          f"Haink metrics used {sorted(used)}, emitted by worker/emf.c {sorted(emitted)}")
+          f"Haink metrics used {sorted(used)}, emitted by worker/queue/emf.c {sorted(emitted)}")
 
     # 5 and 7. health check start period, drain that fits the work
     tds = hcl_blocks(text, "aws_ecs_task_definition")

@@ -1,13 +1,13 @@
 /*
- * Integration tests of the answering side (worker/answer.c with taskstate,
+ * Integration tests of the answering side (worker/agent/answer.c with taskstate,
  * ratelimit, reply, agent, llm, slack_api) on a real redis-server, with Slack
  * and the LLM behind a fake transport that routes by URL.
  */
 #include "common.h"
-#include "answer.h"
-#include "handler.h"
-#include "ratelimit.h"
-#include "taskstate.h"
+#include "agent/answer.h"
+#include "agent/handler.h"
+#include "agent/ratelimit.h"
+#include "queue/taskstate.h"
 
 #include <jansson.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
 
 Each test starts its own Stack (redis-server + haink-api on free loopback
 ports) and checks what Slack would see (status, body, headers) and what landed
-on the stream (ARCHITECTURE.md sections 3 and 4).
+on the stream (docs/architecture.md, "The path of a question").
 """
 import json
 import os

@@ -1,4 +1,4 @@
-"""Integration tests of the Dev UI routes of haink-api (ARCHITECTURE.md section 8):
+"""Integration tests of the Dev UI routes of haink-api (docs/architecture.md, "The path of a question", the Dev UI):
 the real binary against a real redis-server. The worker's side (the ui reply
 sink writing ui:<session>) is played here by writing that stream directly.
 """

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 
 #include "common.h"
-#include "wctx.h"
+#include "queue/worker_ctx.h"
 
 #define FAKE_HTTP_MAX 64
 
@@ -105,7 +105,7 @@ struct fake_env {
 	struct config cfg;
 	struct agents agents;
 	struct worker_env env;
-	struct wctx w;
+	struct worker_ctx w;
 	struct fake_http http;
 	const char *const *vars;
 };

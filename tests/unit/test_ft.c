@@ -1,7 +1,7 @@
 /* Unit tests of ft.c: Query Engine commands and reply parsing. */
 #include "common.h"
-#include "ft.h"
-#include "kb.h"
+#include "kb/ft.h"
+#include "kb/kb.h"
 #include "../harness/test.h"
 
 static void check_argv(const struct ft_argv *a, const char *const *want, int n, int skip)

@@ -1,7 +1,7 @@
-/* The Chat Completions client (worker/llm.c) over a fake transport. */
+/* The Chat Completions client (worker/agent/llm.c) over a fake transport. */
 #include "common.h"
-#include "llm.h"
-#include "tools.h"
+#include "agent/llm.h"
+#include "agent/tools.h"
 
 #include <jansson.h>
 #include <stdlib.h>

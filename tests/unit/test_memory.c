@@ -4,8 +4,8 @@
  * recorded FT.SEARCH reply, and the SCAN patterns of memory forget.
  */
 #include "common.h"
-#include "memory.h"
-#include "memory_ft.h"
+#include "memory/memory.h"
+#include "memory/memory_ft.h"
 
 #include <stdlib.h>
 

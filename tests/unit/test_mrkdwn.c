@@ -1,7 +1,7 @@
-/* Markdown -> Slack mrkdwn and answer blocks (worker/mrkdwn.c). */
+/* Markdown -> Slack mrkdwn and answer blocks (worker/slack/mrkdwn.c). */
 #include "common.h"
-#include "mrkdwn.h"
-#include "tools.h"
+#include "slack/mrkdwn.h"
+#include "agent/tools.h"
 #include "../harness/test.h"
 
 #include <jansson.h>

@@ -1,8 +1,8 @@
-/* The Slack Web API client (worker/slack_api.c) over a fake transport. */
+/* The Slack Web API client (worker/slack/slack_api.c) over a fake transport. */
 #include "common.h"
-#include "reply.h"
-#include "slack_api.h"
-#include "wctx.h"
+#include "slack/reply.h"
+#include "slack/slack_api.h"
+#include "queue/worker_ctx.h"
 
 #include <jansson.h>
 #include <stdlib.h>
