@@ -24,6 +24,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 	-Wwrite-strings -Wvla -Wno-unused-parameter
 OPT ?= -O2 -g
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/$$($(CC) -print-multiarch)/openblas-pthread)
+# worker headers are included by folder: #include "queue/runtime.h"
 CPPFLAGS += -D_GNU_SOURCE -Icommon -Iapi -Iworker $(BLAS_CFLAGS)
 CFLAGS ?=
 CFLAGS += -std=c11 $(OPT) $(WARN) -pthread -fno-strict-aliasing
@@ -42,7 +43,9 @@ BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 
 COMMON_SRC := $(wildcard common/*.c)
 API_SRC := $(filter-out api/main.c,$(wildcard api/*.c))
-WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
+# worker/ capability folders (docs/architecture.md has the map); main.c only dispatches
+WORKER_DIRS := queue agent kb memory slack admin
+WORKER_SRC := $(foreach d,$(WORKER_DIRS),$(wildcard worker/$(d)/*.c))
 UNIT_SRC := $(wildcard tests/unit/*.c)
 HARNESS_SRC := tests/harness/test.c tests/harness/redis_fixture.c
 ITEST_SRC := $(wildcard tests/integration/*.c)
@@ -211,7 +214,7 @@ install: $(API_BIN) $(WORKER_BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(API_BIN) $(WORKER_BIN) $(DESTDIR)$(PREFIX)/bin/
 
-FORMAT_SRC = $(filter-out %/banned.h,$(wildcard common/*.[ch] api/*.[ch] worker/*.[ch] tests/unit/*.c tests/harness/*.[ch] tests/integration/*.c tests/tools/*.c bench/*.c tests/fuzz/*.[ch]))
+FORMAT_SRC = $(filter-out %/banned.h,$(wildcard common/*.[ch] api/*.[ch] worker/*.[ch] $(WORKER_DIRS:%=worker/%/*.[ch]) tests/unit/*.c tests/harness/*.[ch] tests/integration/*.c tests/tools/*.c bench/*.c tests/fuzz/*.[ch]))
 format:
 	clang-format -i $(FORMAT_SRC)
 

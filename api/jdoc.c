@@ -53,65 +53,13 @@ static int hex4(const unsigned char *s, unsigned *out)
 	unsigned v = 0;
 
 	for (int i = 0; i < 4; i++) {
-		int c = s[i], h;
-		if (c >= '0' && c <= '9')
-			h = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			h = c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			h = c - 'A' + 10;
-		else
+		int h = hex_value(s[i]);
+		if (h < 0)
 			return -1;
 		v = v * 16 + (unsigned)h;
 	}
 	*out = v;
 	return 0;
-}
-
-static char *put_utf8(char *o, unsigned cp)
-{
-	if (cp < 0x80) {
-		*o++ = (char)cp;
-	} else if (cp < 0x800) {
-		*o++ = (char)(0xC0 | (cp >> 6));
-		*o++ = (char)(0x80 | (cp & 0x3F));
-	} else if (cp < 0x10000) {
-		*o++ = (char)(0xE0 | (cp >> 12));
-		*o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-		*o++ = (char)(0x80 | (cp & 0x3F));
-	} else {
-		*o++ = (char)(0xF0 | (cp >> 18));
-		*o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
-		*o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-		*o++ = (char)(0x80 | (cp & 0x3F));
-	}
-	return o;
-}
-
-/*
- * Checks one UTF-8 sequence at s (strict, as jansson: no overlongs, no
- * surrogates, nothing above U+10FFFF). Returns its length, or 0 when invalid.
- */
-static size_t utf8_len(const unsigned char *s, const unsigned char *end)
-{
-	unsigned c = s[0], cp;
-	size_t n;
-
-	if (c < 0xC2 || c > 0xF4)
-		return 0;
-	n = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-	if ((size_t)(end - s) < n)
-		return 0;
-	cp = c & (n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07);
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return n;
 }
 
 /* Parses a string at jp->p (its opening quote) into the arena; returns its offset or -1. */
@@ -138,7 +86,10 @@ static long parse_string(struct jparser *jp)
 			continue;
 		}
 		if (c >= 0x80) {
-			size_t n = utf8_len(p, end);
+			uint32_t ignored;
+			/* strict, as jansson: no overlongs, no surrogates, nothing above U+10FFFF
+			 */
+			size_t n = utf8_decode((const char *)p, (size_t)(end - p), &ignored);
 			if (!n)
 				return -1;
 			memcpy(o, p, n);
@@ -187,7 +138,7 @@ static long parse_string(struct jparser *jp)
 				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
 				p += 6;
 			}
-			o = put_utf8(o, cp);
+			o += utf8_encode(cp, o);
 			p += 6;
 			continue;
 		}

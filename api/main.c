@@ -10,6 +10,7 @@
  */
 #include "common.h"
 #include "server.h"
+#include "socket_mode.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -140,7 +141,7 @@ static int cmd_healthcheck(void)
 	const char *port = getenv("PORT");
 	struct http_client *c;
 	struct http_transport t;
-	struct http_request req = {"GET", NULL, NULL, NULL, 0, 2000};
+	struct http_request req = {"GET", NULL, NULL, NULL, 0, 2000, NULL, NULL};
 	struct http_response resp;
 	struct err e = {0};
 	char url[64];
@@ -167,6 +168,8 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct agents agents;
 	struct api_server *srv;
+	struct socket_mode *sm = NULL;
+	struct api_ready_check sm_check;
 	struct err e = {0};
 	sigset_t set;
 	int sig = 0, rc;
@@ -239,10 +242,30 @@ int main(int argc, char **argv)
 		log_kv(LOG_INFO, "listening", "port", port, "threads", threads, "docket",
 		       cfg.docket_name, NULL);
 	}
+	if (cfg.slack_app_token) {
+		/* Socket Mode beside HTTP; /readyz waits for one open connection */
+		sm = socket_mode_start(&cfg, &agents, &e);
+		if (!sm) {
+			log_kv(LOG_ERROR, "cannot start socket mode", "error", e.msg, NULL);
+			api_server_stop(srv);
+			agents_release(&agents);
+			config_release(&cfg);
+			return 1;
+		}
+		sm_check.ready = socket_mode_ready;
+		sm_check.arg = sm;
+		api_server_set_ready_check(srv, &sm_check);
+		{
+			char n[16];
+			snprintf(n, sizeof(n), "%d", cfg.slack_socket_connections);
+			log_kv(LOG_INFO, "socket mode on", "connections", n, NULL);
+		}
+	}
 	sigwait(&set, &sig);
 	log_kv(LOG_INFO, "stopping: finishing in-flight requests", "signal",
 	       sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
-	api_server_stop(srv);
+	api_server_stop(srv); /* joins every handler: nobody reads sm_check any more */
+	socket_mode_stop(sm);
 	log_kv(LOG_INFO, "stopped", NULL);
 	agents_release(&agents);
 	config_release(&cfg);

@@ -6,9 +6,13 @@
 #include "ui.h"
 
 #include <civetweb.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/rand.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <ctype.h>
 #include <time.h>
 
@@ -20,6 +24,7 @@ struct api_server {
 	atomic_int inflight;		 /* requests inside handle() */
 	atomic_int draining;		 /* set by api_server_stop(): new requests get 503 */
 	atomic_int open_conns;		 /* accepted connections not yet closed */
+	_Atomic(const struct api_ready_check *) ready_check; /* /readyz's extra condition */
 };
 
 /*
@@ -123,10 +128,8 @@ static struct rds *thread_redis(struct api_server *s, struct api_thread *t, stru
 /* Writes v as 16 lowercase hex digits (no NUL): snprintf costs more than the request's parsing. */
 static void hex64(char *out, uint64_t v)
 {
-	static const char hex[] = "0123456789abcdef";
-
 	for (int i = 15; i >= 0; i--, v >>= 4)
-		out[i] = hex[v & 15];
+		out[i] = hex_digit((unsigned)v);
 }
 
 /* Accepts a caller's X-Request-Id when it is short and plain, else makes one. */
@@ -354,8 +357,14 @@ static void handle_readyz(struct api_server *s, struct api_thread *th, struct re
 		rds_set_timeout(r, 1000);
 	}
 	if (rep) {
+		const struct api_ready_check *rc = atomic_load(&s->ready_check);
+		struct buf why = BUF_INIT;
 		freeReplyObject(rep);
-		reply_ok_json(rp, "{\"status\":\"ready\"}");
+		if (rc && !rc->ready(rc->arg, &why))
+			reply_json_error(rp, 503, "not_ready", why.s);
+		else
+			reply_ok_json(rp, "{\"status\":\"ready\"}");
+		buf_release(&why);
 	} else {
 		reply_json_error(rp, 503, "redis_unavailable", e.msg);
 	}
@@ -599,6 +608,57 @@ send:
 	return rp.code;
 }
 
+/* The local port of listening socket fd, or -1 when fd is not one. */
+static int listening_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int on = 0;
+	socklen_t onlen = sizeof(on);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &onlen) < 0 || !on)
+		return -1;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return -1;
+}
+
+/*
+ * A connection that never sends a byte would park a civetweb thread for the
+ * request timeout, so a few hundred of them (a scanner, a misbehaving pool)
+ * could hold every thread. With TCP_DEFER_ACCEPT the kernel hands civetweb a
+ * connection only once its first bytes have arrived: silent connections wait
+ * in the kernel, not in the pool. civetweb does not expose its listening
+ * sockets, so find them among our descriptors by their local port. Returns
+ * how many sockets were set.
+ */
+static int defer_accept(int port, int secs)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+
+		if (*end || end == de->d_name || fd < 0 || fd == dirfd(d))
+			continue;
+		if (listening_port((int)fd) != port)
+			continue;
+		if (!setsockopt((int)fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
 static int allow_all(struct mg_connection *conn, void *cbdata)
 {
 	(void)conn;
@@ -659,7 +719,14 @@ struct api_server *api_server_start(const struct config *cfg, const struct agent
 	 * also spares civetweb a stat() of a .htpasswd file on every request */
 	mg_set_auth_handler(s->ctx, "/", allow_all, NULL);
 	mg_set_request_handler(s->ctx, "/", handle, s);
+	if (!defer_accept(cfg->port, API_KEEP_ALIVE_MS / 1000))
+		log_kv(LOG_WARN, "TCP_DEFER_ACCEPT not set: silent connections take threads", NULL);
 	return s;
+}
+
+void api_server_set_ready_check(struct api_server *s, const struct api_ready_check *check)
+{
+	atomic_store(&s->ready_check, check);
 }
 
 void api_server_stop(struct api_server *s)

@@ -1,4 +1,5 @@
 #include "common.h"
+#include "jfield.h"
 #include "form.h"
 #include "jdoc.h"
 #include "slack_in.h"
@@ -18,12 +19,6 @@ void slack_in_release(struct slack_in *in)
 	free(in->challenge);
 	task_release(&in->task);
 	slack_in_init(in);
-}
-
-static const char *jstr(json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
 static char *dup_or_null(const char *s)
@@ -112,6 +107,53 @@ static void route(struct task *t, const struct agents *agents)
 	t->agent = xstrdup(ag ? ag->id : AGENTS_DEFAULT_ID);
 }
 
+/*
+ * An assistant-thread event (Slack's AI app split view): a task of type
+ * "assistant" naming the thread (assistant_thread.channel_id / thread_ts),
+ * the user and the channel the user is viewing (context.channel_id, may be
+ * absent), for the worker to show suggested prompts or remember the context.
+ */
+static int assistant_event(struct slack_in *in, const struct agents *agents, const struct jdoc *d,
+			   int root, int ev, const char *event_id, const char *etype,
+			   struct err *err)
+{
+	int at = jdoc_get(d, ev, "assistant_thread"), ctx;
+	const char *channel, *thread_ts, *user, *viewing, *team;
+	struct task *t = &in->task;
+
+	if (at < 0 || jdoc_type(d, at) != JDOC_OBJECT) {
+		err_set(err, ERR_INVALID, "%s without assistant_thread", etype);
+		return -1;
+	}
+	channel = jdoc_get_str(d, at, "channel_id");
+	thread_ts = jdoc_get_str(d, at, "thread_ts");
+	user = jdoc_get_str(d, at, "user_id");
+	if (!channel || !*channel || !thread_ts || !*thread_ts || !user || !*user) {
+		err_set(err, ERR_INVALID, "%s without channel_id, thread_ts or user_id", etype);
+		return -1;
+	}
+	ctx = jdoc_get(d, at, "context");
+	viewing = ctx >= 0 ? jdoc_get_str(d, ctx, "channel_id") : NULL;
+	team = jdoc_get_str(d, root, "team_id");
+	if (!team && ctx >= 0)
+		team = jdoc_get_str(d, ctx, "team_id");
+	in->kind = SLACK_IN_TASK;
+	t->type = TASK_ASSISTANT;
+	t->id = xstrdup(event_id);
+	t->team = xstrdup(team ? team : "");
+	t->channel = xstrdup(channel);
+	t->thread_ts = xstrdup(thread_ts);
+	t->ts = xstrdup(thread_ts);
+	t->user = xstrdup(user);
+	t->channel_type = xstrdup("im");
+	t->source = xstrdup("slack");
+	t->event = xstrdup(!strcmp(etype, "assistant_thread_started") ? "thread_started"
+								      : "context_changed");
+	t->context_channel = xstrdup(viewing ? viewing : "");
+	route(t, agents);
+	return 0;
+}
+
 int slack_in_event(const char *body, size_t len, const struct agents *agents, struct slack_in *in,
 		   struct err *err)
 {
@@ -164,6 +206,11 @@ int slack_in_event(const char *body, size_t len, const struct agents *agents, st
 	channel_type = jdoc_get_str(&d, ev, "channel_type");
 	if (!etype) {
 		err_set(err, ERR_INVALID, "event without type");
+		goto out;
+	}
+	if (!strcmp(etype, "assistant_thread_started") ||
+	    !strcmp(etype, "assistant_thread_context_changed")) {
+		rc = assistant_event(in, agents, &d, root, ev, event_id, etype, err);
 		goto out;
 	}
 	if (strcmp(etype, "app_mention") && strcmp(etype, "message")) {
@@ -238,7 +285,9 @@ int slack_in_interactive(const char *body, size_t len, const struct agents *agen
 	char *payload = form_get(body, len, "payload", &bad);
 	json_t *root = NULL, *actions, *action, *obj;
 	const char *type, *action_id, *value, *action_ts, *msg_ts = NULL, *thread_ts = NULL;
+	const char *verdict = NULL; /* helpful / not_helpful */
 	struct task *t = &in->task;
+	int native;
 
 	if (bad || !payload) {
 		err_set(err, ERR_PARSE,
@@ -248,46 +297,68 @@ int slack_in_interactive(const char *body, size_t len, const struct agents *agen
 	root = parse_json(payload, strlen(payload), err);
 	if (!root)
 		goto out;
-	type = jstr(root, "type");
+	type = jfield_str(root, "type", NULL);
 	if (!type || strcmp(type, "block_actions")) {
 		rc = ignore(in, "unsupported interaction type");
 		goto out;
 	}
 	actions = json_object_get(root, "actions");
 	action = json_is_array(actions) ? json_array_get(actions, 0) : NULL;
-	action_id = action ? jstr(action, "action_id") : NULL;
-	if (!action_id ||
-	    (strcmp(action_id, "feedback_helpful") && strcmp(action_id, "feedback_not_helpful"))) {
+	action_id = action ? jfield_str(action, "action_id", NULL) : NULL;
+	/*
+	 * Two forms: the classic buttons (action_id feedback_helpful /
+	 * feedback_not_helpful, value = the answer id) and Slack's native
+	 * feedback_buttons (action_id "feedback", value = "<verdict>:<answer id>").
+	 */
+	native = action_id && !strcmp(action_id, "feedback");
+	if (!action_id || (!native && strcmp(action_id, "feedback_helpful") &&
+			   strcmp(action_id, "feedback_not_helpful"))) {
 		rc = ignore(in, "unknown action");
 		goto out;
 	}
-	value = jstr(action, "value");
-	action_ts = jstr(action, "action_ts");
+	value = jfield_str(action, "value", NULL);
+	action_ts = jfield_str(action, "action_ts", NULL);
 	if (!value || !*value || !action_ts) {
 		err_set(err, ERR_INVALID, "feedback action without value or action_ts");
 		goto out;
 	}
+	if (native) {
+		if (!strncmp(value, "helpful:", 8)) {
+			verdict = "helpful";
+			value += 8;
+		} else if (!strncmp(value, "not_helpful:", 12)) {
+			verdict = "not_helpful";
+			value += 12;
+		}
+		if (!verdict || !*value) {
+			err_set(err, ERR_INVALID,
+				"feedback_buttons value is not helpful:<id> or not_helpful:<id>");
+			goto out;
+		}
+	} else {
+		verdict = strcmp(action_id, "feedback_helpful") ? "not_helpful" : "helpful";
+	}
 	obj = json_object_get(root, "message");
 	if (json_is_object(obj)) {
-		msg_ts = jstr(obj, "ts");
-		thread_ts = jstr(obj, "thread_ts");
+		msg_ts = jfield_str(obj, "ts", NULL);
+		thread_ts = jfield_str(obj, "thread_ts", NULL);
 	}
 	obj = json_object_get(root, "container");
 	if (!msg_ts && json_is_object(obj))
-		msg_ts = jstr(obj, "message_ts");
+		msg_ts = jfield_str(obj, "message_ts", NULL);
 	in->kind = SLACK_IN_TASK;
 	t->type = TASK_FEEDBACK;
 	t->id = xasprintf("fb:%s", action_ts);
 	obj = json_object_get(root, "team");
-	t->team = xstrdup(json_is_object(obj) && jstr(obj, "id") ? jstr(obj, "id") : "");
+	t->team = xstrdup(jfield_str(obj, "id", ""));
 	obj = json_object_get(root, "channel");
-	t->channel = xstrdup(json_is_object(obj) && jstr(obj, "id") ? jstr(obj, "id") : "");
+	t->channel = xstrdup(jfield_str(obj, "id", ""));
 	obj = json_object_get(root, "user");
-	t->user = xstrdup(json_is_object(obj) && jstr(obj, "id") ? jstr(obj, "id") : "");
+	t->user = xstrdup(jfield_str(obj, "id", ""));
 	t->ts = xstrdup(msg_ts ? msg_ts : "");
 	t->thread_ts = xstrdup(thread_ts ? thread_ts : (msg_ts ? msg_ts : ""));
 	t->answer_id = xstrdup(value);
-	t->feedback = xstrdup(strcmp(action_id, "feedback_helpful") ? "not_helpful" : "helpful");
+	t->feedback = xstrdup(verdict);
 	t->source = xstrdup("slack");
 	route(t, agents);
 	rc = 0;

@@ -1,5 +1,6 @@
 /*
- * ui.h - the Dev UI routes of haink-api (ARCHITECTURE.md section 8).
+ * ui.h - the Dev UI routes of haink-api (docs/architecture.md, "The path of a question", the Dev
+ * UI).
  *
  * GET /ui serves one self-contained page (api/ui_page.html, embedded at build
  * time). The page talks to four JSON routes, each needing the header
@@ -15,7 +16,7 @@
  *   GET  /ui/api/events?session=S&after=ID
  *                          → {"events":[…],"last":ID}: the entries of the stream
  *                          ui:<session> after ID (all when ID is empty), which the
- *                          worker's ui reply sink writes (worker/reply.h); each
+ *                          worker's ui reply sink writes (worker/slack/reply.h); each
  *                          entry's fields become one object with its "id", and the
  *                          JSON-valued fields (sources, memories) are embedded.
  *

@@ -14,8 +14,8 @@
  * Prints one table row per measurement.
  */
 #include "common.h"
-#include "history.h"
-#include "memory.h"
+#include "memory/history.h"
+#include "memory/memory.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -14,10 +14,10 @@
  * latency. The Redis is flushed between corpora.
  */
 #include "common.h"
-#include "embed.h"
-#include "embed_cache.h"
-#include "ft.h"
-#include "kb.h"
+#include "kb/embed.h"
+#include "kb/embed_cache.h"
+#include "kb/ft.h"
+#include "kb/kb.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -146,7 +146,8 @@ static void run(struct rds *r, const char *label, int ef, const float *queries, 
 		struct kb_result res;
 		const char *want[5], *got[5];
 		int64_t t0 = clock_mono_ns();
-		if (ft_search(r, queries + (size_t)qn * (size_t)dim, dim, 5, NULL, ef, &res, &e) < 0)
+		if (ft_search(r, queries + (size_t)qn * (size_t)dim, dim, 5, NULL, ef, &res, &e) <
+		    0)
 			die("FT.SEARCH", &e);
 		lat[qn] = (double)(clock_mono_ns() - t0) / 1e6;
 		for (int j = 0; j < 5; j++) {

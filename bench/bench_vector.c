@@ -14,10 +14,10 @@
  * table. The Redis is flushed between corpora.
  */
 #include "common.h"
-#include "wctx.h"
-#include "embed.h"
-#include "embed_cache.h"
-#include "vindex.h"
+#include "queue/worker_ctx.h"
+#include "kb/embed.h"
+#include "kb/embed_cache.h"
+#include "kb/vindex.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -276,7 +276,7 @@ static void bench_cache(const char *url)
 	enum { N = 2000 };
 	struct config cfg;
 	struct worker_env env;
-	struct wctx w;
+	struct worker_ctx w;
 	struct err e = {0};
 	double *lat = xmalloc(N * sizeof(double));
 	float *out = xmalloc(1536 * sizeof(float));
@@ -291,8 +291,8 @@ static void bench_cache(const char *url)
 	cfg.embedding_dim = 1536;
 	cfg.embed_cache_ttl_s = 600;
 	env.cfg = &cfg;
-	if (wctx_init(&w, &env, 0, 5000, &e) < 0)
-		die("wctx_init", &e);
+	if (worker_ctx_init(&w, &env, 0, 5000, &e) < 0)
+		die("worker_ctx_init", &e);
 	if (embed_texts(&w, &text, 1, out, &st, &e) < 0) /* fills the cache */
 		die("embed_texts", &e);
 	for (int i = 0; i < N; i++) {
@@ -307,7 +307,7 @@ static void bench_cache(const char *url)
 	       pct(lat, N, 0.5), pct(lat, N, 0.99), st.cache_hits, N + 0,
 	       pct(lat, N, 0.5) <= 0.1 ? " - ok (target p50 <= 0.1 ms)"
 				       : " - MISSED (target p50 <= 0.1 ms)");
-	wctx_release(&w);
+	worker_ctx_release(&w);
 	free(lat);
 	free(out);
 }

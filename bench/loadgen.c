@@ -3,10 +3,13 @@
  * (bench/parts/10_api.sh), cheaper on the shared CPU than wrk + LuaJIT.
  *
  *   loadgen -h HOST -p PORT [-c CONNS] [-d SECONDS] [-n MAX_REQUESTS] [-P PATH]
+ *           [-I SILENT]
  *
  * PATH (default /slack/events) lets a run measure the HTTP floor, e.g.
  * /slack/events?ssl_check=1, which the API answers before any signature
- * check or Redis call.
+ * check or Redis call. SILENT opens that many more connections before the
+ * clock starts that never send a byte (a scanner, an idle pool) and keeps them
+ * open for the whole run: the latency then shows whether they take threads.
  *
  * Environment: BENCH_SECRET (the API's SLACK_SIGNING_SECRET), BENCH_TS (the
  * request timestamp; default now), BENCH_RUN (an event id prefix unique per
@@ -30,6 +33,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -383,9 +387,38 @@ static int run(struct lg *g)
 	return 0;
 }
 
+/* Opens n connections that stay silent; returns their fds (n of them) or NULL. */
+static int *open_silent(const char *host, int port, int n)
+{
+	int *fds = xcalloc((size_t)n ? (size_t)n : 1, sizeof(*fds));
+	struct sockaddr_in sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+		fprintf(stderr, "loadgen: -h must be an IPv4 address\n");
+		free(fds);
+		return NULL;
+	}
+	for (int i = 0; i < n; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			fprintf(stderr, "loadgen: silent connection %d: %s\n", i, strerror(errno));
+			for (int j = 0; j <= i; j++)
+				if (fds[j] >= 0)
+					close(fds[j]);
+			free(fds);
+			return NULL;
+		}
+	}
+	return fds;
+}
+
 int main(int argc, char **argv)
 {
 	struct lg g;
+	int nsilent = 0, *silent = NULL;
 	const char *secret = getenv("BENCH_SECRET");
 	const char *ts = getenv("BENCH_TS");
 	const char *runid = getenv("BENCH_RUN");
@@ -397,7 +430,7 @@ int main(int argc, char **argv)
 	g.path = "/slack/events";
 	g.nconns = 16;
 	g.secs = 10;
-	while ((opt = getopt(argc, argv, "h:p:c:d:n:P:")) != -1) {
+	while ((opt = getopt(argc, argv, "h:p:c:d:n:P:I:")) != -1) {
 		switch (opt) {
 		case 'h':
 			g.host = optarg;
@@ -417,14 +450,17 @@ int main(int argc, char **argv)
 		case 'P':
 			g.path = optarg;
 			break;
+		case 'I':
+			nsilent = atoi(optarg);
+			break;
 		default:
 			fprintf(stderr, "usage: loadgen -h HOST -p PORT [-c CONNS] [-d SECONDS] "
-					"[-n MAX_REQUESTS] [-P PATH]\n");
+					"[-n MAX_REQUESTS] [-P PATH] [-I SILENT]\n");
 			return 2;
 		}
 	}
-	if (g.port <= 0 || g.nconns <= 0 || g.secs <= 0) {
-		fprintf(stderr, "loadgen: need -p PORT, and positive -c and -d\n");
+	if (g.port <= 0 || g.nconns <= 0 || g.secs <= 0 || nsilent < 0) {
+		fprintf(stderr, "loadgen: need -p PORT, positive -c and -d, and -I >= 0\n");
 		return 2;
 	}
 	if (!g.max_req)
@@ -439,8 +475,13 @@ int main(int argc, char **argv)
 		runid = "r";
 	if (build_requests(&g, secret, ts, runid) < 0)
 		return 1;
+	if (nsilent && !(silent = open_silent(g.host, g.port, nsilent)))
+		return 1;
 	g.hist = xcalloc(LG_HIST_US, sizeof(*g.hist));
 	rc = run(&g);
+	for (int i = 0; i < nsilent; i++)
+		close(silent[i]);
+	free(silent);
 	free(g.hist);
 	free(g.conns);
 	free(g.reqs);

@@ -156,6 +156,10 @@ static int ui_fields(json_t *obj, struct agent *ag, const char *name, size_t ai,
 	return 0;
 }
 
+/*
+ * Long on purpose: one check per field of an agent, each one line with its own
+ * error text naming the field; splitting would only scatter the list.
+ */
 int agents_parse(struct agents *a, const char *text, const char *name, struct err *err)
 {
 	json_error_t jerr;
@@ -345,4 +349,13 @@ int agent_has_tool(const struct agent *ag, const char *tool)
 		if (!strcmp(ag->tools[i], tool))
 			return 1;
 	return 0;
+}
+
+const struct agent *agents_find_or_default(const struct agents *a, const char *id)
+{
+	const struct agent *ag = a && id ? agents_find(a, id) : NULL;
+
+	if (!ag && a && a->n)
+		ag = &a->v[a->default_idx];
+	return ag;
 }

@@ -70,6 +70,8 @@ void agents_release(struct agents *a);
 const struct agent *agents_route(const struct agents *a, const char *channel);
 /* Returns the agent with id (borrowed), or NULL. */
 const struct agent *agents_find(const struct agents *a, const char *id);
+/* The agent named id, else the default one; NULL only when a is NULL or empty. */
+const struct agent *agents_find_or_default(const struct agents *a, const char *id);
 /* Returns 1 when s[0..n) is a valid agent id: 1-32 of a-z 0-9 _ -. */
 int agents_valid_id(const char *s, size_t n);
 /* Returns 1 when ag may use tool. */

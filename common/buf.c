@@ -93,7 +93,6 @@ void buf_addf(struct buf *b, const char *fmt, ...)
 
 void buf_add_json_str(struct buf *b, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
 	size_t i, start = 0;
 
 	buf_addch(b, '"');
@@ -130,8 +129,8 @@ void buf_add_json_str(struct buf *b, const char *s, size_t n)
 				u[1] = 'u';
 				u[2] = '0';
 				u[3] = '0';
-				u[4] = hex[c >> 4];
-				u[5] = hex[c & 15];
+				u[4] = hex_digit(c >> 4);
+				u[5] = hex_digit(c);
 				u[6] = '\0';
 				esc = u;
 			}

@@ -33,6 +33,8 @@
 #include "form.h"
 #include "randid.h"
 #include "utf8.h"
+#include "hex.h"
+#include "stopwords.h"
 
 #include "banned.h"
 

@@ -68,7 +68,13 @@ static const struct cfg_var vars[] = {
     CFG_STR("APP_ID", app_id, "haink", BOTH),
     CFG_SECRET("SLACK_SIGNING_SECRET", slack_signing_secret, CONFIG_API),
     CFG_SECRET("SLACK_BOT_TOKEN", slack_bot_token, CONFIG_WORKER),
-    CFG_URL("SLACK_API_URL", slack_api_url, "https://slack.com/api", CONFIG_WORKER),
+    CFG_URL("SLACK_API_URL", slack_api_url, "https://slack.com/api", BOTH),
+    CFG_SECRET("SLACK_APP_TOKEN", slack_app_token, CONFIG_API),
+    CFG_INT("SLACK_SOCKET_CONNECTIONS", slack_socket_connections, "2", 1, 10, CONFIG_API),
+    CFG_ENUM("SLACK_STREAMING", slack_streaming, "auto", "auto|off", CONFIG_WORKER),
+    CFG_ENUM("SLACK_FEEDBACK", slack_feedback, "native", "native|buttons", CONFIG_WORKER),
+    CFG_INT("SLACK_STREAM_INTERVAL_MS", slack_stream_interval_ms, "1000", 200, 60000,
+	    CONFIG_WORKER),
     CFG_ENUM("LLM_PROVIDER", llm_provider, NULL, "openai|offline", CONFIG_WORKER),
     CFG_SECRET("OPENAI_API_KEY", openai_api_key, CONFIG_WORKER),
     CFG_URL("OPENAI_BASE_URL", openai_base_url, "https://api.openai.com/v1", CONFIG_WORKER),
@@ -322,9 +328,13 @@ int config_load(struct config *cfg, int role, config_getenv_fn *getenv_fn, void 
 	if (!cfg->embedding_dim)
 		cfg->embedding_dim = cfg->llm_provider == LLM_OFFLINE ? 384 : 1536;
 
-	if ((role & CONFIG_API) && !cfg->slack_signing_secret)
+	if ((role & CONFIG_API) && !cfg->slack_signing_secret && !cfg->slack_app_token)
 		buf_addf(problems, "SLACK_SIGNING_SECRET: required by haink-api (the Slack app's "
 				   "signing secret)\n");
+	if ((role & CONFIG_API) && cfg->slack_app_token &&
+	    strncmp(cfg->slack_app_token, "xapp-", 5))
+		buf_addf(problems, "SLACK_APP_TOKEN: must be an app-level token (xapp-…) with the "
+				   "connections:write scope\n");
 	if ((role & CONFIG_WORKER) && cfg->llm_provider == LLM_OPENAI && provider_set &&
 	    !cfg->openai_api_key &&
 	    strstr(cfg->openai_base_url ? cfg->openai_base_url : "", "api.openai.com"))

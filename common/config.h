@@ -19,6 +19,8 @@ enum llm_provider { LLM_OPENAI = 0, LLM_OFFLINE };
 enum vector_backend { VECTOR_AUTO = 0, VECTOR_REDIS, VECTOR_LOCAL };
 enum vector_algorithm { VECTOR_HNSW = 0, VECTOR_FLAT };
 enum memory_scope { MEMORY_SCOPE_USER = 0, MEMORY_SCOPE_THREAD };
+enum slack_streaming { SLACK_STREAMING_AUTO = 0, SLACK_STREAMING_OFF };
+enum slack_feedback { SLACK_FEEDBACK_NATIVE = 0, SLACK_FEEDBACK_BUTTONS };
 
 struct config {
 	char *redis_url;
@@ -31,7 +33,12 @@ struct config {
 	char *slack_signing_secret;
 	char *slack_bot_token;
 	char *slack_api_url;
-	int llm_provider; /* enum llm_provider */
+	char *slack_app_token;	      /* SLACK_APP_TOKEN: Socket Mode on (api/socket_mode.h) */
+	int slack_socket_connections; /* SLACK_SOCKET_CONNECTIONS: concurrent Socket Mode links */
+	int slack_streaming;	      /* enum slack_streaming: auto types the answer out */
+	int slack_stream_interval_ms; /* SLACK_STREAM_INTERVAL_MS: least time between edits */
+	int slack_feedback;	      /* enum slack_feedback: Slack's element or classic buttons */
+	int llm_provider;	      /* enum llm_provider */
 	char *openai_api_key;
 	char *openai_base_url;
 	char *chat_model;
@@ -47,7 +54,7 @@ struct config {
 	long stream_maxlen;
 	int worker_concurrency;
 	int metrics_port;
-	int queue_metrics_emf; /* QUEUE_METRICS_EMF: worker/emf.h publisher on */
+	int queue_metrics_emf; /* QUEUE_METRICS_EMF: worker/queue/emf.h publisher on */
 	int redelivery_timeout_ms;
 	int max_attempts;
 	int retry_base_ms;

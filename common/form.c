@@ -3,15 +3,29 @@
 
 #include <stdlib.h>
 
-static int hexv(char c)
+static void add_encoded(struct buf *out, const char *s)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+			buf_addch(out, (char)*p);
+		} else {
+			buf_addch(out, '%');
+			buf_addch(out, hex[*p >> 4]);
+			buf_addch(out, hex[*p & 15]);
+		}
+	}
+}
+
+void form_add(struct buf *out, const char *key, const char *value)
+{
+	if (out->len)
+		buf_addch(out, '&');
+	add_encoded(out, key);
+	buf_addch(out, '=');
+	add_encoded(out, value ? value : "");
 }
 
 static char *decode(const char *s, size_t n, int plus_is_space)
@@ -27,8 +41,8 @@ static char *decode(const char *s, size_t n, int plus_is_space)
 				free(out);
 				return NULL;
 			}
-			hi = hexv(s[i + 1]);
-			lo = hexv(s[i + 2]);
+			hi = hex_value(s[i + 1]);
+			lo = hex_value(s[i + 2]);
 			if (hi < 0 || lo < 0) {
 				free(out);
 				return NULL;

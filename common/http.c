@@ -41,6 +41,10 @@ struct body_sink {
 	struct buf *b;
 	size_t max;
 	int over;
+	const struct http_request *req; /* for on_data */
+	CURL *curl;
+	int started; /* on_data told that a 2xx body begins */
+	int aborted; /* on_data returned -1 */
 };
 
 void http_global_init(void)
@@ -92,7 +96,24 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 		return 0; /* curl stops the transfer with CURLE_WRITE_ERROR */
 	}
 	buf_add(bs->b, data, n);
+	if (bs->req->on_data) {
+		long status = 0;
+
+		curl_easy_getinfo(bs->curl, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200 && status < 300) {
+			if (!bs->started) {
+				bs->started = 1;
+				if (bs->req->on_data(bs->req->data_ctx, NULL, 0) < 0)
+					goto abort;
+			}
+			if (bs->req->on_data(bs->req->data_ctx, data, n) < 0)
+				goto abort;
+		}
+	}
 	return n;
+abort:
+	bs->aborted = 1;
+	return 0; /* curl stops the transfer with CURLE_WRITE_ERROR */
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
@@ -118,7 +139,7 @@ static int curl_perform(void *ctx, const struct http_request *req, struct http_r
 {
 	struct http_client *c = ctx;
 	struct curl_slist *hdrs = NULL;
-	struct body_sink sink = {&resp->body, max_body, 0};
+	struct body_sink sink = {&resp->body, max_body, 0, req, c->curl, 0, 0};
 	CURLcode rc;
 	int ret = -1;
 
@@ -154,6 +175,8 @@ static int curl_perform(void *ctx, const struct http_request *req, struct http_r
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &resp->status);
 		ret = 0;
+	} else if (sink.aborted) {
+		err_set(err, ERR_INVALID, "request to %s: stopped by the receiver", req->url);
 	} else if (sink.over) {
 		err_set(err, ERR_PARSE,
 			"response from %s is over %zu bytes (UPSTREAM_MAX_BODY_BYTES)", req->url,

@@ -24,6 +24,16 @@ struct http_request {
 	const char *body;	    /* may be NULL */
 	size_t body_len;
 	long timeout_ms; /* whole request; 0 = 30 s */
+	/*
+	 * Optional, for streamed bodies (server-sent events): called with each
+	 * piece of a 2xx response body as it arrives (the body is still
+	 * collected in resp->body). Each attempt that gets a 2xx first calls
+	 * on_data(ctx, NULL, 0): a retry starts the body over. Return 0 to go
+	 * on, -1 to abort the transfer (the request fails with ERR_INVALID and
+	 * is not retried).
+	 */
+	int (*on_data)(void *ctx, const char *bytes, size_t n);
+	void *data_ctx;
 };
 
 struct http_response {

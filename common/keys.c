@@ -57,7 +57,6 @@ const char *keys_kb_sources(void)
 
 char *keys_embedding(const char *model, const char *text, size_t text_len)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[SHA256_DIGEST_LENGTH];
 	char out[sizeof(KEYS_EMBEDDING_PREFIX) + 2 * SHA256_DIGEST_LENGTH];
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -71,17 +70,18 @@ char *keys_embedding(const char *model, const char *text, size_t text_len)
 	EVP_DigestFinal_ex(ctx, md, NULL);
 	EVP_MD_CTX_free(ctx);
 	memcpy(out, KEYS_EMBEDDING_PREFIX, off);
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-		out[off + 2 * i] = hex[md[i] >> 4];
-		out[off + 2 * i + 1] = hex[md[i] & 15];
-	}
-	out[off + 2 * SHA256_DIGEST_LENGTH] = '\0';
+	hex_encode(out + off, md, sizeof(md));
 	return xstrdup(out);
 }
 
 char *keys_chat(const char *team, const char *channel, const char *thread_ts)
 {
 	return xasprintf("chat:%s:%s:%s", team, channel, thread_ts);
+}
+
+char *keys_assistant(const char *team, const char *channel, const char *thread_ts)
+{
+	return xasprintf("assistant:%s:%s:%s", team, channel, thread_ts);
 }
 
 char *keys_memory(const char *app, const char *agent, const char *user, const char *id)

@@ -17,6 +17,8 @@
  * kb:sources                            hash    none                worker (ingest: source_id -> chunk count)  worker
  * embedding:<sha256(model NUL text)>    string  EMBED_CACHE_TTL_S   worker            worker
  * chat:<team>:<channel>:<thread_ts>     list    CHAT_TTL_S          worker            worker
+ * assistant:<team>:<channel>:<thread_ts> hash  CHAT_TTL_S          worker            worker
+ *   (a Slack assistant thread: context_channel = the channel the user views, titled = 1)
  * memory:<app>:<agent>:<ns>/<user>:<id> hash    none                worker            worker
  * memory:<app>:<agent>:<ns>/<user>      zset    none                worker            worker
  *   (<ns>: the source namespace, a Slack team id or "ui"; see memory.h)
@@ -62,6 +64,7 @@ const char *keys_kb_sources(void); /* borrowed, static */
 /* embedding:<hex sha256 of model, a NUL byte, then text> */
 char *keys_embedding(const char *model, const char *text, size_t text_len);
 char *keys_chat(const char *team, const char *channel, const char *thread_ts);
+char *keys_assistant(const char *team, const char *channel, const char *thread_ts);
 char *keys_memory(const char *app, const char *agent, const char *user, const char *id);
 char *keys_memory_scope(const char *app, const char *agent, const char *user);
 char *keys_rl_web(const char *team, const char *channel, const char *thread_ts);
@@ -69,7 +72,7 @@ char *keys_rl_thread(const char *team, const char *channel, const char *thread_t
 char *keys_rl_user(const char *team, const char *user);
 char *keys_metrics_day(const char *date);
 char *keys_ui_session(const char *session);
-/* Leader lease of the queue-depth EMF publisher (worker/emf.h): docket:{D}:emf-leader */
+/* Leader lease of the queue-depth EMF publisher (worker/queue/emf.h): docket:{D}:emf-leader */
 char *keys_emf_leader(const char *docket);
 /*
  * SCAN MATCH patterns for memory forget/list, with app, agent and user

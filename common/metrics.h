@@ -1,5 +1,5 @@
 /*
- * metrics.h - the Prometheus metrics of ARCHITECTURE.md section 9.
+ * metrics.h - the Prometheus metrics (docs/architecture.md, "Observability").
  *
  * Every metric the project exports is a row of one table in metrics.c, named
  * by an enum here, so names live in one place and call sites cost an array

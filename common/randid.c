@@ -4,7 +4,6 @@
 
 void randid_hex(char out[RANDID_HEX_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char raw[RANDID_HEX_LEN / 2];
 	size_t got = 0;
 
@@ -19,9 +18,5 @@ void randid_hex(char out[RANDID_HEX_LEN + 1])
 		for (size_t i = got; i < sizeof(raw); i++, x = x * 6364136223846793005ULL + 1)
 			raw[i] = (unsigned char)(x >> 56);
 	}
-	for (size_t i = 0; i < sizeof(raw); i++) {
-		out[2 * i] = hex[raw[i] >> 4];
-		out[2 * i + 1] = hex[raw[i] & 15];
-	}
-	out[RANDID_HEX_LEN] = '\0';
+	hex_encode(out, raw, sizeof(raw));
 }

@@ -63,6 +63,11 @@ static int parse_db(const char *s, size_t n, int *db)
 	return 0;
 }
 
+/*
+ * Long on purpose: one pass over the URL, a branch per part (scheme, userinfo,
+ * host, port, db, socket path, query) sharing one cursor and one error path;
+ * read top to bottom it is easier to check than split into pieces.
+ */
 int rds_url_parse(const char *url, struct rds_url *out, struct err *err)
 {
 	const char *p, *at, *hostend, *slash;
@@ -735,15 +740,10 @@ int rds_err_is(const struct err *err, const char *prefix)
 void rds_script_init(struct rds_script *s, const char *body)
 {
 	unsigned char md[SHA_DIGEST_LENGTH];
-	static const char hex[] = "0123456789abcdef";
 
 	s->body = body;
 	SHA1((const unsigned char *)body, strlen(body), md);
-	for (int i = 0; i < SHA_DIGEST_LENGTH; i++) {
-		s->sha[2 * i] = hex[md[i] >> 4];
-		s->sha[2 * i + 1] = hex[md[i] & 15];
-	}
-	s->sha[40] = '\0';
+	hex_encode(s->sha, md, sizeof(md));
 }
 
 redisReply *rds_eval(struct rds *r, const struct rds_script *s, int nkeys, int argc,
@@ -831,4 +831,56 @@ long long rds_eval_key_int(struct rds *r, const struct rds_script *s, const char
 	n = rds_reply_int(rep, 0);
 	freeReplyObject(rep);
 	return n;
+}
+
+int rds_scan(struct rds *r, const char *pattern, const char *type, rds_scan_fn *fn, void *ctx,
+	     struct err *err)
+{
+	char cursor[32] = "0";
+
+	do {
+		const char *av[] = {"SCAN",  cursor, "MATCH", pattern,
+				    "COUNT", "1000", "TYPE",  type};
+		redisReply *rep = rds_cmdv(r, err, type ? 8 : 6, av, NULL);
+		int rc;
+
+		if (!rep)
+			return -1;
+		if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+		    rep->element[0]->type != REDIS_REPLY_STRING ||
+		    rep->element[1]->type != REDIS_REPLY_ARRAY) {
+			freeReplyObject(rep);
+			err_set(err, ERR_REDIS, "unexpected SCAN reply");
+			return -1;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
+		rc = fn(r, rep->element[1], ctx, err);
+		freeReplyObject(rep);
+		if (rc < 0)
+			return -1;
+	} while (strcmp(cursor, "0"));
+	return 0;
+}
+
+struct scan_each {
+	rds_scan_key_fn *fn;
+	void *ctx;
+};
+
+static int scan_each_key(struct rds *r, const redisReply *keys, void *vctx, struct err *err)
+{
+	const struct scan_each *e = vctx;
+
+	for (size_t i = 0; i < keys->elements; i++)
+		if (e->fn(r, keys->element[i]->str, e->ctx, err) < 0)
+			return -1;
+	return 0;
+}
+
+int rds_scan_keys(struct rds *r, const char *pattern, const char *type, rds_scan_key_fn *fn,
+		  void *ctx, struct err *err)
+{
+	struct scan_each e = {fn, ctx};
+
+	return rds_scan(r, pattern, type, scan_each_key, &e, err);
 }

@@ -105,6 +105,29 @@ int rds_err_is(const struct err *err, const char *prefix);
  */
 int rds_stream_id_valid(const char *id);
 
+/*
+ * Called by rds_scan() with one SCAN page: keys is the reply's array of key
+ * names (borrowed, valid during the call). Return 0 to go on, -1 (with err
+ * set) to stop the scan.
+ */
+typedef int rds_scan_fn(struct rds *r, const redisReply *keys, void *ctx, struct err *err);
+
+/*
+ * Iterates SCAN 0 MATCH pattern COUNT 1000 [TYPE type] to the end, calling fn
+ * once per page (also for empty pages). type NULL means any type. fn may run
+ * commands on r. Returns 0, or -1 with err (ERR_REDIS for a reply of another
+ * shape, or whatever fn set). Keys may be seen twice, as SCAN guarantees.
+ */
+int rds_scan(struct rds *r, const char *pattern, const char *type, rds_scan_fn *fn, void *ctx,
+	     struct err *err);
+
+/* Called by rds_scan_keys() with one key (borrowed, valid during the call); 0 or -1 as above. */
+typedef int rds_scan_key_fn(struct rds *r, const char *key, void *ctx, struct err *err);
+
+/* rds_scan() calling fn once per key instead of once per page. */
+int rds_scan_keys(struct rds *r, const char *pattern, const char *type, rds_scan_key_fn *fn,
+		  void *ctx, struct err *err);
+
 /* A server-side Lua script run with EVALSHA, falling back to EVAL on NOSCRIPT. */
 struct rds_script {
 	const char *body; /* borrowed; usually a string literal */

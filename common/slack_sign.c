@@ -150,17 +150,12 @@ static int sign_hmac(const char *secret, const char *timestamp, const char *body
 int slack_sign_compute(const char *secret, const char *timestamp, const char *body, size_t body_len,
 		       char out[SLACK_SIGN_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[32];
 
 	if (sign_hmac(secret, timestamp, body, body_len, md) < 0)
 		return -1;
 	memcpy(out, "v0=", 3);
-	for (unsigned i = 0; i < 32; i++) {
-		out[3 + 2 * i] = hex[md[i] >> 4];
-		out[3 + 2 * i + 1] = hex[md[i] & 15];
-	}
-	out[SLACK_SIGN_LEN] = '\0';
+	hex_encode(out + 3, md, sizeof(md)); /* and the NUL at out[SLACK_SIGN_LEN] */
 	return 0;
 }
 

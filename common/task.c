@@ -27,6 +27,8 @@ static const struct task_str_field str_fields[] = {
     TF("answer_id", answer_id),
     TF("feedback", feedback),
     TF("response_url", response_url),
+    TF("event", event),
+    TF("context_channel", context_channel),
 };
 #define NSTR (sizeof(str_fields) / sizeof(str_fields[0]))
 
@@ -55,7 +57,9 @@ void task_release(struct task *t)
 
 const char *task_type_name(enum task_type type)
 {
-	return type == TASK_FEEDBACK ? "feedback" : "question";
+	return type == TASK_FEEDBACK	? "feedback"
+	       : type == TASK_ASSISTANT ? "assistant"
+					: "question";
 }
 
 size_t task_encode(const struct task *t, const char **fields, const char **values, char nbuf[48])
@@ -114,6 +118,8 @@ int task_decode(struct task *t, size_t n, const char *const *fields, const size_
 				t->type = TASK_QUESTION;
 			else if (field_is(values[i], vlens[i], "feedback"))
 				t->type = TASK_FEEDBACK;
+			else if (field_is(values[i], vlens[i], "assistant"))
+				t->type = TASK_ASSISTANT;
 			else {
 				err_set(err, ERR_INVALID, "task has unknown type '%.*s'",
 					(int)(vlens[i] > 32 ? 32 : vlens[i]), values[i]);

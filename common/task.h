@@ -1,6 +1,6 @@
 /*
  * task.h - a unit of work on the stream, and its codec to and from the flat
- * field/value pairs of a stream entry (ARCHITECTURE.md section 4).
+ * field/value pairs of a stream entry (docs/architecture.md, "The path of a question").
  *
  * The API fills a struct task from a Slack request and encodes it for XADD;
  * the worker decodes XREADGROUP entries back. Every string field is owned by
@@ -15,7 +15,12 @@
 
 struct err;
 
-enum task_type { TASK_QUESTION = 0, TASK_FEEDBACK };
+/*
+ * TASK_ASSISTANT: a Slack assistant-thread event (the AI app split view):
+ * event = "thread_started" or "context_changed", context_channel = the
+ * channel the user is viewing (may be empty), channel/thread_ts = the thread.
+ */
+enum task_type { TASK_QUESTION = 0, TASK_FEEDBACK, TASK_ASSISTANT };
 
 struct task {
 	enum task_type type;
@@ -32,17 +37,19 @@ struct task {
 	char *answer_id;    /* feedback tasks */
 	char *feedback;	    /* feedback tasks: helpful / not_helpful */
 	char *response_url; /* slash commands: Slack's reply URL, used when the bot cannot post */
+	char *event;	    /* assistant tasks: thread_started / context_changed */
+	char *context_channel; /* assistant tasks: the channel the user is viewing */
 	int64_t enqueued_ms;
 	int attempt; /* 1 on first delivery */
 };
 
 /* Highest number of field/value pairs task_encode() produces. */
-#define TASK_MAX_FIELDS 16
+#define TASK_MAX_FIELDS 18
 
 void task_init(struct task *t);
 void task_release(struct task *t);
 
-/* Returns "question" or "feedback". */
+/* Returns "question", "feedback" or "assistant". */
 const char *task_type_name(enum task_type type);
 
 /*

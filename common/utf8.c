@@ -95,11 +95,11 @@ size_t utf8_floor(const char *s, size_t len, size_t max)
 	if (len <= max)
 		return len;
 	/* s[n] is the first byte left out: back up while it continues a character */
-	while (n > 0 && steps < 3 && ((unsigned char)s[n] & 0xc0) == 0x80) {
+	while (n > 0 && steps < 3 && utf8_continues((unsigned char)s[n])) {
 		n--;
 		steps++;
 	}
-	if (((unsigned char)s[n] & 0xc0) == 0x80)
+	if (utf8_continues((unsigned char)s[n]))
 		return max; /* not UTF-8 here: a plain byte cut */
 	return n;
 }

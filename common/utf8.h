@@ -20,6 +20,12 @@ struct buf;
 /* The replacement character U+FFFD, encoded. */
 #define UTF8_REPLACEMENT "\xEF\xBF\xBD"
 
+/* 1 when byte c continues a UTF-8 character (10xxxxxx), so no character starts there. */
+static inline int utf8_continues(unsigned char c)
+{
+	return (c & 0xc0) == 0x80;
+}
+
 /*
  * Decodes one sequence at s (n > 0 bytes available). Returns its length
  * (1-4) with the code point in *cp, or 0 when the bytes are not well-formed

@@ -53,7 +53,7 @@ resource "aws_appautoscaling_policy" "api_requests" {
 # delivered to any worker), and CPU target tracking. Workers spend most of a
 # task waiting on the LLM, so CPU alone lags the real load. One worker
 # publishes the metric every minute as Embedded Metric Format log lines
-# (QUEUE_METRICS_EMF=true in the task definition, worker/emf.h).
+# (QUEUE_METRICS_EMF=true in the task definition, worker/queue/emf.h).
 # ---------------------------------------------------------------------------
 resource "aws_appautoscaling_target" "worker" {
   service_namespace  = "ecs"

@@ -33,7 +33,7 @@ locals {
     # One worker (a lease in Redis) writes the queue figures every 60 s as
     # CloudWatch Embedded Metric Format lines; awslogs ships them and
     # CloudWatch turns them into the Haink/* metrics the worker step scaling
-    # and the queue alarms use (worker/emf.h).
+    # and the queue alarms use (worker/queue/emf.h).
     QUEUE_METRICS_EMF = "true"
   })
 

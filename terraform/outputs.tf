@@ -62,3 +62,8 @@ output "worker_task_definition_family" {
   description = "Task definition family of the workers, for one-off tasks (aws ecs run-task --task-definition, e.g. ingest)."
   value       = aws_ecs_task_definition.worker.family
 }
+
+output "ingest_task_definition_family" {
+  description = "One-off task that copies kb_s3_uri and ingests it (null unless kb_s3_uri is set)."
+  value       = try(aws_ecs_task_definition.ingest[0].family, null)
+}

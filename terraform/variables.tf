@@ -317,3 +317,19 @@ variable "ecr_force_delete" {
   type        = bool
   default     = false
 }
+
+variable "kb_s3_uri" {
+  description = "s3://bucket/prefix holding your knowledge base (Markdown, text, HTML). Set: creates the <name>-ingest task definition, which copies it into the task and runs `haink-worker ingest` on it. Empty: no ingest task (use the documents baked into the worker image)."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.kb_s3_uri == "" || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$", var.kb_s3_uri))
+    error_message = "kb_s3_uri must be empty or s3://bucket[/prefix]."
+  }
+}
+
+variable "kb_sync_image" {
+  description = "Image with the AWS CLI that copies kb_s3_uri into the ingest task (pin a version you have reviewed)."
+  type        = string
+  default     = "public.ecr.aws/aws-cli/aws-cli:2.17.0"
+}

@@ -1,11 +1,11 @@
 /*
  * haink-worker: consumes the task stream and answers questions; also the
- * operators' admin verbs. See worker/cli.h and `haink-worker help`.
+ * operators' admin verbs. See worker/admin/cli.h and `haink-worker help`.
  */
 #include "common.h"
-#include "cli.h"
-#include "emf.h"
-#include "wctx.h"
+#include "admin/cli.h"
+#include "queue/emf.h"
+#include "queue/worker_ctx.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -47,6 +47,10 @@ static void usage(FILE *f)
 	fprintf(f, "\nverbs other than run log warnings and errors only; -v logs at LOG_LEVEL\n");
 }
 
+/*
+ * Long on purpose: configuration, logging and the agents file, then the verb
+ * table; main() only dispatches, every verb lives in admin/.
+ */
 int main(int argc, char **argv)
 {
 	static struct worker_env env;
@@ -129,7 +133,8 @@ int main(int argc, char **argv)
 		snprintf(env.hostname, sizeof(env.hostname), "worker");
 	atomic_init(&env.stopping, 0);
 
-	/* queue-depth EMF publisher (worker/emf.h): `run` only, when QUEUE_METRICS_EMF is set */
+	/* queue-depth EMF publisher (worker/queue/emf.h): `run` only, when QUEUE_METRICS_EMF is set
+	 */
 	struct emf *emf = v->fn == cli_run ? emf_start(&env, &e) : NULL;
 	if (!emf && e.code)
 		log_kv(LOG_WARN, "queue metrics (EMF) not started", "error", e.msg, NULL);

@@ -4,7 +4,7 @@
 # against a real haink-api and redis-server started here on free loopback
 # ports, everything on this machine's cores.
 #
-# Clients (BENCH_API_CLIENTS, default "loadgen wrk"):
+# Clients (BENCH_API_CLIENTS, default "loadgen silent wrk"):
 # - loadgen (bench/loadgen.c, the headline): one epoll thread in C; it signs
 #   every request before the clock starts, so during the run it costs the
 #   shared CPU only its socket calls. It waits for the answers in flight when
@@ -13,6 +13,9 @@
 #   run (an HMAC per request on the shared cores); wrk abandons the replies
 #   in flight when it stops, so its count may trail the API's by at most the
 #   connection count.
+# - silent: loadgen again (LOG_LEVEL warn only) with 500 more connections
+#   open that never send a byte: events/s and latency must stay those of the
+#   loadgen row (the kernel holds silent connections, not civetweb's threads).
 # Prints events/s, p50/p99/max latency, non-2xx answers, the API's peak RSS,
 # the CPU time per request of API, Redis and client, and checks that the
 # stream holds exactly one entry per 2xx answer the API sent (its own
@@ -25,14 +28,14 @@ API=$B/bin/haink-api
 SECS=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNECTIONS:-16}
 LEVELS=${BENCH_API_LOG_LEVELS:-"warn info"}
-CLIENTS=${BENCH_API_CLIENTS:-"loadgen wrk"}
+CLIENTS=${BENCH_API_CLIENTS:-"loadgen silent wrk"}
 LOADGEN=$B/bin/loadgen
 for tool in redis-server redis-cli; do
 	command -v $tool >/dev/null || { echo "10_api: $tool is not installed (make deps)"; exit 1; }
 done
 [ -x "$API" ] || { echo "10_api: $API is missing (make B=$B)"; exit 1; }
 case " $CLIENTS " in *" wrk "*) command -v wrk >/dev/null || { echo "10_api: wrk is not installed (make deps)"; exit 1; } ;; esac
-case " $CLIENTS " in *" loadgen "*) [ -x "$LOADGEN" ] || { echo "10_api: $LOADGEN is missing (make B=$B bench)"; exit 1; } ;; esac
+case " $CLIENTS " in *" loadgen "*|*" silent "*) [ -x "$LOADGEN" ] || { echo "10_api: $LOADGEN is missing (make B=$B bench)"; exit 1; } ;; esac
 
 TMP=$(mktemp -d /tmp/haink-bench-api-XXXXXX)
 REDIS_PID=
@@ -76,6 +79,11 @@ printf '%s\n' "--------+-------+-----------+---------+---------+---------+------
 status=0
 for client in $CLIENTS; do
 for level in $LEVELS; do
+	silent=0
+	if [ "$client" = silent ]; then
+		[ "$level" = "${LEVELS%% *}" ] || continue
+		silent=500
+	fi
 	redis-cli -p "$RPORT" flushall >/dev/null
 	APORT=$(free_port)
 	MPORT=$(free_port)
@@ -87,10 +95,10 @@ for level in $LEVELS; do
 
 	out="$TMP/$client-$level.out"
 	run_id="$client-$level-$(date +%s)"
-	if [ "$client" = loadgen ]; then
+	if [ "$client" != wrk ]; then
 		# the requests are built and signed first; CPU is read when the clock starts
 		BENCH_SECRET=$SECRET BENCH_TS=$(date +%s) BENCH_RUN=$run_id \
-			"$LOADGEN" -h 127.0.0.1 -p "$APORT" -c "$CONNS" -d "$SECS" >"$out" 2>&1 &
+			"$LOADGEN" -h 127.0.0.1 -p "$APORT" -c "$CONNS" -d "$SECS" -I "$silent" >"$out" 2>&1 &
 		CL_PID=$!
 		wait_for grep -q '^loadgen: running' "$out"
 	else
@@ -108,7 +116,7 @@ for level in $LEVELS; do
 	cl1=$(cpu_s "$CL_PID" 2>/dev/null || echo "${cl1:-$cl0}")
 	api1=$(cpu_s "$API_PID"); rds1=$(cpu_s "$REDIS_PID")
 	wait "$CL_PID" || true
-	if [ "$client" = loadgen ]; then
+	if [ "$client" != wrk ]; then
 		# its own account of the run (getrusage), without the signing beforehand
 		cl0=0
 		cl1=$(awk '/^loadgen: cpu during the run/ {print $7 + $10}' "$out")
@@ -131,7 +139,7 @@ for level in $LEVELS; do
 	ok2xx=$((requests - non2xx))
 	socket_errors=$((connect + read + write + timeout))
 	inflight=$((api2xx - ok2xx))
-	if [ "$client" = loadgen ]; then slack=0; else slack=$CONNS; fi
+	if [ "$client" != wrk ]; then slack=0; else slack=$CONNS; fi
 	if [ "$xlen" -eq "$api2xx" ] && [ "$inflight" -ge 0 ] && [ "$inflight" -le "$slack" ]; then
 		check="MATCH ($xlen; client got $ok2xx)"
 	else

@@ -137,7 +137,7 @@ def seconds(value):
     return total if found else None
 
 
-DEFAULT_GRACE_S = 25  # SHUTDOWN_GRACE_S default (ARCHITECTURE.md, section 10)
+DEFAULT_GRACE_S = 25  # SHUTDOWN_GRACE_S default (docs/architecture.md, "Durability": shutdown)
 DEPLOY_GRACE_S = 100  # what every deployment sets (longer than one LLM call; CONTRACTS.md)
 HARD_KILL_S = 120  # ECS stopTimeout (Fargate's maximum) and k8s terminationGracePeriodSeconds
 API_METRICS_PORT = 9091  # the API's /metrics port (default of API_METRICS_PORT)
@@ -862,7 +862,7 @@ def tf_locals_map(text, name):
 
 def emf_metric_names():
     try:
-        with open("worker/emf.c") as f:
+        with open("worker/queue/emf.c") as f:
             src = f.read()
     except OSError:
         return set()
@@ -897,7 +897,7 @@ def terraform_rules(text):
           and "QueueDepth" in used and used and used <= emitted,
           "terraform: workers publish the queue as EMF and the step policy (on by default) scales on Haink/QueueDepth",
           f"QUEUE_METRICS_EMF {env.get('QUEUE_METRICS_EMF')}, scaling default {tf_var_default(text, 'worker_queue_depth_scaling')}, "
-          f"Haink metrics used {sorted(used)}, emitted by worker/emf.c {sorted(emitted)}")
+          f"Haink metrics used {sorted(used)}, emitted by worker/queue/emf.c {sorted(emitted)}")
 
     # 5 and 7. health check start period, drain that fits the work
     tds = hcl_blocks(text, "aws_ecs_task_definition")
@@ -963,6 +963,24 @@ def terraform_rules(text):
     roles = hcl_blocks(text, "aws_iam_role")
     bad = [n for n, b in roles.items() if "${var.environment}" not in (re.search(r'name\s*=\s*"([^"]*)"', b) or [None, ""])[1]]
     check(roles and not bad, "terraform: IAM role names include the environment (account-wide names)", f"{bad}")
+
+    # 9b. your own knowledge base: kb_s3_uri -> a one-off task that syncs, then ingests
+    ing = hcl_blocks(text, "aws_ecs_task_definition").get("ingest", "")
+    m = re.search(r'data\s+"aws_iam_policy_document"\s+"ingest_read_kb"\s*{', text)
+    pol = text[m.end() - 1:balanced(text, m.end() - 1)] if m else ""
+    bad = []
+    if not re.search(r'command\s*=\s*\["ingest",\s*"/kb"\]', ing):
+        bad.append("no ingest container running `ingest /kb`")
+    if not re.search(r'dependsOn\s*=\s*\[\{\s*containerName\s*=\s*"kb-sync",\s*condition\s*=\s*"SUCCESS"', ing):
+        bad.append("ingest does not wait for kb-sync SUCCESS")
+    if not re.search(r'sourceVolume\s*=\s*"kb",\s*containerPath\s*=\s*"/kb",\s*readOnly\s*=\s*true', ing):
+        bad.append("ingest does not mount /kb read-only")
+    if not re.search(r'"s3",\s*"sync",\s*var\.kb_s3_uri', ing):
+        bad.append("kb-sync does not sync var.kb_s3_uri")
+    if not pol or re.search(r'"s3:\*"|arn:aws:s3:::\*', pol) or "s3:PutObject" in pol:
+        bad.append("the ingest task role is not limited to reading the kb prefix")
+    check(not bad, "terraform: kb_s3_uri gives a one-off ingest task (S3 sync, then ingest read-only; role reads only that prefix)",
+          f"{bad}")
 
 
 # ------------------------------------------------------------------------ env
@@ -1349,9 +1367,46 @@ def docs(path):
           f"{bad}")
 
 
+def manifest(path):
+    """deploy/slack-app-manifest.yaml: parses; its URLs are the API's routes; its events,
+    scopes and settings are the ones the code handles."""
+    try:
+        with open(path) as f:
+            m = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        fail(f"manifest: {path} parses", str(e))
+        return
+    ok(f"manifest: {path} parses")
+    st = m.get("settings") or {}
+    urls = {
+        "events": (st.get("event_subscriptions") or {}).get("request_url"),
+        "interactive": (st.get("interactivity") or {}).get("request_url"),
+        "commands": ((m.get("features") or {}).get("slash_commands") or [{}])[0].get("url"),
+    }
+    with open("api/server.c") as f:
+        server = f.read()
+    bad = [f"{k}: {u}" for k, u in urls.items()
+           if not u or not u.startswith("https://HOST/slack/") or f'"{u[len("https://HOST"):]}"' not in server]
+    check(not bad, "manifest: request URLs are https://HOST + the API's /slack/* routes", f"{bad}")
+    events = set((st.get("event_subscriptions") or {}).get("bot_events") or [])
+    check(events == {"app_mention", "message.im", "assistant_thread_started", "assistant_thread_context_changed"},
+          "manifest: bot events are the ones the API handles",
+          f"{sorted(events)}")
+    scopes = set(((m.get("oauth_config") or {}).get("scopes") or {}).get("bot") or [])
+    need = {"app_mentions:read", "chat:write", "commands", "im:history", "channels:history", "groups:history",
+            "assistant:write"}
+    check(need <= scopes, "manifest: bot scopes cover events, posting, /ask and finding placeholders",
+          f"missing {sorted(need - scopes)}")
+    cmds = [c.get("command") for c in (m.get("features") or {}).get("slash_commands") or []]
+    check(cmds == ["/ask"] and st.get("interactivity", {}).get("is_enabled") is True
+          and st.get("socket_mode_enabled") is False
+          and ((m.get("features") or {}).get("assistant_view") or {}).get("assistant_description"),
+          "manifest: /ask, interactivity on, the assistant view, socket mode off (HTTP mode)", f"{cmds} {st}")
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"compose": compose, "dockerfile": dockerfile, "dockerignore": dockerignore, "k8s": k8s,
+    {"manifest": manifest, "compose": compose, "dockerfile": dockerfile, "dockerignore": dockerignore, "k8s": k8s,
      "terraform": terraform, "env": env, "dockerfiles": dockerfiles, "start": start,
      "docs": docs}[cmd](*args)
 PY
@@ -1393,8 +1448,8 @@ py_checks Dockerfiles dockerfiles deploy/Dockerfile.api deploy/Dockerfile.worker
 # YAML style -------------------------------------------------------------------
 if command -v yamllint >/dev/null 2>&1; then
 	yl_conf='{extends: default, rules: {line-length: {max: 120}, document-start: disable, truthy: {check-keys: false}}}'
-	if err=$(yamllint -f parsable -d "$yl_conf" docker-compose.yml k8s 2>&1); then
-		ok "yamllint: docker-compose.yml and k8s/"
+	if err=$(yamllint -f parsable -d "$yl_conf" docker-compose.yml k8s deploy/slack-app-manifest.yaml 2>&1); then
+		ok "yamllint: docker-compose.yml, k8s/ and the Slack app manifest"
 	else
 		fail "yamllint: docker-compose.yml and k8s/" "$(head -n 3 <<<"$err" | tr '\n' ' ')"
 	fi
@@ -1425,6 +1480,18 @@ else
 	else
 		: >"$TMP/ingest-job.yaml"
 		fail "k8s jobs/ingest: kubectl kustomize k8s/jobs/ingest renders" "$(head -n 3 <<<"$err" | tr '\n' ' ')"
+	fi
+	# Socket Mode example: renders, no Ingress, API replicas fixed within Slack's 10 connections
+	if out=$(kubectl kustomize k8s/overlays/socket-mode 2>&1); then
+		if grep -q '^kind: Ingress' <<<"$out"; then
+			fail "k8s socket-mode: renders without an Ingress" "an Ingress is still there"
+		elif ! grep -q 'SLACK_SOCKET_CONNECTIONS: "2"' <<<"$out" || ! grep -q 'maxReplicas: 2' <<<"$out"; then
+			fail "k8s socket-mode: renders without an Ingress" "SLACK_SOCKET_CONNECTIONS or the API replicas are not pinned"
+		else
+			ok "k8s socket-mode: kubectl kustomize k8s/overlays/socket-mode renders without an Ingress"
+		fi
+	else
+		fail "k8s socket-mode: kubectl kustomize k8s/overlays/socket-mode renders" "$(head -n 3 <<<"$out" | tr '\n' ' ')"
 	fi
 fi
 
@@ -1476,6 +1543,7 @@ py_checks start start "${BUILD_DIR:-build}/bin" "$TMP/base.yaml" "$TMP/productio
 
 # The operator's guide ------------------------------------------------------------
 py_checks docs docs docs/deploy.md
+py_checks manifest manifest deploy/slack-app-manifest.yaml
 
 echo "# $SKIPPED skipped (not counted)"
 echo "$PASS passed, $FAILED failed"

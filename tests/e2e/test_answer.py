@@ -4,10 +4,11 @@ fakes recorded and what Redis holds (issue 4's "what it must show")."""
 import json
 import os
 import signal
+import time
 import urllib.parse
 
-from haink import (Stack, app_mention, blocks_text, fake_llm_env, has_buttons, request,
-                   wait_until)
+from haink import (Stack, app_mention, blocks_text, fake_llm_env, feedback_answer_id,
+                   has_buttons, request, slack_blocks, wait_until)
 
 KB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kb")
 DIM = 64
@@ -73,13 +74,17 @@ class E2E:
 
     def click(self, message_ts, thread_ts, answer_id, action="feedback_helpful",
               action_ts="1700000010.123456"):
-        """Posts a signed block_actions payload: U200 clicks a feedback button."""
+        """Posts a signed block_actions payload: U200 clicks a feedback button. action
+        "native_helpful" / "native_not_helpful" clicks Slack's feedback_buttons element."""
+        act = {"action_id": action, "value": answer_id, "type": "button", "action_ts": action_ts}
+        if action.startswith("native_"):
+            act = {"action_id": "feedback", "type": "feedback_buttons", "block_id": "feedback",
+                   "value": action[len("native_"):] + ":" + answer_id, "action_ts": action_ts}
         payload = {"type": "block_actions", "user": {"id": "U200"}, "team": {"id": "T300"},
                    "channel": {"id": "C100"},
                    "container": {"type": "message", "message_ts": message_ts},
                    "message": {"ts": message_ts, "thread_ts": thread_ts},
-                   "actions": [{"action_id": action, "value": answer_id, "type": "button",
-                                "action_ts": action_ts}]}
+                   "actions": [act]}
         body = "payload=" + urllib.parse.quote(json.dumps(payload))
         status, _, _ = self.st.post_signed(self.api, "/slack/interactive", body,
                                            content_type="application/x-www-form-urlencoded")
@@ -145,6 +150,102 @@ def test_mention_is_answered_once_in_its_thread_with_sources_and_buttons():
         tool_msgs = [m for m in last if m.get("role") == "tool"]
         assert tool_msgs and "rotation" in tool_msgs[0]["content"]
         assert last[0]["role"] == "system"
+
+
+TYPED = " ".join("word%d" % i for i in range(60))
+
+
+def _typed_prefixes(e):
+    """The texts the placeholder showed that were a growing part of TYPED."""
+    texts = [u["json"].get("text") or "" for u in e.slack.requests("/api/chat.update")]
+    return [t for t in texts if t and TYPED.startswith(t) and t != TYPED]
+
+
+def test_answer_is_typed_out_while_the_model_writes_it():
+    """SLACK_STREAMING=auto (the default): the worker asks the model to stream and edits
+    the placeholder with the answer so far, at most every SLACK_STREAM_INTERVAL_MS; the
+    last edit is the whole answer with sources and buttons, and the model was called once."""
+    with E2E(SLACK_STREAM_INTERVAL_MS=200) as e:
+        e.llm.config(stream_chunk_ms=25)  # ~110 pieces of 4 characters: about 3 s
+        e.llm.script([{"content": TYPED}])
+        e.worker()
+        e.ask("EvTyped1", ts="1700000021.000100")
+        msg = e.wait_answers(1)[0]
+        shown = _typed_prefixes(e)
+        assert len(shown) >= 3, shown
+        assert all(len(a) < len(b) for a, b in zip(shown, shown[1:])), shown
+        assert TYPED in blocks_text(msg) and has_buttons(msg)
+        chats = e.chat_requests()
+        assert len(chats) == 1 and chats[0]["json"]["stream"] is True
+        assert chats[0]["json"]["stream_options"] == {"include_usage": True}
+        a = list(e.answers().values())[0]
+        assert a["answer"] == TYPED and int(a["completion_tokens"]) > 0
+
+
+def test_streaming_off_shows_the_answer_once_done():
+    """SLACK_STREAMING=off: no streamed request and no partial edits; the same answer."""
+    with E2E(SLACK_STREAMING="off") as e:
+        e.llm.script([{"content": TYPED}])
+        e.worker()
+        e.ask("EvTyped2", ts="1700000022.000100")
+        msg = e.wait_answers(1)[0]
+        assert TYPED in blocks_text(msg) and has_buttons(msg)
+        assert _typed_prefixes(e) == []
+        assert "stream" not in e.chat_requests()[0]["json"]
+
+
+def assistant_event(event_id, etype, channel="D500", thread_ts="1729999327.187299",
+                    viewing="C777", user="U200", team="T300"):
+    ctx = {"team_id": team, "enterprise_id": None}
+    if viewing:
+        ctx["channel_id"] = viewing
+    return {"token": "x", "team_id": team, "api_app_id": "A1", "type": "event_callback",
+            "event_id": event_id, "event_time": int(time.time()),
+            "event": {"type": etype, "event_ts": "1729999327.200000",
+                      "assistant_thread": {"user_id": user, "context": ctx,
+                                           "channel_id": channel, "thread_ts": thread_ts}}}
+
+
+def test_assistant_thread_prompts_context_status_and_title():
+    """Slack's assistant view: assistant_thread_started shows the agent's examples as
+    suggested prompts; context_changed moves the viewed channel; a message in the thread
+    is answered like a DM with a status line, the thread titled after the first question
+    only, and the viewed channel given to the model."""
+    with E2E() as e:
+        e.worker()
+        assert e.st.post_event(e.api, assistant_event("EvAs1", "assistant_thread_started",
+                                                      viewing="C111"))[0] == 200
+        got = e.slack.wait("/api/assistant.threads.setSuggestedPrompts", 1, 15000)
+        assert got["ok"], got
+        call = got["requests"][0]["json"]
+        assert call["channel_id"] == "D500" and call["thread_ts"] == "1729999327.187299"
+        prompts = call["prompts"]
+        assert 1 <= len(prompts) <= 4 and all(p["title"] and p["message"] for p in prompts)
+        assert e.st.post_event(e.api, assistant_event(
+            "EvAs2", "assistant_thread_context_changed", viewing="C777"))[0] == 200
+        wait_until(lambda: e.r("HGET", "assistant:T300:D500:1729999327.187299",
+                               "context_channel") == "C777", 15, "the new context")
+        for i, text in enumerate(("How do I rotate the signing secret?", "And the bot token?")):
+            msg = {"token": "x", "team_id": "T300", "api_app_id": "A1",
+                   "type": "event_callback", "event_id": "EvAsQ%d" % i,
+                   "event_time": int(time.time()),
+                   "event": {"type": "message", "channel_type": "im", "channel": "D500",
+                             "user": "U200", "text": text, "ts": "17299994%02d.000100" % i,
+                             "thread_ts": "1729999327.187299"}}
+            assert e.st.post_event(e.api, msg)[0] == 200
+            e.wait_answers(i + 1)
+        titles = [r["json"] for r in e.slack.requests("/api/assistant.threads.setTitle")]
+        assert [t["title"] for t in titles] == ["How do I rotate the signing secret?"], titles
+        statuses = [r["json"]["status"] for r in
+                    e.slack.requests("/api/assistant.threads.setStatus")]
+        assert statuses.count("is thinking\u2026") == 2, statuses
+        assert "is searching the knowledge base\u2026" in statuses, statuses
+        assert statuses[-1] == "" and statuses.count("") == 2, statuses  # cleared per answer
+        answers = [m for m in e.messages() if m["channel"] == "D500"]
+        assert len(answers) == 2 and all(m["thread_ts"] == "1729999327.187299" for m in answers)
+        system = [m["content"] for m in e.chat_requests()[-1]["json"]["messages"]
+                  if m["role"] == "system"]
+        assert any("<#C777>" in c for c in system), system
 
 
 def test_slack_retries_of_one_event_give_one_answer():
@@ -278,6 +379,35 @@ def test_feedback_click_updates_the_answer_and_the_message():
                        and e.r.hgetall("answer:" + answer_id), 20, "feedback recorded")
         assert a["feedback_user"] == "U200" and int(a["feedback_ms"]) > 0
         wait_until(lambda: e.thanked(msg["ts"]), 20, "buttons replaced by a thank-you")
+
+
+def test_native_feedback_buttons_recorded_once_with_classic_ones_where_refused():
+    """Answers carry Slack's feedback_buttons element (context_actions) by default; a
+    click on it is recorded once however often Slack sends it; where Slack refuses the
+    element (invalid_blocks) the answer falls back to the classic buttons."""
+    with E2E() as e:
+        e.worker()
+        e.ask("EvNf1", ts="1700000031.000100")
+        msg = e.wait_answers(1)[0]
+        types = [b["type"] for b in slack_blocks(msg)]
+        assert "context_actions" in types and "actions" not in types, types
+        answer_id = feedback_answer_id(msg)
+        assert answer_id and e.r("EXISTS", "answer:" + answer_id) == 1
+        for _ in range(2):  # Slack retries the same interaction: one vote
+            e.click(msg["ts"], "1700000031.000100", answer_id, action="native_not_helpful",
+                    action_ts="1700000032.000001")
+        wait_until(lambda: e.thanked(msg["ts"]), 20, "the thank-you line")
+        a = e.r.hgetall("answer:" + answer_id)
+        assert a["feedback"] == "not_helpful" and a["feedback_user"] == "U200", a
+        day = e.r("KEYS", "metrics:*")[0]
+        wait_until(lambda: e.r("HGET", day, "tasks_feedback") == "1", 10, "one feedback task")
+
+        e.slack.config(native_feedback=False)
+        e.ask("EvNf2", ts="1700000033.000100")
+        msg2 = wait_until(lambda: e.answered("1700000033.000100"), 30, "the second answer")[0]
+        types = [b["type"] for b in slack_blocks(msg2)]
+        assert "actions" in types and "context_actions" not in types, types
+        assert has_buttons(msg2)
 
 
 def test_feedback_counted_once_when_the_slack_confirmation_is_retried():

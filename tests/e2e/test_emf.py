@@ -1,4 +1,4 @@
-"""End-to-end check of the queue-metrics publisher (worker/emf.c) through the
+"""End-to-end check of the queue-metrics publisher (worker/queue/emf.c) through the
 real haink-worker binary: with QUEUE_METRICS_EMF set, of two `run` processes
 exactly one (the holder of the Redis lease) writes CloudWatch Embedded Metric
 Format lines, with the queue's figures; its clean stop releases the lease.

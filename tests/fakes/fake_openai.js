@@ -251,6 +251,12 @@ const DEFAULT_CONFIG = {
   embedding_latency_ms: 0,
   embedding_dim: 1536,
   strict: true,
+  // stream: true answers: text goes out in pieces of stream_chunk_chars
+  // characters, stream_chunk_ms apart (a model's token rate); stream_cut_after
+  // > 0 drops the connection after that many events (a broken stream).
+  stream_chunk_chars: 4,
+  stream_chunk_ms: 0,
+  stream_cut_after: 0,
 };
 
 function applyConfig(cfg, patch) {
@@ -265,6 +271,13 @@ function applyConfig(cfg, patch) {
         break;
       case 'strict':
         if (typeof v !== 'boolean') return 'strict must be a boolean';
+        break;
+      case 'stream_chunk_chars':
+        if (!isInt(v) || v < 1 || v > 100000) return 'stream_chunk_chars must be an integer 1..100000';
+        break;
+      case 'stream_chunk_ms':
+      case 'stream_cut_after':
+        if (!isInt(v) || v < 0) return `${k} must be an integer >= 0`;
         break;
       default:
         return `unknown config option ${k}`;
@@ -364,12 +377,58 @@ function defaultAgent(b, q, lastUser) {
   return { content: `Echo: ${q}`, tool_calls: null };
 }
 
+// A chat completion as OpenAI streams it: chat.completion.chunk events (the
+// role, the text in pieces, each tool call's id and name and then its
+// arguments in two fragments, the finish_reason), the usage chunk when asked
+// (stream_options.include_usage), then [DONE].
+async function streamChat(ctx, model, reply, finish, usage) {
+  const cfg = ctx.config;
+  const id = newId('chatcmpl-');
+  const created = Math.floor(Date.now() / 1000);
+  const chunk = (delta, fr) => ({ id, object: 'chat.completion.chunk', created, model,
+    system_fingerprint: 'fp_fake', choices: [{ index: 0, delta, logprobs: null, finish_reason: fr }] });
+  const events = [chunk({ role: 'assistant', content: reply.tool_calls ? null : '', refusal: null }, null)];
+  const text = reply.content || '';
+  const chars = Array.from(text);
+  for (let i = 0; i < chars.length; i += cfg.stream_chunk_chars) {
+    events.push(chunk({ content: chars.slice(i, i + cfg.stream_chunk_chars).join('') }, null));
+  }
+  (reply.tool_calls || []).forEach((tc, index) => {
+    const a = tc.function.arguments;
+    const half = Math.floor(a.length / 2);
+    events.push(chunk({ tool_calls: [{ index, id: tc.id, type: 'function',
+      function: { name: tc.function.name, arguments: '' } }] }, null));
+    events.push(chunk({ tool_calls: [{ index, function: { arguments: a.slice(0, half) } }] }, null));
+    events.push(chunk({ tool_calls: [{ index, function: { arguments: a.slice(half) } }] }, null));
+  });
+  events.push(chunk({}, finish));
+  if (usage) events.push({ id, object: 'chat.completion.chunk', created, model, choices: [], usage });
+  const res = ctx.res;
+  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache',
+    Connection: 'keep-alive' });
+  let sent = 0;
+  for (const e of events) {
+    if (cfg.stream_cut_after > 0 && sent >= cfg.stream_cut_after) {
+      res.destroy();
+      return;
+    }
+    res.write(`data: ${JSON.stringify(e)}\n\n`);
+    sent++;
+    if (cfg.stream_chunk_ms > 0) await sleep(cfg.stream_chunk_ms);
+  }
+  res.end('data: [DONE]\n\n');
+}
+
 async function handleChat(ctx, b) {
   const cfg = ctx.config;
   const err = validateChat(b, cfg.strict);
   if (err) return badRequest(ctx, err[0], err[1]);
-  if (b.stream === true) {
-    return badRequest(ctx, 'fake_openai: stream=true is not supported by this fake.', 'stream', 'unsupported_value');
+  if (b.stream !== undefined && typeof b.stream !== 'boolean') {
+    return badRequest(ctx, "Invalid type for 'stream': expected a boolean.", 'stream', 'invalid_type');
+  }
+  if (b.stream_options !== undefined && b.stream !== true) {
+    return badRequest(ctx, "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+      'stream_options', 'invalid_value');
   }
   const msgs = b.messages;
   let lastUser = -1;
@@ -414,6 +473,13 @@ async function handleChat(ctx, b) {
   counters.completion_tokens_total += ct;
   if (reply.tool_calls) counters.chat_tool_call_responses++;
 
+  const usage = { prompt_tokens: pt, completion_tokens: ct, total_tokens: pt + ct };
+  const fin = finish || (reply.tool_calls ? 'tool_calls' : 'stop');
+  if (b.stream === true) {
+    counters.chat_streamed = (counters.chat_streamed || 0) + 1;
+    const withUsage = !!(b.stream_options && b.stream_options.include_usage === true);
+    return streamChat(ctx, b.model, reply, fin, withUsage ? usage : null);
+  }
   const message = { role: 'assistant', content: reply.content, refusal: null };
   if (reply.tool_calls) message.tool_calls = reply.tool_calls;
   return ctx.send(200, {

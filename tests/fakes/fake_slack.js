@@ -72,7 +72,24 @@ function textObjErrors(t, ptr, maxLen, plainOnly) {
   return errs;
 }
 
-function blockErrors(blocks) {
+// Slack's feedback_buttons element: action_id, and two buttons with text and value.
+function feedbackButtonsErrors(e, ep) {
+  const errs = [];
+  for (const side of ['positive_button', 'negative_button']) {
+    const b = e[side];
+    if (!b || typeof b !== 'object') {
+      errs.push(`missing required field: ${side} [json-pointer:${ep}/${side}]`);
+      continue;
+    }
+    errs.push(...textObjErrors(b.text, `${ep}/${side}/text`, 75, true));
+    if (typeof b.value !== 'string' || !b.value || b.value.length > 2000) {
+      errs.push(`value must be a string of 1..2000 characters [json-pointer:${ep}/${side}/value]`);
+    }
+  }
+  return errs;
+}
+
+function blockErrors(blocks, cfg) {
   if (!Array.isArray(blocks)) return ['must be an array [json-pointer:/blocks]'];
   const errs = [];
   if (blocks.length > 50) errs.push('no more than 50 items allowed [json-pointer:/blocks]');
@@ -106,6 +123,24 @@ function blockErrors(blocks) {
         if (!Array.isArray(b.elements) || b.elements.length < 1 || b.elements.length > 10) {
           errs.push(`elements must have 1..10 items [json-pointer:${p}/elements]`);
         }
+        break;
+      case 'context_actions':
+        if (cfg && cfg.native_feedback === false) {
+          errs.push(`unsupported type: context_actions [json-pointer:${p}]`);
+          break;
+        }
+        if (!Array.isArray(b.elements) || b.elements.length < 1 || b.elements.length > 5) {
+          errs.push(`elements must have 1..5 items [json-pointer:${p}/elements]`);
+          break;
+        }
+        b.elements.forEach((e, j) => {
+          const ep = `${p}/elements/${j}`;
+          if (!e || (e.type !== 'feedback_buttons' && e.type !== 'icon_button')) {
+            errs.push(`unsupported element [json-pointer:${ep}]`);
+          } else if (e.type === 'feedback_buttons') {
+            errs.push(...feedbackButtonsErrors(e, ep));
+          }
+        });
         break;
       case 'actions':
         if (!Array.isArray(b.elements) || b.elements.length < 1 || b.elements.length > 25) {
@@ -149,7 +184,7 @@ function readBlocks(raw, cfg) {
   }
   if (!Array.isArray(blocks)) return { error: { ok: false, error: 'invalid_blocks_format' } };
   if (cfg.validate_blocks) {
-    const errs = blockErrors(blocks);
+    const errs = blockErrors(blocks, cfg);
     if (errs.length) {
       return {
         error: {
@@ -191,7 +226,46 @@ function storeMessage(m) {
   }
 }
 
+// One page of a conversations.* listing: `limit` items (default 100, at most
+// 1000) from the offset the cursor names; next_cursor names the next page
+// while there is one (an opaque base64 string, as Slack's are).
+function page(all, p, shape) {
+  const limit = Math.max(1, Math.min(Number(p.limit) || 100, 1000));
+  let from = 0;
+  if (p.cursor) {
+    const c = /^offset:(\d+)$/.exec(Buffer.from(String(p.cursor), 'base64').toString());
+    if (!c) return { ok: false, error: 'invalid_cursor' };
+    from = Number(c[1]);
+  }
+  const more = all.length > from + limit;
+  return { ok: true, has_more: more, messages: all.slice(from, from + limit).map(shape),
+    response_metadata: { next_cursor: more ? Buffer.from('offset:' + (from + limit)).toString('base64') : '' } };
+}
+
+function assistantCall(p, check) {
+  if (!str(p.channel_id) || !str(p.thread_ts)) return { ok: false, error: 'invalid_arguments' };
+  const bad = check();
+  return bad ? { ok: false, error: bad } : { ok: true };
+}
+
 const methods = {
+  // Assistant threads (the AI app split view): each needs channel_id and
+  // thread_ts; the call is recorded and, like Slack, answered {ok: true}.
+  'assistant.threads.setStatus': (p) => assistantCall(p, () =>
+    (typeof p.status === 'string' ? null : 'invalid_arguments')),
+  'assistant.threads.setTitle': (p) => assistantCall(p, () =>
+    (typeof p.title === 'string' && p.title.length > 0 ? null : 'invalid_arguments')),
+  'assistant.threads.setSuggestedPrompts': (p) => assistantCall(p, () => {
+    let prompts = p.prompts;
+    if (typeof prompts === 'string') {
+      try { prompts = JSON.parse(prompts); } catch (e) { return 'invalid_arguments'; }
+    }
+    if (!Array.isArray(prompts) || prompts.length < 1 || prompts.length > 4) return 'invalid_arguments';
+    const ok = prompts.every((x) => x && typeof x.title === 'string' && x.title.length > 0 &&
+      typeof x.message === 'string' && x.message.length > 0);
+    return ok ? null : 'invalid_arguments';
+  }),
+
   'auth.test': () => ({
     ok: true,
     url: 'https://fake.slack.com/',
@@ -254,9 +328,7 @@ const methods = {
       if (m.channel === channel && (m.ts === ts || m.thread_ts === ts)) out.push(m);
     }
     out.sort((a, b) => Number(a.ts) - Number(b.ts));
-    const limit = Math.max(1, Math.min(Number(p.limit) || 100, 1000));
-    return { ok: true, has_more: out.length > limit,
-      messages: out.slice(0, limit).map((m) => withMetadata(m, withMeta)) };
+    return page(out, p, (m) => withMetadata(m, withMeta));
   },
 
   // The channel's latest top-level messages, newest first.
@@ -270,9 +342,7 @@ const methods = {
       if (m.channel === channel && (m.thread_ts === null || m.thread_ts === m.ts)) out.push(m);
     }
     out.sort((a, b) => Number(b.ts) - Number(a.ts));
-    const limit = Math.max(1, Math.min(Number(p.limit) || 100, 1000));
-    return { ok: true, has_more: out.length > limit,
-      messages: out.slice(0, limit).map((m) => withMetadata(m, withMeta)) };
+    return page(out, p, (m) => withMetadata(m, withMeta));
   },
 
   'chat.update': (p, cfg) => {
@@ -332,6 +402,7 @@ const DEFAULT_CONFIG = {
   ok_false_count: 0,
   ok_false_method: null,
   validate_blocks: true,
+  native_feedback: true, // false: context_actions blocks are refused (invalid_blocks)
   not_in_channel: [], // channels where chat.postMessage answers not_in_channel
 };
 
@@ -354,7 +425,8 @@ function applyConfig(cfg, patch) {
         if (v !== null && typeof v !== 'string') return 'ok_false_method must be a method name or null';
         break;
       case 'validate_blocks':
-        if (typeof v !== 'boolean') return 'validate_blocks must be a boolean';
+      case 'native_feedback':
+        if (typeof v !== 'boolean') return `${k} must be a boolean`;
         break;
       case 'not_in_channel':
         if (!Array.isArray(v) || !v.every((c) => typeof c === 'string')) {
@@ -413,6 +485,9 @@ startFake({
     if (ctx.parsed.kind === 'json' && (params === null || typeof params !== 'object' || Array.isArray(params))) {
       return ctx.send(400, { ok: false, error: 'invalid_json' });
     }
+    // Slack reads JSON bodies only for write methods: the read methods here
+    // (conversations.history / conversations.replies) see no arguments in one.
+    if (ctx.parsed.kind === 'json' && method.startsWith('conversations.')) params = {};
     params = Object.assign({}, ctx.query, params || {});
 
     const auth = ctx.headers.authorization;

@@ -401,8 +401,18 @@ jpost /v1/chat/completions '{"model":"m","messages":[{"role":"user","content":"q
 check "unanswered tool_call -> 400" 's === 400 && b.error.message.includes("call_1")'
 jpost /v1/chat/completions '{"model":"m","messages":[{"role":"user","content":"q"}],"tools":[]}' "${AUTH[@]}"
 check "empty tools -> 400" 's === 400'
-jpost /v1/chat/completions '{"model":"m","messages":[{"role":"user","content":"q"}],"stream":true}' "${AUTH[@]}"
-check "stream unsupported -> 400" 's === 400'
+jpost /v1/chat/completions '{"model":"m","messages":[{"role":"user","content":"q"}],"stream_options":{"include_usage":true}}' "${AUTH[@]}"
+check "stream_options without stream -> 400" 's === 400 && b.error.param === "stream_options"'
+# streamed: the pieces join to the non-streamed answer; usage chunk; [DONE]
+EV='const ev = raw.split("\n\n").filter(Boolean).map(e => e.replace(/^data: /, "")); const js = ev.slice(0, -1).map(JSON.parse)'
+jpost /v1/chat/completions '{"model":"m","messages":[{"role":"user","content":"What is Haink?"}],"stream":true,"stream_options":{"include_usage":true}}' "${AUTH[@]}"
+check "stream: text in chunks, usage, [DONE]" "s === 200 && h['content-type'].startsWith('text/event-stream') && (() => { $EV; return ev[ev.length - 1] === '[DONE]' && js.every(j => j.object === 'chat.completion.chunk') && js.map(j => (j.choices[0] && j.choices[0].delta.content) || '').join('') === 'Echo: What is Haink?' && js.filter(j => j.choices[0] && j.choices[0].delta.content).length > 3 && js[js.length - 2].choices[0].finish_reason === 'stop' && js[js.length - 1].choices.length === 0 && js[js.length - 1].usage.completion_tokens > 0; })()"
+jpost /v1/chat/completions '{"model":"m","messages":[{"role":"user","content":"rotate"}],"stream":true,"tools":[{"type":"function","function":{"name":"search_knowledge_base","parameters":{"type":"object","properties":{"query":{"type":"string"}}}}}]}' "${AUTH[@]}"
+check "stream: tool call id+name, then arguments in fragments" "s === 200 && (() => { $EV; const d = js.map(j => j.choices[0] && j.choices[0].delta.tool_calls).filter(Boolean).flat(); return d.length === 3 && d[0].id && d[0].function.name === 'search_knowledge_base' && JSON.parse(d.map(x => x.function.arguments).join('')).query === 'rotate' && js[js.length - 1].choices[0].finish_reason === 'tool_calls' && !js.some(j => j.usage); })()"
+jpost /_fake/config '{"stream_cut_after":2}'
+jpost /v1/chat/completions '{"model":"m","messages":[{"role":"user","content":"What is Haink?"}],"stream":true}' "${AUTH[@]}"
+check "stream_cut_after: connection dropped, no [DONE]" '!String(raw).includes("[DONE]")'
+jpost /_fake/config '{"stream_cut_after":0}'
 
 # --- chat: default agent
 TOOLS='[{"type":"function","function":{"name":"search_knowledge_base","description":"search","parameters":{"type":"object","properties":{"query":{"type":"string"}},"required":["query"]}}}]'

@@ -1,6 +1,6 @@
-/* The chunker (worker/chunk.c) on Markdown and plain text, with small chunk sizes. */
+/* The chunker (worker/kb/chunk.c) on Markdown and plain text, with small chunk sizes. */
 #include "fuzz.h"
-#include "chunk.h"
+#include "kb/chunk.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

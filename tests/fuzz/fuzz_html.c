@@ -1,6 +1,6 @@
-/* HTML pages to Markdown for the chunker (worker/html.c). */
+/* HTML pages to Markdown for the chunker (worker/kb/html.c). */
 #include "fuzz.h"
-#include "html.h"
+#include "kb/html.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,6 +1,6 @@
-/* OpenAI-compatible Chat Completions replies (worker/llm.c). */
+/* OpenAI-compatible Chat Completions replies (worker/agent/llm.c). */
 #include "fuzz.h"
-#include "llm.h"
+#include "agent/llm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

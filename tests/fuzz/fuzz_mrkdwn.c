@@ -1,7 +1,7 @@
-/* The model's Markdown to Slack mrkdwn and Block Kit blocks (worker/mrkdwn.c). */
+/* The model's Markdown to Slack mrkdwn and Block Kit blocks (worker/slack/mrkdwn.c). */
 #include "fuzz.h"
-#include "mrkdwn.h"
-#include "tools.h"
+#include "slack/mrkdwn.h"
+#include "agent/tools.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

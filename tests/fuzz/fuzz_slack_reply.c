@@ -1,6 +1,6 @@
-/* Slack Web API replies (worker/slack_api.c) through the http seam: any body, any status. */
+/* Slack Web API replies (worker/slack/slack_api.c) through the http seam: any body, any status. */
 #include "fuzz.h"
-#include "slack_api.h"
+#include "slack/slack_api.h"
 
 #include "../unit/fake_http.h"
 

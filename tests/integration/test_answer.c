@@ -1,13 +1,13 @@
 /*
- * Integration tests of the answering side (worker/answer.c with taskstate,
+ * Integration tests of the answering side (worker/agent/answer.c with taskstate,
  * ratelimit, reply, agent, llm, slack_api) on a real redis-server, with Slack
  * and the LLM behind a fake transport that routes by URL.
  */
 #include "common.h"
-#include "answer.h"
-#include "handler.h"
-#include "ratelimit.h"
-#include "taskstate.h"
+#include "agent/answer.h"
+#include "agent/handler.h"
+#include "agent/ratelimit.h"
+#include "queue/taskstate.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -23,6 +23,7 @@ struct route_state {
 	size_t nllm, llm_next;
 	const char *update_reply;  /* chat.update body, NULL = ok */
 	const char *replies_reply; /* conversations.replies body, NULL = 404 */
+	const char *replies_page2; /* its body when the request names a cursor */
 	size_t posts, updates, chats;
 };
 
@@ -45,7 +46,9 @@ static void route(struct fake_http *f, const struct http_request *req, struct fa
 		s->updates++;
 		out->body = s->update_reply ? s->update_reply : "{\"ok\":true}";
 	} else if (strstr(req->url, "/conversations.replies") && s->replies_reply) {
-		out->body = s->replies_reply;
+		out->body = s->replies_page2 && req->body && strstr(req->body, "cursor=")
+				? s->replies_page2
+				: s->replies_reply;
 	} else if (strstr(req->url, "/chat/completions")) {
 		s->chats++;
 		out->body = default_answer;
@@ -131,14 +134,18 @@ static json_t *last_body(struct setup *s, const char *path)
 	return NULL;
 }
 
-static int has_actions(json_t *body)
+/* 1 when body's blocks carry a feedback control: Slack's feedback_buttons or classic buttons. */
+static int has_feedback(json_t *body)
 {
 	size_t i;
 	json_t *b;
 
-	json_array_foreach(
-	    json_object_get(body, "blocks"), i,
-	    b) if (!strcmp(json_string_value(json_object_get(b, "type")), "actions")) return 1;
+	json_array_foreach(json_object_get(body, "blocks"), i, b)
+	{
+		const char *type = json_string_value(json_object_get(b, "type"));
+		if (type && (!strcmp(type, "actions") || !strcmp(type, "context_actions")))
+			return 1;
+	}
 	return 0;
 }
 
@@ -161,7 +168,7 @@ TEST(answer, question_is_answered_once_with_state_and_answer_hash)
 	CHECK_STR_EQ(json_string_value(json_object_get(body, "text")), "Thinking…");
 	json_decref(body);
 	body = last_body(&s, "/chat.update");
-	CHECK(has_actions(body));
+	CHECK(has_feedback(body));
 	CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700000000.000001");
 
 	state_key = keys_task_state("haink", "EvA1");
@@ -230,12 +237,45 @@ TEST(answer, retries_reuse_the_placeholder_and_the_stored_answer)
 	CHECK_INT_EQ(s.rs.chats, 2);
 	{
 		json_t *body = last_body(&s, "/chat.update");
-		CHECK(has_actions(body));
+		CHECK(has_feedback(body));
 		CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700000000.000001");
 		json_decref(body);
 	}
 	task_release(&t);
 	fake_env_release(&s.fe);
+}
+
+/*
+ * Task id's attempt crashed while posting its placeholder (intent recorded, ts
+ * not); conversations.replies answers page1 (then page2 for a cursor): giving
+ * up must apologise in the message want_ts, post nothing, and record it.
+ */
+static void give_up_finds_placeholder(struct setup *s, const char *id, const char *thread,
+				      const char *page1, const char *page2, const char *want_ts)
+{
+	const char *f[] = {"placeholder", "state"}, *vals[] = {"posting", "running"};
+	size_t posts = s->rs.posts;
+	struct err e = {0};
+	struct task t;
+	json_t *body;
+	char *key, *v;
+
+	question(&t, id, thread, "U3");
+	CHECK(taskstate_set(&s->fe.w, id, 2, f, vals, &e) == 0);
+	s->rs.replies_reply = page1;
+	s->rs.replies_page2 = page2;
+	handler_give_up(&s->fe.w, &t, &e);
+	CHECK_INT_EQ(s->rs.posts, posts);
+	body = last_body(s, "/chat.update");
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), want_ts);
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "text")), ANSWER_APOLOGY);
+	json_decref(body);
+	key = keys_task_state("haink", id);
+	v = hget(s, key, "placeholder_ts");
+	CHECK_STR_EQ(v, want_ts);
+	free(v);
+	free(key);
+	task_release(&t);
 }
 
 TEST(answer, give_up_edits_the_placeholder_with_an_apology)
@@ -290,26 +330,20 @@ TEST(answer, give_up_edits_the_placeholder_with_an_apology)
 	 * not): giving up finds that message by its metadata and apologises in it,
 	 * so no orphan "Thinking…" stays behind and no second message is posted.
 	 */
-	question(&t, "EvA3c", "1700.000302", "U3");
-	{
-		const char *f[] = {"placeholder", "state"}, *vals[] = {"posting", "running"};
-		CHECK(taskstate_set(&s.fe.w, "EvA3c", 2, f, vals, &e) == 0);
-	}
-	s.rs.replies_reply = "{\"ok\":true,\"messages\":[{\"ts\":\"1700.000302\"},"
-			     "{\"ts\":\"1700000000.000777\",\"metadata\":{\"event_type\":"
-			     "\"haink_task\",\"event_payload\":{\"task_id\":\"EvA3c\"}}}]}";
-	handler_give_up(&s.fe.w, &t, &e);
-	CHECK_INT_EQ(s.rs.posts, 2);
-	body = last_body(&s, "/chat.update");
-	CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700000000.000777");
-	CHECK_STR_EQ(json_string_value(json_object_get(body, "text")), ANSWER_APOLOGY);
-	json_decref(body);
-	key = keys_task_state("haink", "EvA3c");
-	v = hget(&s, key, "placeholder_ts");
-	CHECK_STR_EQ(v, "1700000000.000777");
-	free(v);
-	free(key);
-	task_release(&t);
+	give_up_finds_placeholder(&s, "EvA3c", "1700.000302",
+				  "{\"ok\":true,\"messages\":[{\"ts\":\"1700.000302\"},"
+				  "{\"ts\":\"1700000000.000777\",\"metadata\":{\"event_type\":"
+				  "\"haink_task\",\"event_payload\":{\"task_id\":\"EvA3c\"}}}]}",
+				  NULL, "1700000000.000777");
+	/* in a long thread the placeholder is on a later page: next_cursor is followed */
+	give_up_finds_placeholder(
+	    &s, "EvA3d", "1700.000303",
+	    "{\"ok\":true,\"has_more\":true,\"messages\":[{\"ts\":\"1700.000303\"}],"
+	    "\"response_metadata\":{\"next_cursor\":\"bmV4dDox\"}}",
+	    "{\"ok\":true,\"messages\":[{\"ts\":\"1700000000.000888\",\"metadata\":"
+	    "{\"event_type\":\"haink_task\",\"event_payload\":{\"task_id\":\"EvA3d\"}}}],"
+	    "\"response_metadata\":{\"next_cursor\":\"\"}}",
+	    "1700000000.000888");
 	fake_env_release(&s.fe);
 }
 
@@ -415,7 +449,7 @@ TEST(answer, feedback_updates_the_hash_and_thanks_in_slack)
 	free(v);
 	body = last_body(&s, "/chat.update");
 	CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700000000.000001");
-	CHECK(!has_actions(body));
+	CHECK(!has_feedback(body));
 	{
 		char *d = json_dumps(json_object_get(body, "blocks"), 0);
 		CHECK_STR_CONTAINS(d, "Thanks for the feedback!");

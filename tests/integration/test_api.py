@@ -2,7 +2,7 @@
 
 Each test starts its own Stack (redis-server + haink-api on free loopback
 ports) and checks what Slack would see (status, body, headers) and what landed
-on the stream (ARCHITECTURE.md sections 3 and 4).
+on the stream (docs/architecture.md, "The path of a question").
 """
 import json
 import os
@@ -560,6 +560,28 @@ def test_idle_keep_alive_connections_cannot_starve_the_api():
             try:
                 status, _, body = st.post_event(api, app_mention("EvIdle%d" % threads))
                 assert status == 200, body
+            finally:
+                for c in idle:
+                    c.close()
+
+
+def test_silent_connections_wait_in_the_kernel_not_in_the_pool():
+    """A connection that never sends a byte used to park a thread for the 10 s request
+    timeout: 500 of them held every thread. The listening socket now defers accept until
+    the first bytes arrive (TCP_DEFER_ACCEPT), so a signed event is answered behind 500
+    silent connections even on a pool of 16 threads, and behind 500 idle keep-alive
+    connections on the default pool. The 3 s client timeout is well under the 10 s a
+    parked thread would hold (the latency itself is measured by make bench)."""
+    with Stack() as st:
+        st.redis()
+        for threads, used in ((16, False), (128, True)):
+            api = st.api(API_THREADS=threads)
+            idle = _idle_clients(api, 500, used=used)
+            try:
+                status, _, body = st.post_event(
+                    api, app_mention("EvSilent%d" % threads), timeout=3)
+                assert status == 200, body
+                assert request("127.0.0.1", api.port, "GET", "/healthz", timeout=3)[0] == 200
             finally:
                 for c in idle:
                     c.close()

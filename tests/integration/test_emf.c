@@ -1,13 +1,13 @@
 /*
- * Integration tests of worker/emf.c on a real redis-server: of two
+ * Integration tests of worker/queue/emf.c on a real redis-server: of two
  * publishers exactly one holds the lease and writes lines; the figures in
  * the line are those of the stream (length, lag, pending, oldest pending age,
  * dead letters, memory use); the lease passes on when released or expired;
  * emf_start() publishes on stdout and emf_stop() releases the lease.
  */
 #include "common.h"
-#include "emf.h"
-#include "wctx.h"
+#include "queue/emf.h"
+#include "queue/worker_ctx.h"
 
 #include "../harness/test.h"
 

@@ -1,5 +1,5 @@
 /*
- * Integration tests of worker/history.c on a real redis-server: the atomic
+ * Integration tests of worker/memory/history.c on a real redis-server: the atomic
  * append/trim/expire script under concurrent writers (an observer checks
  * every snapshot: never over the limit, never starting on a tool result,
  * every tool_calls message followed by all its results, the newest element
@@ -7,7 +7,7 @@
  * and loading in Chat Completions form.
  */
 #include "common.h"
-#include "history.h"
+#include "memory/history.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

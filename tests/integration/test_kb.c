@@ -6,10 +6,10 @@
  * searches running while the index reloads, and drop.
  */
 #include "common.h"
-#include "wctx.h"
-#include "kb.h"
-#include "ingest.h"
-#include "embed.h"
+#include "queue/worker_ctx.h"
+#include "kb/kb.h"
+#include "kb/ingest.h"
+#include "kb/embed.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -33,7 +33,7 @@ static int on_qe(void)
 struct fixture {
 	struct config cfg;
 	struct worker_env env;
-	struct wctx w;
+	struct worker_ctx w;
 	char tmp[64];
 };
 
@@ -56,8 +56,8 @@ static int setup(struct fixture *f)
 	f->cfg.embed_cache_ttl_s = 600;
 	f->cfg.llm_timeout_s = 5;
 	f->env.cfg = &f->cfg;
-	if (wctx_init(&f->w, &f->env, 0, 5000, &e) < 0) {
-		test_fail(__FILE__, __LINE__, "wctx_init: %s", e.msg);
+	if (worker_ctx_init(&f->w, &f->env, 0, 5000, &e) < 0) {
+		test_fail(__FILE__, __LINE__, "worker_ctx_init: %s", e.msg);
 		return -1;
 	}
 	snprintf(f->tmp, sizeof(f->tmp), "/tmp/haink-kb-XXXXXX");
@@ -74,7 +74,7 @@ static void teardown(struct fixture *f)
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", f->tmp);
 	free(cmd);
-	wctx_release(&f->w);
+	worker_ctx_release(&f->w);
 }
 
 static int ingest(struct fixture *f, const char *path, int reindex, FILE *out,
@@ -118,7 +118,7 @@ static long long cmd_int(struct rds *r, const char *fmt, const char *a, const ch
 	return v;
 }
 
-static void check_first(struct kb *kb, struct wctx *w, const char *q, const char *source)
+static void check_first(struct kb *kb, struct worker_ctx *w, const char *q, const char *source)
 {
 	struct kb_result res = {0};
 	struct err e = {0};
@@ -319,10 +319,10 @@ struct searcher {
 static void *search_loop(void *arg)
 {
 	struct searcher *s = arg;
-	struct wctx w;
+	struct worker_ctx w;
 	struct err e = {0};
 
-	if (wctx_init(&w, &s->f->env, 1, 5000, &e) < 0) {
+	if (worker_ctx_init(&w, &s->f->env, 1, 5000, &e) < 0) {
 		s->errors++;
 		return NULL;
 	}
@@ -336,7 +336,7 @@ static void *search_loop(void *arg)
 		kb_result_release(&res);
 		s->done++;
 	}
-	wctx_release(&w);
+	worker_ctx_release(&w);
 	return NULL;
 }
 

@@ -7,10 +7,10 @@
  * forgets; and `memory forget` removing exactly one scope.
  */
 #include "common.h"
-#include "memory.h"
-#include "tools.h"
-#include "wctx.h"
-#include "embed.h"
+#include "memory/memory.h"
+#include "agent/tools.h"
+#include "queue/worker_ctx.h"
+#include "kb/embed.h"
 
 #include <stdlib.h>
 
@@ -289,7 +289,7 @@ TEST(memory, tools_use_the_task_scope_not_model_arguments)
 	struct config cfg;
 	struct agents agents;
 	struct worker_env env;
-	struct wctx w;
+	struct worker_ctx w;
 	struct buf problems = BUF_INIT, out = BUF_INIT;
 	struct err e = {0};
 	struct tool_trace trace;
@@ -316,7 +316,7 @@ TEST(memory, tools_use_the_task_scope_not_model_arguments)
 	memset(&env, 0, sizeof(env));
 	env.cfg = &cfg;
 	env.agents = &agents;
-	CHECK_INT_EQ(wctx_init(&w, &env, 0, 5000, &e), 0);
+	CHECK_INT_EQ(worker_ctx_init(&w, &env, 0, 5000, &e), 0);
 	tool_trace_init(&trace);
 	s1 = (struct tool_scope){"haink", "T", "C", "UA", "1.1", agents_find(&agents, "support")};
 	s2 = (struct tool_scope){"haink", "T", "C", "UB", "1.1", agents_find(&agents, "support")};
@@ -394,7 +394,7 @@ TEST(memory, tools_use_the_task_scope_not_model_arguments)
 
 	tool_trace_release(&trace);
 	buf_release(&out);
-	wctx_release(&w);
+	worker_ctx_release(&w);
 	agents_release(&agents);
 	config_release(&cfg);
 	rds_free(r);

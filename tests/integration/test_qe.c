@@ -10,13 +10,13 @@
  * back to the local backend, and rag_doc_idx answering KNN with EF_RUNTIME.
  */
 #include "common.h"
-#include "memory.h"
-#include "memory_ft.h"
-#include "ft.h"
-#include "kb.h"
-#include "wctx.h"
-#include "embed.h"
-#include "embed_cache.h"
+#include "memory/memory.h"
+#include "memory/memory_ft.h"
+#include "kb/ft.h"
+#include "kb/kb.h"
+#include "queue/worker_ctx.h"
+#include "kb/embed.h"
+#include "kb/embed_cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,9 +105,9 @@ TEST(qe, memory_tags_keep_case_and_commas_apart)
 }
 
 static const char *const words[] = {
-    "deploy",	"billing", "rust",    "python",	 "french",  "office", "berlin",	  "payments",
-    "on-call",	"refund",  "docs",    "planning", "postgres", "redis", "dog",	  "holiday",
-    "password", "api",	   "review", "kubernetes", "budget", "team",   "handbook", "release"};
+    "deploy",	"billing", "rust",   "python",	   "french",   "office", "berlin",   "payments",
+    "on-call",	"refund",  "docs",   "planning",   "postgres", "redis",	 "dog",	     "holiday",
+    "password", "api",	   "review", "kubernetes", "budget",   "team",	 "handbook", "release"};
 
 /* A memory text of 3 to 6 words picked by a small generator from words[]. */
 static void fake_text(unsigned *seed, char *out, size_t len)
@@ -151,8 +151,8 @@ TEST(qe, memory_backends_agree_on_top_k)
 		CHECK_INT_EQ(search(r, MEM_BACKEND_FT, "T1/U9", thread, text, 5, &b), 0);
 		eq = a.n == b.n && a.n == 5;
 		for (size_t i = 0; eq && i < a.n; i++)
-			eq = !strcmp(a.v[i].id, b.v[i].id) &&
-			     a.v[i].score - b.v[i].score < 1e-5 && b.v[i].score - a.v[i].score < 1e-5;
+			eq = !strcmp(a.v[i].id, b.v[i].id) && a.v[i].score - b.v[i].score < 1e-5 &&
+			     b.v[i].score - a.v[i].score < 1e-5;
 		if (!eq)
 			printf("    query '%s': local and ft disagree\n", text);
 		same += eq;
@@ -279,7 +279,7 @@ TEST(qe, kb_knn_with_ef_runtime_finds_the_exact_top_5)
 struct kb_fixture {
 	struct config cfg;
 	struct worker_env env;
-	struct wctx w;
+	struct worker_ctx w;
 };
 
 static int kb_setup(struct kb_fixture *f, int algorithm)
@@ -298,8 +298,8 @@ static int kb_setup(struct kb_fixture *f, int algorithm)
 	f->cfg.embed_cache_ttl_s = 600;
 	f->cfg.llm_timeout_s = 5;
 	f->env.cfg = &f->cfg;
-	if (wctx_init(&f->w, &f->env, 0, 5000, &e) < 0) {
-		test_fail(__FILE__, __LINE__, "wctx_init: %s", e.msg);
+	if (worker_ctx_init(&f->w, &f->env, 0, 5000, &e) < 0) {
+		test_fail(__FILE__, __LINE__, "worker_ctx_init: %s", e.msg);
 		return -1;
 	}
 	return 0;
@@ -353,7 +353,7 @@ TEST(qe, kb_index_recreated_after_a_drop)
 	kb_result_release(&res);
 	kb_close(kb);
 out:
-	wctx_release(&f.w);
+	worker_ctx_release(&f.w);
 }
 
 TEST(qe, kb_keeps_working_on_an_index_of_another_algorithm)
@@ -379,7 +379,7 @@ TEST(qe, kb_keeps_working_on_an_index_of_another_algorithm)
 	kb_result_release(&res);
 	kb_close(kb);
 out:
-	wctx_release(&f.w);
+	worker_ctx_release(&f.w);
 }
 
 TEST(qe, kb_refuses_an_index_of_another_dimension)
@@ -397,5 +397,5 @@ TEST(qe, kb_refuses_an_index_of_another_dimension)
 	CHECK_INT_EQ(e.code, ERR_INVALID);
 	CHECK_STR_CONTAINS(e.msg, "--reindex");
 	kb_close(kb);
-	wctx_release(&f.w);
+	worker_ctx_release(&f.w);
 }

@@ -8,7 +8,7 @@
 
 #include "common.h"
 #include "enqueue.h"
-#include "runtime.h"
+#include "queue/runtime.h"
 
 #include "../harness/test.h"
 
@@ -256,6 +256,77 @@ out:
 	rds_free(admin);
 	rds_free(u);
 	rds_free(bad);
+}
+
+struct scan_seen {
+	int pages, keys, stop_after;
+	char last[64];
+};
+
+static int scan_count(struct rds *r, const redisReply *keys, void *vctx, struct err *err)
+{
+	struct scan_seen *c = vctx;
+
+	(void)r;
+	c->pages++;
+	for (size_t i = 0; i < keys->elements; i++) {
+		c->keys++;
+		snprintf(c->last, sizeof(c->last), "%s", keys->element[i]->str);
+	}
+	if (c->stop_after && c->pages >= c->stop_after) {
+		err_set(err, ERR_INVALID, "stopped by the callback");
+		return -1;
+	}
+	return 0;
+}
+
+static int count_key(struct rds *r, const char *key, void *ctx, struct err *err)
+{
+	(void)r, (void)err;
+	*(int *)ctx += !strncmp(key, "scan:", 5);
+	return 0;
+}
+
+TEST(rds, scan_visits_every_matching_key_of_the_type)
+{
+	struct rds *r = connect_test(NULL);
+	struct err e = {0};
+	struct scan_seen all = {0}, hashes = {0}, stopped = {0, 0, 1, ""};
+	redisReply *rep;
+
+	CHECK(r != NULL);
+	test_redis_flush();
+	for (int i = 0; i < 2500; i++) {
+		rep = rds_cmd(r, &e, "SET scan:s:%d x", i);
+		CHECK(rep != NULL);
+		freeReplyObject(rep);
+	}
+	rep = rds_cmd(r, &e, "HSET scan:h:1 f v");
+	CHECK(rep != NULL);
+	freeReplyObject(rep);
+	rep = rds_cmd(r, &e, "SET other x");
+	CHECK(rep != NULL);
+	freeReplyObject(rep);
+	CHECK_INT_EQ(rds_scan(r, "scan:*", NULL, scan_count, &all, &e), 0);
+	CHECK(all.keys >= 2501); /* SCAN may return a key twice, never skips one */
+	CHECK(all.pages >= 2);
+	CHECK_INT_EQ(rds_scan(r, "scan:*", "hash", scan_count, &hashes, &e), 0);
+	CHECK_INT_EQ(hashes.keys, 1);
+	CHECK_STR_EQ(hashes.last, "scan:h:1");
+	/* the callback's failure stops the scan and comes back with its error */
+	CHECK_INT_EQ(rds_scan(r, "scan:*", NULL, scan_count, &stopped, &e), -1);
+	CHECK_INT_EQ(stopped.pages, 1);
+	CHECK_INT_EQ(e.code, ERR_INVALID);
+	/* the per-key form sees each key of the pages */
+	{
+		int keys = 0;
+		CHECK_INT_EQ(rds_scan_keys(r, "scan:*", "hash", count_key, &keys, &e), 0);
+		CHECK_INT_EQ(keys, 1);
+		keys = 0;
+		CHECK_INT_EQ(rds_scan_keys(r, "scan:*", NULL, count_key, &keys, &e), 0);
+		CHECK(keys >= 2501);
+	}
+	rds_free(r);
 }
 
 TEST(rds, command_timeout)

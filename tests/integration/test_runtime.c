@@ -1,5 +1,5 @@
 /*
- * Integration tests of the queue runtime (worker/runtime.c, retry.c, dlq.c,
+ * Integration tests of the queue runtime (worker/queue/runtime.c, retry.c, dlq.c,
  * daily.c, metrics_http.c) on a real redis-server, with fake handlers
  * injected through struct runtime_ops.
  *
@@ -8,12 +8,12 @@
  * Set TEST_LOG=1 to see the runtime's log lines.
  */
 #include "common.h"
-#include "daily.h"
-#include "dlq.h"
-#include "metrics_http.h"
-#include "retry.h"
-#include "runtime.h"
-#include "wctx.h"
+#include "queue/daily.h"
+#include "queue/dlq.h"
+#include "queue/metrics_http.h"
+#include "queue/retry.h"
+#include "queue/runtime.h"
+#include "queue/worker_ctx.h"
 
 #include "../harness/test.h"
 
@@ -152,7 +152,7 @@ static int fake_get(const int *field)
 	return v;
 }
 
-static int fake_run(struct wctx *w, struct task *t, struct err *err)
+static int fake_run(struct worker_ctx *w, struct task *t, struct err *err)
 {
 	int n, rc = 0;
 	enum fake_mode mode;
@@ -225,7 +225,7 @@ static int fake_run(struct wctx *w, struct task *t, struct err *err)
 	return rc;
 }
 
-static void fake_give_up(struct wctx *w, const struct task *t, const struct err *why)
+static void fake_give_up(struct worker_ctx *w, const struct task *t, const struct err *why)
 {
 	(void)w;
 	(void)why;

@@ -1,4 +1,4 @@
-"""Integration tests of the Dev UI routes of haink-api (ARCHITECTURE.md section 8):
+"""Integration tests of the Dev UI routes of haink-api (docs/architecture.md, "The path of a question", the Dev UI):
 the real binary against a real redis-server. The worker's side (the ui reply
 sink writing ui:<session>) is played here by writing that stream directly.
 """
@@ -285,6 +285,15 @@ def test_ui_routes_report_503_while_redis_is_down():
         assert st.r("XLEN", st.stream) == 1
 
 
+def answered_session(api):
+    """The entries of SESSION's stream once they include the answer (waits up to 30 s)."""
+    def events():
+        _, _, out = call(api, "GET", "/ui/api/events?session=" + SESSION)
+        ev = out["events"]
+        return ev if any(e["kind"] == "answer" for e in ev) else None
+    return wait_until(events, 30, "the answer on the session stream")
+
+
 def test_offline_answers_carry_their_agent_and_a_trace_of_the_tool_calls():
     """The worker side for real, offline: a Dev UI question's entries on ui:<session>."""
     with Stack() as st:
@@ -300,11 +309,7 @@ def test_offline_answers_carry_their_agent_and_a_trace_of_the_tool_calls():
                                      "text": "What does REDELIVERY_TIMEOUT_MS do?"})
         assert status == 200, body
 
-        def events():
-            _, _, out = call(api, "GET", "/ui/api/events?session=" + SESSION)
-            ev = out["events"]
-            return ev if any(e["kind"] == "answer" for e in ev) else None
-        ev = wait_until(events, 30, "the answer on the session stream")
+        ev = answered_session(api)
         kinds = [e["kind"] for e in ev]
         assert kinds[0] == "placeholder" and kinds[-1] == "answer", kinds
         ph, ans = ev[0], ev[-1]
@@ -329,3 +334,33 @@ def test_offline_answers_carry_their_agent_and_a_trace_of_the_tool_calls():
         assert out == ans["text"] or (out.endswith("\u2026") and ans["text"].startswith(out[:-1]))
         assert last["prompt_tokens"] == "0" and last["completion_tokens"] == "0"
         assert kinds.index("trace") < kinds.index("answer")
+
+
+def test_ui_answers_are_typed_out_as_the_model_streams():
+    """With the OpenAI fake streaming slowly, the session stream gets "partial" entries
+    (the answer so far, each longer than the last) between the placeholder and the
+    answer, which holds the whole text."""
+    answer = " ".join("part%d" % i for i in range(50))
+    with Stack() as st:
+        st.redis()
+        llm = st.fake("fake_openai.js", {"embedding_dim": 64, "stream_chunk_ms": 25})
+        env = dict(LLM_PROVIDER="openai", OPENAI_API_KEY="sk-test",
+                   OPENAI_BASE_URL=llm.base + "/v1", EMBEDDING_MODEL="text-embedding-3-small",
+                   EMBEDDING_DIM=64, VECTOR_BACKEND="local", WORKER_CONCURRENCY=1,
+                   SHUTDOWN_GRACE_S=5, SLACK_STREAM_INTERVAL_MS=200)
+        llm.script([{"content": answer}])
+        api = st.api(UI_TOKEN=TOKEN)
+        st.worker(**env)
+        status, _, body = call(api, "POST", "/ui/api/ask",
+                               body={"session": SESSION, "user": "ada", "text": "Type it out"})
+        assert status == 200, body
+
+        ev = answered_session(api)
+        kinds = [e["kind"] for e in ev]
+        parts = [e["text"] for e in ev if e["kind"] == "partial"]
+        assert len(parts) >= 3, kinds
+        assert all(answer.startswith(p) and p != answer for p in parts), parts
+        assert all(len(a) < len(b) for a, b in zip(parts, parts[1:])), parts
+        assert kinds.index("placeholder") < kinds.index("partial") < kinds.index("answer")
+        assert ev[kinds.index("answer")]["text"] == answer
+        assert all(e["ref"] == ev[0]["id"] for e in ev if e["kind"] == "partial")

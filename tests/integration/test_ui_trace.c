@@ -1,5 +1,5 @@
 /*
- * The Dev UI's trace (worker/reply.c's ui sink, fed by worker/agent.c) on a
+ * The Dev UI's trace (worker/slack/reply.c's ui sink, fed by worker/agent/agent.c) on a
  * real redis-server: a Dev UI question whose model calls a tool writes one
  * "trace" entry per model call and tool call to ui:<session>, in order, with
  * arguments, result excerpts cut on a character boundary, tokens and
@@ -7,8 +7,8 @@
  * question with the same script writes no trace anywhere.
  */
 #include "common.h"
-#include "handler.h"
-#include "tools.h"
+#include "agent/handler.h"
+#include "agent/tools.h"
 
 #include <jansson.h>
 #include <stdlib.h>

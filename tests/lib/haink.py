@@ -399,14 +399,14 @@ class Stack:
 
     # slack requests to the api
     def post_signed(self, api, path, body, content_type="application/json", ts=None,
-                    headers=None):
+                    headers=None, timeout=10):
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
         if isinstance(body, str):
             body = body.encode()
         h = slack_headers(self.secret, body, ts, content_type)
         h.update(headers or {})
-        return request("127.0.0.1", api.port, "POST", path, body, h)
+        return request("127.0.0.1", api.port, "POST", path, body, h, timeout=timeout)
 
     def post_event(self, api, payload, **kw):
         return self.post_signed(api, "/slack/events", payload, **kw)
@@ -418,11 +418,36 @@ def slack_blocks(msg):
     return json.loads(blocks) if isinstance(blocks, str) else blocks
 
 
+def feedback_answer_id(msg):
+    """The answer id a message's feedback control names (a final answer), else None:
+    Slack's native feedback_buttons (values helpful:<id> / not_helpful:<id>) or both
+    classic buttons (value <id>). msg: a stored message or a request's JSON."""
+    try:
+        blocks = slack_blocks(msg)
+    except ValueError:
+        return None
+    for b in blocks:
+        if not isinstance(b, dict):
+            continue
+        els = b.get("elements") or []
+        if b.get("type") == "context_actions":
+            for el in els:
+                if el.get("type") == "feedback_buttons":
+                    up = el["positive_button"]["value"]
+                    down = el["negative_button"]["value"]
+                    if up.startswith("helpful:") and down == "not_" + up:
+                        return up[len("helpful:"):]
+        if b.get("type") == "actions":
+            vals = {el.get("action_id"): el.get("value") for el in els}
+            if vals.get("feedback_helpful") and \
+                    vals.get("feedback_helpful") == vals.get("feedback_not_helpful"):
+                return vals["feedback_helpful"]
+    return None
+
+
 def has_buttons(msg):
-    """True when a message carries both feedback buttons (a final answer)."""
-    ids = [el.get("action_id") for b in slack_blocks(msg) if b.get("type") == "actions"
-           for el in b.get("elements", [])]
-    return "feedback_helpful" in ids and "feedback_not_helpful" in ids
+    """True when a message carries its feedback control (a final answer)."""
+    return feedback_answer_id(msg) is not None
 
 
 def blocks_text(msg):

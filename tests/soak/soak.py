@@ -25,7 +25,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from haink import Stack, app_mention, fake_llm_env, has_buttons, wait_until  # noqa: E402
+from haink import (Stack, app_mention, fake_llm_env, feedback_answer_id, has_buttons,  # noqa: E402
+                   wait_until)
 
 N = int(os.environ.get("SOAK_QUESTIONS", "500"))
 SEED = int(os.environ.get("SOAK_SEED", str(int(time.time()))))
@@ -48,15 +49,9 @@ def check(name, ok, detail=""):
 
 
 def answer_ids(body):
-    """The answer ids on a request's feedback buttons (none: not a final answer)."""
-    blocks = body.get("blocks") or []
-    if isinstance(blocks, str):
-        try:
-            blocks = json.loads(blocks)
-        except ValueError:
-            return set()
-    return {el.get("value") for b in blocks if isinstance(b, dict) and b.get("type") == "actions"
-            for el in b.get("elements", []) if el.get("action_id") == "feedback_helpful"}
+    """The answer ids on a request's feedback control (none: not a final answer)."""
+    aid = feedback_answer_id(body)
+    return {aid} if aid else set()
 
 
 def main():

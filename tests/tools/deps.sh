@@ -5,7 +5,8 @@ set -eu
 
 PKGS="build-essential pkg-config libhiredis-dev libcivetweb-dev libjansson-dev
 libcurl4-openssl-dev libssl-dev libcmark-gfm-dev libcmark-gfm-extensions-dev
-libopenblas-dev redis-server redis-tools wrk curl valgrind yamllint python3 nodejs ca-certificates"
+libopenblas-dev redis-server redis-tools wrk curl valgrind yamllint python3 nodejs ca-certificates
+node-ws python3-yaml"
 
 missing=""
 for p in $PKGS; do

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 
 #include "common.h"
-#include "wctx.h"
+#include "queue/worker_ctx.h"
 
 #define FAKE_HTTP_MAX 64
 
@@ -73,7 +73,19 @@ static inline int fake_http_perform(void *ctx, const struct http_request *req,
 	resp->retry_after_s = r.retry_after_s;
 	buf_reset(&resp->body);
 	buf_adds(&resp->body, r.body ? r.body : "");
+	/* a streamed 2xx body reaches on_data in small pieces, as a network splits it */
+	if (req->on_data && r.status >= 200 && r.status < 300) {
+		if (req->on_data(req->data_ctx, NULL, 0) < 0)
+			goto abort;
+		for (size_t i = 0; i < resp->body.len; i += 7)
+			if (req->on_data(req->data_ctx, resp->body.s + i,
+					 i + 7 > resp->body.len ? resp->body.len - i : 7) < 0)
+				goto abort;
+	}
 	return 0;
+abort:
+	err_set(err, ERR_INVALID, "fake transport: stopped by the receiver");
+	return -1;
 }
 
 static inline void fake_http_reset(struct fake_http *f)
@@ -93,7 +105,7 @@ struct fake_env {
 	struct config cfg;
 	struct agents agents;
 	struct worker_env env;
-	struct wctx w;
+	struct worker_ctx w;
 	struct fake_http http;
 	const char *const *vars;
 };
@@ -134,6 +146,7 @@ static inline int fake_env_init(struct fake_env *fe, const char *const *vars, co
 	fe->w.env = &fe->env;
 	fe->w.http.perform = fake_http_perform;
 	fe->w.http.ctx = &fe->http;
+	fe->w.side_http = fe->w.http; /* the fake is re-entrant: one record of every request */
 	if (redis_url)
 		fe->w.r = rds_new(redis_url, 1000, 5000, &e);
 	return 0;

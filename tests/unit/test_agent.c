@@ -1,13 +1,13 @@
 /*
- * The agent loop (worker/agent.c) with a scripted fake LLM: tool calls,
+ * The agent loop (worker/agent/agent.c) with a scripted fake LLM: tool calls,
  * results back to the model, sources, the iteration cap and its graceful
  * answer. A test-only tool, test_lookup, stands in for the knowledge base
  * (the loop is the same for every registered tool).
  */
 #include "common.h"
-#include "agent.h"
-#include "llm.h"
-#include "tools.h"
+#include "agent/agent.h"
+#include "agent/llm.h"
+#include "agent/tools.h"
 
 #include <jansson.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* Unit tests of chunk.c: structure-aware chunking. */
 #include "common.h"
-#include "chunk.h"
+#include "kb/chunk.h"
 #include "../harness/test.h"
 
 static void chunk_str(const char *s, enum chunk_format f, struct chunk_list *l)

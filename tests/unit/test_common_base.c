@@ -1,5 +1,5 @@
 /*
- * Unit tests of the small common modules: err, xalloc, buf, clock.
+ * Unit tests of the small common modules: err, xalloc, buf, clock, hex, jfield, stopwords.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "jfield.h"
 
 #include "../harness/test.h"
 
@@ -210,4 +211,49 @@ TEST(xalloc, size_arithmetic_is_overflow_checked)
 	CHECK(pid > 0);
 	CHECK(waitpid(pid, &status, 0) == pid);
 	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+}
+
+TEST(hex, encode_and_digit)
+{
+	const unsigned char in[] = {0x00, 0x01, 0x7f, 0x80, 0xab, 0xff};
+	char out[2 * sizeof(in) + 2];
+
+	memset(out, 'Z', sizeof(out));
+	CHECK(hex_encode(out, in, sizeof(in)) == out);
+	CHECK_STR_EQ(out, "00017f80abff");
+	CHECK_INT_EQ(out[2 * sizeof(in) + 1], 'Z'); /* nothing written past the NUL */
+	CHECK_STR_EQ(hex_encode(out, in, 0), "");
+	CHECK_INT_EQ(hex_digit(0), '0');
+	CHECK_INT_EQ(hex_digit(10), 'a');
+	CHECK_INT_EQ(hex_digit(0x1f), 'f'); /* only the low four bits count */
+}
+
+TEST(jfield, fields_of_the_wrong_type_or_missing_give_the_default)
+{
+	json_t *o = json_pack("{s:s, s:i, s:f, s:n}", "s", "text", "i", 3, "f", 1.5, "null");
+
+	CHECK_STR_EQ(jfield_str(o, "s", NULL), "text");
+	CHECK(jfield_str(o, "i", NULL) == NULL); /* a number is not a string */
+	CHECK_STR_EQ(jfield_str(o, "null", "d"), "d");
+	CHECK_STR_EQ(jfield_str(o, "missing", ""), "");
+	CHECK(jfield_str(NULL, "s", NULL) == NULL); /* no object at all */
+	CHECK_STR_EQ(jfield_str(json_array_get(NULL, 0), "s", "d"), "d");
+	CHECK_NEAR(jfield_num(o, "i", -1), 3, 1e-9);
+	CHECK_NEAR(jfield_num(o, "f", -1), 1.5, 1e-9);
+	CHECK_NEAR(jfield_num(o, "s", -1), -1, 1e-9);
+	json_decref(o);
+}
+
+TEST(stopwords, one_list_matched_by_length)
+{
+	CHECK(stopword_is("the", 3));
+	CHECK(stopword_is("a", 1));
+	CHECK(stopword_is("your", 4));
+	CHECK(stopword_is("should", 6));
+	CHECK(stopword_is("therefore", 5)); /* "there": only n bytes count */
+	CHECK(!stopword_is("therefore", 9));
+	CHECK(!stopword_is("th", 2)); /* a prefix of "the" */
+	CHECK(!stopword_is("kubernetes", 10));
+	CHECK(!stopword_is("The", 3)); /* callers lowercase first */
+	CHECK(!stopword_is("", 0));
 }

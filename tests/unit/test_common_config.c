@@ -291,3 +291,28 @@ TEST(config, variable_table)
 	CHECK(have_redis && have_port);
 	CHECK(config_var_name(config_var_count()) == NULL);
 }
+
+TEST(config, app_token_makes_signing_secret_optional)
+{
+	static const char *const env[] = {"SLACK_APP_TOKEN", "xapp-1-A1-2-abc", NULL};
+	static const char *const bad[] = {"SLACK_APP_TOKEN", "xoxb-bot-token",
+					  "SLACK_SOCKET_CONNECTIONS", "0", NULL};
+	struct config cfg;
+	struct buf p = BUF_INIT;
+	struct buf out = BUF_INIT;
+
+	CHECK_INT_EQ(load(&cfg, CONFIG_API, env, &p), 0);
+	CHECK_STR_EQ(cfg.slack_app_token, "xapp-1-A1-2-abc");
+	CHECK_INT_EQ(cfg.slack_socket_connections, 2);
+	CHECK_STR_EQ(cfg.slack_api_url, "https://slack.com/api");
+	config_dump(&cfg, &out);
+	CHECK_STR_CONTAINS(out.s, "SLACK_APP_TOKEN=(set)\n");
+	CHECK(strstr(out.s, "xapp-1") == NULL);
+	config_release(&cfg);
+	CHECK_INT_EQ(load(&cfg, CONFIG_API, bad, &p), -1);
+	CHECK_STR_CONTAINS(p.s, "SLACK_APP_TOKEN: must be an app-level token");
+	CHECK_STR_CONTAINS(p.s, "SLACK_SOCKET_CONNECTIONS: must be an integer from 1 to 10");
+	config_release(&cfg);
+	buf_release(&p);
+	buf_release(&out);
+}

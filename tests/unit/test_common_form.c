@@ -1,5 +1,5 @@
 /*
- * Unit tests of api/form.c: application/x-www-form-urlencoded decoding.
+ * Unit tests of common/form.c: application/x-www-form-urlencoded decoding and encoding.
  */
 #include <stdlib.h>
 
@@ -65,4 +65,24 @@ TEST(form, decode)
 	s = form_decode("", 0);
 	CHECK_STR_EQ(s, "");
 	free(s);
+}
+
+TEST(form, add_encodes_and_round_trips)
+{
+	struct buf b = BUF_INIT;
+	const char *odd = "a b&c=d/é%+~._-";
+	int bad = 0;
+	char *v;
+
+	form_add(&b, "channel", "C123");
+	CHECK_STR_EQ(b.s, "channel=C123");
+	form_add(&b, "cursor", odd);
+	CHECK_STR_EQ(b.s, "channel=C123&cursor=a%20b%26c%3Dd%2F%C3%A9%25%2B~._-");
+	form_add(&b, "empty", NULL);
+	CHECK_STR_EQ(b.s + b.len - 6, "empty=");
+	v = form_get(b.s, b.len, "cursor", &bad);
+	CHECK_STR_EQ(v, odd);
+	CHECK_INT_EQ(bad, 0);
+	free(v);
+	buf_release(&b);
 }

@@ -191,7 +191,7 @@ static int run_retry(const long *statuses, int n, int max_tries, int *calls, str
 {
 	struct fake_http f = {statuses, n, 0};
 	struct http_transport t = {fake_perform, &f};
-	struct http_request req = {"POST", "http://fake/x", NULL, "{}", 2, 1000};
+	struct http_request req = {"POST", "http://fake/x", NULL, "{}", 2, 1000, NULL, NULL};
 	struct http_retry pol = {max_tries, 1, 2, 0};
 	struct http_response resp;
 	int rc;

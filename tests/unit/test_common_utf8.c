@@ -93,3 +93,15 @@ TEST(utf8, sanitize_replaces_only_what_is_broken)
 	CHECK(utf8_valid(b.s, b.len));
 	buf_release(&b);
 }
+
+TEST(utf8, continuation_bytes)
+{
+	const char *s = "a\xc3\xa9\xe2\x82\xac"; /* a, é (2 bytes), € (3 bytes) */
+	int starts = 0;
+
+	for (const char *p = s; *p; p++)
+		starts += !utf8_continues((unsigned char)*p);
+	CHECK_INT_EQ(starts, 3);
+	CHECK(utf8_continues(0x80) && utf8_continues(0xbf));
+	CHECK(!utf8_continues(0x7f) && !utf8_continues(0xc0) && !utf8_continues(0xff));
+}

@@ -1,8 +1,8 @@
 /* Unit tests of embed.c, embed_cache.c and embed_openai.c (fake HTTP transport). */
 #include "common.h"
-#include "wctx.h"
-#include "embed.h"
-#include "embed_cache.h"
+#include "queue/worker_ctx.h"
+#include "kb/embed.h"
+#include "kb/embed_cache.h"
 #include "../harness/test.h"
 
 #include <jansson.h>
@@ -151,7 +151,7 @@ static int fake_perform(void *ctx, const struct http_request *req, struct http_r
 struct env {
 	struct config cfg;
 	struct worker_env wenv;
-	struct wctx w;
+	struct worker_ctx w;
 	struct fake f;
 };
 

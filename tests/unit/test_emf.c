@@ -1,11 +1,11 @@
 /*
- * Unit tests of worker/emf.c's line format: one JSON object on one line, in
+ * Unit tests of worker/queue/emf.c's line format: one JSON object on one line, in
  * CloudWatch's Embedded Metric Format (an "_aws" directive naming namespace
  * Haink, the Docket dimension and each metric with its unit, and every
  * metric and dimension value as a top-level member of the same object).
  */
 #include "common.h"
-#include "emf.h"
+#include "queue/emf.h"
 
 #include <jansson.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* Unit tests of ft.c: Query Engine commands and reply parsing. */
 #include "common.h"
-#include "ft.h"
-#include "kb.h"
+#include "kb/ft.h"
+#include "kb/kb.h"
 #include "../harness/test.h"
 
 static void check_argv(const struct ft_argv *a, const char *const *want, int n, int skip)
@@ -164,15 +164,15 @@ TEST(ft, rejects_other_shapes)
 TEST(ft, parses_info_reply)
 {
 	/* RESP2 FT.INFO of 2.10, trimmed: attributes are flat lists with lone flags */
-	redisReply *rep = parse_resp(
-	    "*12\r\n$10\r\nindex_name\r\n$3\r\nidx\r\n$10\r\nattributes\r\n*2\r\n"
-	    "*7\r\n$10\r\nidentifier\r\n$1\r\nu\r\n$9\r\nattribute\r\n$6\r\ntscope\r\n"
-	    "$4\r\ntype\r\n$3\r\nTAG\r\n$13\r\nCASESENSITIVE\r\n"
-	    "*12\r\n$10\r\nidentifier\r\n$1\r\nv\r\n$9\r\nattribute\r\n$1\r\nv\r\n"
-	    "$4\r\ntype\r\n$6\r\nVECTOR\r\n$9\r\nalgorithm\r\n$4\r\nFLAT\r\n"
-	    "$3\r\ndim\r\n:384\r\n$15\r\ndistance_metric\r\n$6\r\nCOSINE\r\n"
-	    "$8\r\nnum_docs\r\n$3\r\n120\r\n$22\r\nhash_indexing_failures\r\n:3\r\n"
-	    "$8\r\nindexing\r\n:1\r\n$15\r\npercent_indexed\r\n$4\r\n0.25\r\n");
+	redisReply *rep =
+	    parse_resp("*12\r\n$10\r\nindex_name\r\n$3\r\nidx\r\n$10\r\nattributes\r\n*2\r\n"
+		       "*7\r\n$10\r\nidentifier\r\n$1\r\nu\r\n$9\r\nattribute\r\n$6\r\ntscope\r\n"
+		       "$4\r\ntype\r\n$3\r\nTAG\r\n$13\r\nCASESENSITIVE\r\n"
+		       "*12\r\n$10\r\nidentifier\r\n$1\r\nv\r\n$9\r\nattribute\r\n$1\r\nv\r\n"
+		       "$4\r\ntype\r\n$6\r\nVECTOR\r\n$9\r\nalgorithm\r\n$4\r\nFLAT\r\n"
+		       "$3\r\ndim\r\n:384\r\n$15\r\ndistance_metric\r\n$6\r\nCOSINE\r\n"
+		       "$8\r\nnum_docs\r\n$3\r\n120\r\n$22\r\nhash_indexing_failures\r\n:3\r\n"
+		       "$8\r\nindexing\r\n:1\r\n$15\r\npercent_indexed\r\n$4\r\n0.25\r\n");
 	struct ft_info fi;
 	struct err err = {0};
 

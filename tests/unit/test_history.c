@@ -1,10 +1,10 @@
 /*
- * Unit tests of worker/history.c without Redis: how a turn is built (tool
+ * Unit tests of worker/memory/history.c without Redis: how a turn is built (tool
  * rounds kept whole or dropped whole, results cut), UTF-8 safe cutting and
  * the THREAD argument of `chat show|clear`.
  */
 #include "common.h"
-#include "history.h"
+#include "memory/history.h"
 
 #include <stdlib.h>
 
@@ -98,14 +98,14 @@ TEST(history, turn_cuts_big_tool_results)
 
 TEST(history, cut_utf8_never_splits_a_code_point)
 {
-	char *s = history_cut_utf8("caf\xc3\xa9", 4); /* é is 2 bytes at offsets 3-4 */
+	char *s = utf8_cut("caf\xc3\xa9", 4); /* é is 2 bytes at offsets 3-4 */
 
 	CHECK_STR_EQ(s, "caf");
 	free(s);
-	s = history_cut_utf8("caf\xc3\xa9", 5);
+	s = utf8_cut("caf\xc3\xa9", 5);
 	CHECK_STR_EQ(s, "caf\xc3\xa9");
 	free(s);
-	s = history_cut_utf8("\xe2\x82\xac\xe2\x82\xac", 4); /* two euro signs of 3 bytes */
+	s = utf8_cut("\xe2\x82\xac\xe2\x82\xac", 4); /* two euro signs of 3 bytes */
 	CHECK_STR_EQ(s, "\xe2\x82\xac");
 	free(s);
 }

@@ -2,8 +2,8 @@
 #include <stdlib.h>
 
 #include "common.h"
-#include "html.h"
-#include "chunk.h"
+#include "kb/html.h"
+#include "kb/chunk.h"
 #include "../harness/test.h"
 
 static char *conv(const char *html)

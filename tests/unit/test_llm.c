@@ -1,7 +1,7 @@
-/* The Chat Completions client (worker/llm.c) over a fake transport. */
+/* The Chat Completions client (worker/agent/llm.c) over a fake transport. */
 #include "common.h"
-#include "llm.h"
-#include "tools.h"
+#include "agent/llm.h"
+#include "agent/tools.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -88,7 +88,7 @@ static int run_chat(struct fake_env *fe, struct llm_reply *r, struct err *e)
 {
 	json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "hi");
 	json_t *tools = llm_tools_json(NULL);
-	struct llm_call call = {NULL, msgs, tools, &fast};
+	struct llm_call call = {NULL, msgs, tools, &fast, NULL, NULL};
 	int rc;
 
 	llm_reply_init(r);
@@ -225,4 +225,81 @@ TEST(llm, tools_are_filtered_by_agent)
 	t = llm_tools_json(&ag);
 	CHECK_INT_EQ(json_array_size(t), 0);
 	json_decref(t);
+}
+
+struct typed_log {
+	struct buf text;
+	int starts;
+};
+
+static int typed(void *ctx, const char *text, size_t n)
+{
+	struct typed_log *l = ctx;
+
+	if (!text) {
+		l->starts++;
+		buf_reset(&l->text);
+		return 0;
+	}
+	buf_add(&l->text, text, n);
+	return 0;
+}
+
+TEST(llm, streamed_reply_types_the_answer_and_parses_like_the_whole)
+{
+	static const char sse[] =
+	    "data: {\"id\":\"c\",\"model\":\"model-x\",\"choices\":[{\"index\":0,\"delta\":"
+	    "{\"role\":\"assistant\",\"content\":\"Hello \"},\"finish_reason\":null}]}\n\n"
+	    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"there\"},"
+	    "\"finish_reason\":\"stop\"}]}\n\n"
+	    "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":2}}\n\n"
+	    "data: [DONE]\n\n";
+	struct fake_env fe;
+	struct llm_reply r;
+	struct err e = {0};
+	struct typed_log log = {BUF_INIT, 0};
+	json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "hi"), *body;
+	struct llm_call call = {NULL, msgs, NULL, &fast, typed, &log};
+
+	CHECK(fake_env_init(&fe, llm_vars, NULL) == 0);
+	/* a 503 first: the retry streams from the start */
+	fake_http_push(&fe.http, 503, -1, "{\"error\":{\"message\":\"busy\"}}");
+	fake_http_push(&fe.http, 200, -1, sse);
+	llm_reply_init(&r);
+	CHECK_INT_EQ(llm_chat(&fe.w, &call, &r, &e), 0);
+	CHECK_STR_EQ(log.text.s, "Hello there");
+	CHECK_INT_EQ(log.starts, 1); /* only 2xx bodies are streamed */
+	CHECK_STR_EQ(r.content, "Hello there");
+	CHECK_STR_EQ(r.finish_reason, "stop");
+	CHECK_INT_EQ(r.prompt_tokens, 10);
+	CHECK_INT_EQ(r.completion_tokens, 2);
+	body = json_loads(fe.http.body[1], 0, NULL);
+	CHECK(json_is_true(json_object_get(body, "stream")));
+	CHECK(json_is_true(
+	    json_object_get(json_object_get(body, "stream_options"), "include_usage")));
+	CHECK_STR_CONTAINS(fe.http.headers[1], "Accept: text/event-stream");
+	json_decref(body);
+	llm_reply_release(&r);
+
+	/* a server that ignores "stream" answers one JSON object: read whole, nothing typed */
+	fake_http_reset(&fe.http);
+	buf_reset(&log.text);
+	fake_http_push(&fe.http, 200, -1, reply_text);
+	llm_reply_init(&r);
+	CHECK_INT_EQ(llm_chat(&fe.w, &call, &r, &e), 0);
+	CHECK_STR_EQ(r.content, "Hello there");
+	CHECK_STR_EQ(log.text.s, "");
+	llm_reply_release(&r);
+
+	/* a stream that ends mid-answer is an error, not a short answer */
+	fake_http_reset(&fe.http);
+	fake_http_push(&fe.http, 200, -1,
+		       "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hal\"}}]}\n\n");
+	llm_reply_init(&r);
+	CHECK_INT_EQ(llm_chat(&fe.w, &call, &r, &e), -1);
+	CHECK_INT_EQ(e.code, ERR_IO);
+	llm_reply_release(&r);
+	json_decref(msgs);
+	buf_release(&log.text);
+	fake_env_release(&fe);
 }

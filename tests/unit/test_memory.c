@@ -4,8 +4,8 @@
  * recorded FT.SEARCH reply, and the SCAN patterns of memory forget.
  */
 #include "common.h"
-#include "memory.h"
-#include "memory_ft.h"
+#include "memory/memory.h"
+#include "memory/memory_ft.h"
 
 #include <stdlib.h>
 
@@ -98,10 +98,11 @@ TEST(memory, ft_search_command_filters_by_scope_tags)
 	q.vec = NULL;
 	mem_ft_search_cmd(&c, &s, &q, 516, 1700000000123LL);
 	t = mem_cmd_text(&c);
-	want = xasprintf("FT.SEARCH memory_idx (@scope:{%s} @tscope:{%s} @created_ms:[1700000000123 "
-			 "+inf]) RETURN 4 content kind thread created_ms SORTBY created_ms DESC "
-			 "LIMIT 0 516 DIALECT 2",
-			 tag, ttag);
+	want =
+	    xasprintf("FT.SEARCH memory_idx (@scope:{%s} @tscope:{%s} @created_ms:[1700000000123 "
+		      "+inf]) RETURN 4 content kind thread created_ms SORTBY created_ms DESC "
+		      "LIMIT 0 516 DIALECT 2",
+		      tag, ttag);
 	CHECK_STR_EQ(t, want);
 	free(want);
 	free(t);

@@ -1,7 +1,7 @@
-/* Markdown -> Slack mrkdwn and answer blocks (worker/mrkdwn.c). */
+/* Markdown -> Slack mrkdwn and answer blocks (worker/slack/mrkdwn.c). */
 #include "common.h"
-#include "mrkdwn.h"
-#include "tools.h"
+#include "slack/mrkdwn.h"
+#include "agent/tools.h"
 #include "../harness/test.h"
 
 #include <jansson.h>
@@ -282,4 +282,26 @@ TEST(mrkdwn, fallback_text_is_cut_at_a_word)
 	CHECK(strstr(t, "word…") || strstr(t, "word …"));
 	free(t);
 	free(md);
+}
+
+TEST(mrkdwn, native_feedback_buttons_name_the_answer_and_the_verdict)
+{
+	json_t *b = mrkdwn_answer_blocks("Done.", NULL, 0, "abc123", MRKDWN_FOOTER_NATIVE);
+	json_t *blk = json_array_get(b, json_array_size(b) - 1);
+	json_t *el = json_array_get(json_object_get(blk, "elements"), 0);
+
+	CHECK_STR_EQ(json_string_value(json_object_get(blk, "type")), "context_actions");
+	CHECK_STR_EQ(json_string_value(json_object_get(el, "type")), "feedback_buttons");
+	CHECK_STR_EQ(json_string_value(json_object_get(el, "action_id")), "feedback");
+	CHECK_STR_EQ(
+	    json_string_value(json_object_get(json_object_get(el, "positive_button"), "value")),
+	    "helpful:abc123");
+	CHECK_STR_EQ(
+	    json_string_value(json_object_get(json_object_get(el, "negative_button"), "value")),
+	    "not_helpful:abc123");
+	json_decref(b);
+	/* no answer id, no control */
+	b = mrkdwn_answer_blocks("Done.", NULL, 0, NULL, MRKDWN_FOOTER_NATIVE);
+	CHECK_INT_EQ(json_array_size(b), 1);
+	json_decref(b);
 }

@@ -1,9 +1,9 @@
-/* The offline extractive responder (worker/offline.c) on a small fixture. */
+/* The offline extractive responder (worker/agent/offline.c) on a small fixture. */
 #include "common.h"
-#include "offline.h"
-#include "wctx.h"
-#include "agent.h"
-#include "tools.h"
+#include "agent/offline.h"
+#include "queue/worker_ctx.h"
+#include "agent/agent.h"
+#include "agent/tools.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -185,7 +185,7 @@ static const struct tool_def *find_working(const char *name)
 struct offline_env {
 	struct config cfg;
 	struct worker_env env;
-	struct wctx w;
+	struct worker_ctx w;
 	struct agent_run r;
 };
 

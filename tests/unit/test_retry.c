@@ -1,6 +1,6 @@
-/* Unit tests of worker/retry.c: the backoff schedule and the retry member codec. */
+/* Unit tests of worker/queue/retry.c: the backoff schedule and the retry member codec. */
 #include "common.h"
-#include "retry.h"
+#include "queue/retry.h"
 #include "../harness/test.h"
 
 #include <jansson.h>

@@ -1,6 +1,8 @@
-/* The Slack Web API client (worker/slack_api.c) over a fake transport. */
+/* The Slack Web API client (worker/slack/slack_api.c) over a fake transport. */
 #include "common.h"
-#include "slack_api.h"
+#include "slack/reply.h"
+#include "slack/slack_api.h"
+#include "queue/worker_ctx.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -150,5 +152,60 @@ TEST(slack_api, auth_test_is_cached)
 	CHECK_INT_EQ(fe.http.nreq, 2);
 	CHECK_STR_EQ(fe.http.url[1], "http://slack.test/api/auth.test");
 	slack_auth_forget();
+	fake_env_release(&fe);
+}
+
+TEST(slack_api, partial_answers_are_throttled_and_stop_when_taken_over)
+{
+	static const char *const vars[] = {"LLM_PROVIDER=offline", "SLACK_BOT_TOKEN=xoxb-unit",
+					   "SLACK_API_URL=http://slack.test/api",
+					   "SLACK_STREAM_INTERVAL_MS=60000", NULL};
+	struct fake_env fe;
+	struct reply_sink s;
+	struct task t;
+	json_t *body;
+
+	CHECK(fake_env_init(&fe, vars, NULL) == 0);
+	task_init(&t);
+	t.id = xstrdup("EvP1");
+	t.source = xstrdup("slack");
+	t.channel = xstrdup("C1");
+	t.thread_ts = xstrdup("1700.000100");
+	reply_sink_open(&s, &fe.w, &t);
+	CHECK(!reply_streams(&s)); /* nothing to edit before the placeholder exists */
+	reply_sink_set_placeholder(&s, "1700.000200");
+	CHECK(reply_streams(&s));
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":true}");
+	reply_partial(&s, "Rotate **it**");
+	CHECK_INT_EQ(fe.http.nreq, 1);
+	CHECK_STR_EQ(fe.http.url[0], "http://slack.test/api/chat.update");
+	body = json_loads(fe.http.body[0], 0, NULL);
+	CHECK_STR_EQ(json_string_value(json_object_get(body, "ts")), "1700.000200");
+	{
+		char *blocks = json_dumps(json_object_get(body, "blocks"), 0);
+		CHECK_STR_CONTAINS(blocks, "Rotate *it*");
+		free(blocks);
+	}
+	CHECK(!strstr(fe.http.body[0], "feedback")); /* no feedback control before the end */
+	json_decref(body);
+	/* within the interval: no second edit */
+	reply_partial(&s, "Rotate **it** now");
+	CHECK_INT_EQ(fe.http.nreq, 1);
+	/* taken over by another worker: no edit of any kind, however long since the last */
+	s.partial_ms = 0;
+	atomic_store(&fe.w.lease_lost, 1);
+	CHECK(!reply_streams(&s));
+	reply_partial(&s, "Rotate **it** now");
+	reply_progress(&s, "Searching the knowledge base…");
+	CHECK_INT_EQ(fe.http.nreq, 1);
+	atomic_store(&fe.w.lease_lost, 0);
+	/* a refused edit ends the partial edits for this answer */
+	s.partial_ms = 0;
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":false,\"error\":\"ratelimited\"}");
+	reply_partial(&s, "Rotate **it** now");
+	CHECK_INT_EQ(fe.http.nreq, 2);
+	CHECK(!reply_streams(&s));
+	reply_sink_close(&s);
+	task_release(&t);
 	fake_env_release(&fe);
 }

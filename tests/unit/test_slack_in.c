@@ -509,3 +509,89 @@ TEST(slack_in, slash_command_ignored_and_errors)
 	CHECK_INT_EQ(e.code, ERR_PARSE);
 	slack_in_release(&in);
 }
+
+TEST(slack_in, assistant_thread_events_become_assistant_tasks)
+{
+	static const char *const types[] = {"assistant_thread_started",
+					    "assistant_thread_context_changed"};
+	static const char *const events[] = {"thread_started", "context_changed"};
+
+	for (int i = 0; i < 2; i++) {
+		char *ev =
+		    xasprintf("{\"type\":\"%s\",\"assistant_thread\":{\"user_id\":\"U123\","
+			      "\"context\":{\"channel_id\":\"C777\",\"team_id\":\"T0001\","
+			      "\"enterprise_id\":null},\"channel_id\":\"D123\",\"thread_ts\":"
+			      "\"1729999327.187299\"},\"event_ts\":\"1715873754.429808\"}",
+			      types[i]);
+		char *body = envelope("EvAT1", ev);
+		struct slack_in in;
+		struct err e = {0};
+
+		CHECK_INT_EQ(parse_event(body, NULL, &in, &e), 0);
+		CHECK_INT_EQ(in.kind, SLACK_IN_TASK);
+		CHECK_INT_EQ(in.task.type, TASK_ASSISTANT);
+		CHECK_STR_EQ(in.task.id, "EvAT1");
+		CHECK_STR_EQ(in.task.event, events[i]);
+		CHECK_STR_EQ(in.task.channel, "D123");
+		CHECK_STR_EQ(in.task.thread_ts, "1729999327.187299");
+		CHECK_STR_EQ(in.task.user, "U123");
+		CHECK_STR_EQ(in.task.team, "T0001");
+		CHECK_STR_EQ(in.task.context_channel, "C777");
+		slack_in_release(&in);
+		free(body);
+		free(ev);
+	}
+	/* without a context the task still names the thread; without a thread it is an error */
+	{
+		char *body = envelope(
+		    "EvAT2", "{\"type\":\"assistant_thread_started\",\"assistant_thread\":"
+			     "{\"user_id\":\"U1\",\"channel_id\":\"D1\",\"thread_ts\":\"1.2\"}}");
+		struct slack_in in;
+		struct err e = {0};
+
+		CHECK_INT_EQ(parse_event(body, NULL, &in, &e), 0);
+		CHECK_STR_EQ(in.task.context_channel, "");
+		slack_in_release(&in);
+		free(body);
+		body =
+		    envelope("EvAT3", "{\"type\":\"assistant_thread_started\",\"assistant_thread\":"
+				      "{\"user_id\":\"U1\",\"channel_id\":\"D1\"}}");
+		CHECK_INT_EQ(parse_event(body, NULL, &in, &e), -1);
+		CHECK_INT_EQ(e.code, ERR_INVALID);
+		CHECK_STR_CONTAINS(e.msg, "thread_ts");
+		slack_in_release(&in);
+		free(body);
+	}
+}
+
+TEST(slack_in, native_feedback_buttons)
+{
+	static const char *const values[] = {"helpful:ans-7f3a", "not_helpful:ans-7f3a"};
+	static const char *const want[] = {"helpful", "not_helpful"};
+	static const char *const bad[] = {"ans-7f3a", "helpful:", "maybe:ans-7f3a"};
+
+	for (int i = 0; i < 2; i++) {
+		char *body = block_actions("feedback", values[i]);
+		struct slack_in in;
+		struct err e = {0};
+
+		CHECK_INT_EQ(parse_interactive(body, &in, &e), 0);
+		CHECK_INT_EQ(in.kind, SLACK_IN_TASK);
+		CHECK_INT_EQ(in.task.type, TASK_FEEDBACK);
+		CHECK_STR_EQ(in.task.answer_id, "ans-7f3a");
+		CHECK_STR_EQ(in.task.feedback, want[i]);
+		CHECK_STR_EQ(in.task.id, "fb:1548426417.840180");
+		slack_in_release(&in);
+		free(body);
+	}
+	for (int i = 0; i < 3; i++) {
+		char *body = block_actions("feedback", bad[i]);
+		struct slack_in in;
+		struct err e = {0};
+
+		CHECK_INT_EQ(parse_interactive(body, &in, &e), -1);
+		CHECK_INT_EQ(e.code, ERR_INVALID);
+		slack_in_release(&in);
+		free(body);
+	}
+}

@@ -1,7 +1,8 @@
-/* The tool registry, the trace, and the built-in tools without Redis (worker/tools.c, tool_*.c). */
+/* The tool registry, the trace, and the built-in tools without Redis (worker/agent/tools.c,
+ * tool_*.c). */
 #include "common.h"
-#include "agent.h"
-#include "tools.h"
+#include "agent/agent.h"
+#include "agent/tools.h"
 
 #include <jansson.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* Unit tests of vindex.c: exact top-k against a brute-force reference. */
 #include "common.h"
-#include "vindex.h"
+#include "kb/vindex.h"
 #include "../harness/test.h"
 
 #include <math.h>
