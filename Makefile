@@ -145,12 +145,12 @@ $(B)/bin/%: $(B)/obj/bench/%.o $(API_OBJ) $(call obj,$(WORKER_SRC)) $(LIBCOMMON)
 STAGE_ENV := BUILD_DIR=$(B) SANITIZE=$(SANITIZE)
 
 test: all $(UNIT_BIN) $(ITEST_BIN)
-	@$(STAGE_ENV) bash tests/tools/stages.sh unit redis qe integration e2e browser check-deploy
+	@$(STAGE_ENV) bash tests/tools/stages.sh unit redis qe integration e2e qe-e2e browser check-deploy
 
 # Every stage that runs our code (not the deploy checks): what CI repeats under sanitizers.
 # HAINK_QE_MODULE=/path/redisearch.so [HAINK_QE_SERVER=/path/redis-server] make test-qe
 test-qe: all $(ITEST_BIN)
-	@$(STAGE_ENV) bash tests/tools/stages.sh qe
+	@$(STAGE_ENV) bash tests/tools/stages.sh qe qe-e2e
 
 test-core: all $(UNIT_BIN) $(ITEST_BIN)
 	@$(STAGE_ENV) bash tests/tools/stages.sh unit redis integration e2e

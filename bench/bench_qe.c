@@ -191,7 +191,7 @@ static void corpus(struct rds *r, size_t n, int dim, int clustered)
 	}
 
 	freeReplyObject(must(r, "FLUSHALL"));
-	freeReplyObject(must(r, "CONFIG SET latency-monitor-threshold 10"));
+	freeReplyObject(must(r, "CONFIG SET latency-monitor-threshold 1"));
 	freeReplyObject(must(r, "LATENCY RESET"));
 	if (ft_ensure_index(r, dim, VECTOR_HNSW, &e) < 0)
 		die("FT.CREATE", &e);

@@ -179,7 +179,7 @@ static void bench_corpus(struct rds *r, size_t n, int dim, size_t nq, unsigned c
 {
 	enum { BLOCK = 50 };
 	size_t ncold = nq / 4, skipped = 0, mismatch = 0;
-	double *lat[NPATHS], *cold[NPATHS], rescored[NPATHS] = {0};
+	double *lat[NPATHS], *cold[NPATHS], rescored[NPATHS] = {0}, recall[NPATHS] = {0};
 	float *q = xmalloc(nq * (size_t)dim * sizeof(float)), *scores = xmalloc(n * sizeof(float));
 	struct vindex_hit hits[5], ref[5];
 	struct err e = {0};
@@ -215,6 +215,15 @@ static void bench_corpus(struct rds *r, size_t n, int dim, size_t nq, unsigned c
 			differ = hits[j].row != ref[j].row ||
 				 memcmp(&hits[j].score, &ref[j].score, sizeof(float));
 		mismatch += differ;
+		/* recall@5 of every path: the share of the float32 scan's top 5 it returns */
+		for (int path = 0; path < NPATHS; path++) {
+			size_t resc = 0, got = run_path(path, vx, qi, hits, scores, &resc),
+			       found = 0;
+			for (size_t a = 0; a < 5 && a < got; a++)
+				for (size_t c = 0; c < 5; c++)
+					found += hits[a].row == ref[c].row;
+			recall[path] += (double)found / 5.0;
+		}
 	}
 	/* paths take turns in blocks of BLOCK queries, so load from other jobs on the
 	 * machine falls on all of them alike; each block starts with an untimed query */
@@ -247,8 +256,10 @@ static void bench_corpus(struct rds *r, size_t n, int dim, size_t nq, unsigned c
 		qsort(lat[path], nq, sizeof(double), cmp_double);
 		qsort(cold[path], ncold, sizeof(double), cmp_double);
 		printf(
-		    "| %zu x %d | %s | %.2f | %.1f | %.1f | %.3f | %.3f | %.0f | %.3f | %.1f |%s\n",
-		    n, dim, path_name[path], load_s,
+		    "| %zu x %d | %s | %.4f | %.2f | %.1f | %.1f | %.3f | %.3f | %.0f | %.3f | "
+		    "%.1f "
+		    "|%s\n",
+		    n, dim, path_name[path], recall[path] / (double)nq, load_s,
 		    path == PATH_SGEMV ? float_mib : (double)vindex_bytes(vx) / (1024.0 * 1024.0),
 		    (double)(rss1 - rss0) / 1024.0, pct(lat[path], nq, 0.5),
 		    pct(lat[path], nq, 0.99), (double)nq / (total / 1000.0),
@@ -337,9 +348,9 @@ int main(int argc, char **argv)
 	       openblas_get_num_threads(),
 	       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "AVX2" : "SSE2",
 	       loadavg);
-	printf("| chunks x dims | path | load s | index MiB | RSS growth MiB | KNN-5 p50 ms | "
-	       "p99 ms | queries/s | cold-cache p50 ms | rows rescored/query |\n"
-	       "|---|---|---|---|---|---|---|---|---|---|\n");
+	printf("| chunks x dims | path | recall@5 | load s | index MiB | RSS growth MiB | "
+	       "KNN-5 p50 ms | p99 ms | queries/s | cold-cache p50 ms | rows rescored/query |\n"
+	       "|---|---|---|---|---|---|---|---|---|---|---|\n");
 	for (tok = strtok_r(spec, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		size_t n = 0;
 		int dim = 0;

@@ -10,8 +10,17 @@ USERS="${BENCH_MEM_USERS:-1000}"
 PER=200
 tmp=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
-	--daemonize no >"$tmp/redis.log" 2>&1 &
+# VECTOR_BACKEND=redis measures the Query Engine's memory search instead: the
+# server loads HAINK_QE_MODULE (HAINK_QE_SERVER: a server binary that can)
+server=redis-server
+set --
+if [ "${VECTOR_BACKEND:-local}" = redis ]; then
+	[ -n "${HAINK_QE_MODULE:-}" ] || { echo "memory bench: VECTOR_BACKEND=redis needs HAINK_QE_MODULE"; exit 1; }
+	server=${HAINK_QE_SERVER:-redis-server}
+	set -- --loadmodule "$HAINK_QE_MODULE"
+fi
+"$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
+	--daemonize no "$@" >"$tmp/redis.log" 2>&1 &
 rpid=$!
 trap 'kill $rpid 2>/dev/null; wait $rpid 2>/dev/null; rm -rf "$tmp"' EXIT INT TERM
 i=0
@@ -20,7 +29,7 @@ until redis-cli -p "$port" ping >/dev/null 2>&1; do
 	[ $i -lt 200 ] || { echo "memory bench: redis-server did not start"; exit 1; }
 	sleep 0.05
 done
-echo "## Conversation memory (one user's scope of $PER memories; p50 / p99)"
+echo "## Conversation memory (one user's scope of $PER memories; p50 / p99; backend ${VECTOR_BACKEND:-local})"
 echo
 echo "| measurement | p50 | p99 | target |"
 echo "|---|---|---|---|"

@@ -14,6 +14,7 @@
 #include "memory/memory_ft.h"
 #include "kb/ft.h"
 #include "kb/kb.h"
+#include "kb/vector.h"
 #include "queue/worker_ctx.h"
 #include "kb/embed.h"
 #include "kb/embed_cache.h"
@@ -353,6 +354,58 @@ TEST(qe, kb_index_recreated_after_a_drop)
 	kb_result_release(&res);
 	kb_close(kb);
 out:
+	worker_ctx_release(&f.w);
+}
+
+/* 1 while the server reports rag_doc_idx indexing in the background. */
+static int still_indexing(struct rds *r)
+{
+	struct ft_info fi;
+	struct err e = {0};
+
+	return ft_info_get(r, KEYS_RAG_INDEX, NULL, &fi, &e) == 0 && fi.exists && fi.indexing;
+}
+
+TEST(qe, kb_answers_exactly_while_the_server_rebuilds_the_index)
+{
+	enum { N = 20000 };
+	struct kb_fixture f;
+	struct kb *kb;
+	struct kb_result res;
+	struct err e = {0};
+	int waited = 0;
+
+	if (!have_qe() || kb_setup(&f, VECTOR_HNSW) < 0)
+		return;
+	test_redis_flush();
+	kb = kb_open(&f.w, &e);
+	CHECK(kb != NULL);
+	if (!kb)
+		goto out;
+	kb_fill(f.w.r, N);
+	CHECK_INT_EQ(kb_search(kb, &f.w, "topic 7", 3, &res, &e), 0);
+	CHECK(res.n > 0 && !strcmp(res.hits[0].key, "rag_doc:t:7"));
+	CHECK_INT_EQ(kb_local_rows(kb), 0); /* the Query Engine answered */
+	kb_result_release(&res);
+	/* the index disappears; the search recreates it over N chunks and, not
+	 * waiting for the server's background scan, asks the exact index */
+	vector_redis_indexing_wait(0);
+	CHECK_INT_EQ(ft_drop_index(f.w.r, &e), 0);
+	CHECK_INT_EQ(kb_search(kb, &f.w, "topic 9123", 3, &res, &e), 0);
+	CHECK(res.n > 0 && !strcmp(res.hits[0].key, "rag_doc:t:9123"));
+	kb_result_release(&res);
+	CHECK(still_indexing(f.w.r)); /* else this machine indexed N chunks at once */
+	CHECK_INT_EQ(kb_local_rows(kb), N);
+	/* once the server is done, the Query Engine answers and the copy is freed */
+	while (still_indexing(f.w.r) && waited++ < 600)
+		clock_sleep_ms(50);
+	CHECK_INT_EQ(kb_search(kb, &f.w, "topic 42", 3, &res, &e), 0);
+	CHECK(res.n > 0 && !strcmp(res.hits[0].key, "rag_doc:t:42"));
+	kb_result_release(&res);
+	CHECK_INT_EQ(kb_local_rows(kb), 0);
+	kb_close(kb);
+out:
+	vector_redis_indexing_wait(-1);
 	worker_ctx_release(&f.w);
 }
 

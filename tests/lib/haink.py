@@ -113,8 +113,11 @@ class Resp:
         return dict(zip(r[::2], r[1::2]))
 
 
-# REDIS_SERVER names another server binary (valkey-server) for the whole run
+# REDIS_SERVER names another server binary (valkey-server) for the whole run;
+# HAINK_QE_MODULE (make test-qe) a search module every server loads, so the
+# workers' VECTOR_BACKEND=auto runs the knowledge base and memory on the Query Engine
 REDIS_SERVER = os.environ.get("REDIS_SERVER") or "redis-server"
+QE_MODULE = os.environ.get("HAINK_QE_MODULE") or ""
 
 
 class RedisServer:
@@ -132,7 +135,7 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always",
-             "--dir", self.dir],
+             "--dir", self.dir] + (["--loadmodule", QE_MODULE] if QE_MODULE else []),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         def up():

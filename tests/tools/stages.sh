@@ -18,16 +18,23 @@ for stage in "$@"; do
 	case $stage in
 	unit) cmd=("$B/bin/unit-tests") ;;
 	redis) cmd=("$B/bin/integration-tests") ;;
-	qe)
-		# the Query Engine suite: a redis-server loading HAINK_QE_MODULE
-		# (HAINK_QE_SERVER: a server binary that can load it)
-		if [ -z "${HAINK_QE_MODULE:-}" ]; then
-			echo "== qe"
-			echo "qe: skipped: no Query Engine module (set HAINK_QE_MODULE=/path/redisearch.so)"
+	qe | qe-e2e)
+		# the Query Engine suites: servers loading HAINK_QE_MODULE (or QE_MODULE);
+		# HAINK_QE_SERVER (or QE_REDIS_SERVER): a server binary that can load it
+		module=${HAINK_QE_MODULE:-${QE_MODULE:-}}
+		server=${HAINK_QE_SERVER:-${QE_REDIS_SERVER:-${REDIS_SERVER:-redis-server}}}
+		if [ -z "$module" ]; then
+			echo "== $stage"
+			echo "$stage: skipped: no Query Engine module (set HAINK_QE_MODULE=/path/redisearch.so)"
 			continue
 		fi
-		# every Redis-backed suite (kb runs on the Query Engine there) plus qe.*
-		cmd=(env REDIS_SERVER="${HAINK_QE_SERVER:-${REDIS_SERVER:-redis-server}}" "$B/bin/integration-tests") ;;
+		if [ "$stage" = qe ]; then
+			# every Redis-backed C suite (kb and memory run on the Query Engine there) plus qe.*
+			cmd=(env HAINK_QE_MODULE="$module" REDIS_SERVER="$server" "$B/bin/integration-tests")
+		else
+			# the end-to-end suite, its workers on VECTOR_BACKEND=auto -> the Query Engine
+			cmd=(env HAINK_QE_MODULE="$module" REDIS_SERVER="$server" python3 tests/run.py tests/e2e)
+		fi ;;
 	integration) cmd=(python3 tests/run.py tests/integration) ;;
 	e2e) cmd=(python3 tests/run.py tests/e2e) ;;
 	browser) cmd=(bash tests/browser/run.sh) ;;

@@ -4,7 +4,11 @@
  * Documents are gathered until about INGEST_BATCH chunks are pending, so a
  * folder of small files still fills embedding requests; then the batch is
  * embedded in one embed_texts() call and each source is written in its own
- * MULTI/EXEC, read back from one pipeline.
+ * MULTI/EXEC, read back from one pipeline. On the Query Engine every HSET also
+ * inserts into the HNSW graph on Redis's main thread (a millisecond or two at
+ * 1536 floats), so there a source is written in transactions of at most
+ * INGEST_TX_FLOATS / EMBEDDING_DIM chunks (8 at 1536): no single EXEC holds Redis (and the task
+ * queue) for more than a few tens of milliseconds; kb:meta's version moves with the last one.
  */
 #include "common.h"
 #include "queue/worker_ctx.h"
@@ -24,6 +28,7 @@
 #include <openssl/evp.h>
 
 #define INGEST_BATCH		 256
+#define INGEST_TX_FLOATS	 12288 /* vector floats per MULTI/EXEC on the Query Engine */
 #define INGEST_MAX_FILE		 (32L * 1024 * 1024)
 #define INGEST_MAX_DEPTH	 32
 #define INGEST_DEFAULT_MAX_FILES 100000
@@ -45,6 +50,7 @@ struct run {
 	int64_t t0, last_progress;
 	struct embed_stats es;
 	const char *backend; /* recorded in kb:meta with the first source written */
+	int tx_chunks;	     /* chunks per transaction (0: a source in one) */
 	/* every folder and file seen (device, inode): links never loop or repeat */
 	struct seen {
 		dev_t dev;
@@ -229,12 +235,20 @@ static long queue_source(struct run *r, const struct doc *d, const float *vecs, 
 	q++;
 	for (i = 0; i < d->chunks.n; i++) {
 		const struct chunk *c = &d->chunks.v[i];
-		char *key = keys_rag_doc(d->sid, (int)i), num[24];
+		char *key, num[24];
 		struct buf src = BUF_INIT;
 		const char *argv[12];
 		size_t lens[12];
 		int rc;
 
+		if (i && r->tx_chunks && i % (size_t)r->tx_chunks == 0) {
+			/* end this transaction: the index insertions run inside EXEC */
+			if (rds_append(rd, err, "EXEC") < 0 ||
+			    (q++, rds_append(rd, err, "MULTI") < 0))
+				goto fail;
+			q++;
+		}
+		key = keys_rag_doc(d->sid, (int)i);
 		buf_adds(&src, d->source);
 		if (*c->anchor)
 			buf_addf(&src, "#%s", c->anchor);
@@ -288,7 +302,10 @@ fail:
 	return -1;
 }
 
-/* Reads n pipeline replies; the last (EXEC) must be an array without errors. */
+/*
+ * Reads n pipeline replies of queue_source(): none may be an error, and every
+ * EXEC's (an array; nil when the transaction was aborted) must hold none.
+ */
 static int read_exec(struct rds *rd, long n, const char *source, struct err *err)
 {
 	int rc = 0;
@@ -297,22 +314,19 @@ static int read_exec(struct rds *rd, long n, const char *source, struct err *err
 		redisReply *rep = rds_reply(rd, err);
 		if (!rep)
 			return -1;
-		if (rep->type == REDIS_REPLY_ERROR) {
+		if (rc == 0 && rep->type == REDIS_REPLY_ERROR) {
 			err_set(err, ERR_REDIS, "writing %s failed: %s", source, rep->str);
 			rc = -1;
-		} else if (i == n - 1) {
-			if (rep->type != REDIS_REPLY_ARRAY) {
-				err_set(err, ERR_REDIS, "writing %s failed: transaction aborted",
-					source);
-				rc = -1;
-			} else {
-				for (size_t e = 0; e < rep->elements; e++)
-					if (rep->element[e]->type == REDIS_REPLY_ERROR && rc == 0) {
-						err_set(err, ERR_REDIS, "writing %s failed: %s",
-							source, rep->element[e]->str);
-						rc = -1;
-					}
-			}
+		} else if (rc == 0 && rep->type == REDIS_REPLY_NIL) {
+			err_set(err, ERR_REDIS, "writing %s failed: transaction aborted", source);
+			rc = -1;
+		} else if (rep->type == REDIS_REPLY_ARRAY) {
+			for (size_t e = 0; e < rep->elements; e++)
+				if (rep->element[e]->type == REDIS_REPLY_ERROR && rc == 0) {
+					err_set(err, ERR_REDIS, "writing %s failed: %s", source,
+						rep->element[e]->str);
+					rc = -1;
+				}
 		}
 		freeReplyObject(rep);
 	}
@@ -514,6 +528,11 @@ static int prepare(struct run *r, struct err *err)
 	    ft_ensure_index(r->w->r, cfg->embedding_dim, cfg->vector_algorithm, err) < 0)
 		return -1;
 	r->backend = backend == VECTOR_REDIS ? "redis" : "local";
+	r->tx_chunks = 0;
+	if (backend == VECTOR_REDIS)
+		r->tx_chunks = cfg->embedding_dim < INGEST_TX_FLOATS
+				   ? INGEST_TX_FLOATS / cfg->embedding_dim
+				   : 1;
 	return 0;
 }
 

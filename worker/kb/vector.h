@@ -55,11 +55,17 @@ struct vector_backend_ops {
 		      struct kb_result *res, struct err *err);
 	/* Picks up new chunks now, where the backend caches (0 or -1 with err). */
 	int (*refresh)(void *state, struct worker_ctx *w, struct err *err);
-	/* Rows held in process (0 for a backend that holds none). */
+	/* Rows held in process (0 for a backend that holds none; redis: its fallback's). */
 	size_t (*rows)(void *state);
 };
 
 extern const struct vector_backend_ops vector_backend_redis;
 extern const struct vector_backend_ops vector_backend_local;
+
+/*
+ * How long the first search to find rag_doc_idx still indexing waits before
+ * the exact fallback answers (default 2000 ms; a negative ms restores it). For tests.
+ */
+void vector_redis_indexing_wait(int ms);
 
 #endif
