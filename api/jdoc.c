@@ -62,7 +62,12 @@ static int hex4(const unsigned char *s, unsigned *out)
 	return 0;
 }
 
-/* Parses a string at jp->p (its opening quote) into the arena; returns its offset or -1. */
+/*
+ * Parses a string at jp->p (its opening quote) into the arena; returns its offset or -1.
+ *
+ * Long on purpose: one pass over the bytes with a case per escape
+ * (\uXXXX with surrogate pairs included), the hot path of every Slack body.
+ */
 static long parse_string(struct jparser *jp)
 {
 	struct jdoc *d = jp->d;

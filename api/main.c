@@ -163,6 +163,11 @@ static int cmd_healthcheck(void)
 	return ok ? 0 : 1;
 }
 
+/*
+ * Long on purpose: the process's life in order (flags, configuration,
+ * logging, agents file, signals, server, Socket Mode, wait, drain), each
+ * step one short block with its own failure exit.
+ */
 int main(int argc, char **argv)
 {
 	struct config cfg;

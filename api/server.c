@@ -506,6 +506,31 @@ static int pool_crowded(struct api_server *s)
 	       s->cfg->api_threads * API_KEEPALIVE_SHARE_NUM;
 }
 
+/* The request's metrics and its log line (the Dev UI's polling GETs stay out of the log). */
+static void account_request(const struct mg_request_info *ri, enum route route, int status,
+			    double secs)
+{
+	char lbl[96], code[8], ms[24];
+	int is_post = !strcmp(ri->request_method, "POST");
+	enum log_level lvl = status >= 500 ? LOG_ERROR : LOG_INFO;
+
+	code[0] = (char)('0' + status / 100 % 10);
+	code[1] = (char)('0' + status / 10 % 10);
+	code[2] = (char)('0' + status % 10);
+	code[3] = '\0';
+	metrics_inc(NULL, M_HTTP_REQUESTS,
+		    metrics_labels(lbl, sizeof(lbl), 2, "route", route_names[route], "code", code),
+		    1);
+	metrics_observe(NULL, M_HTTP_SECONDS,
+			metrics_labels(lbl, sizeof(lbl), 1, "route", route_names[route]), secs);
+	if (route == R_HEALTHZ || route == R_METRICS || route == R_READYZ ||
+	    (route == R_UI && status == 200 && !is_post) || !log_enabled(lvl))
+		return;
+	snprintf(ms, sizeof(ms), "%.3f", secs * 1000);
+	log_kv(lvl, "request", "method", ri->request_method, "route", route_names[route], "code",
+	       code, "ms", ms, NULL);
+}
+
 static int handle(struct mg_connection *conn, void *cbdata)
 {
 	struct api_server *s = cbdata;
@@ -516,8 +541,7 @@ static int handle(struct mg_connection *conn, void *cbdata)
 	int is_post = !strcmp(ri->request_method, "POST");
 	struct reply rp = {200, "text/plain", BUF_INIT, 0};
 	struct buf *body = &th->in;
-	char rid[40], lbl[96], code[8], ms[24];
-	double secs;
+	char rid[40];
 
 	atomic_fetch_add(&s->inflight, 1);
 	/* per-thread buffers: no allocation per request in the common case */
@@ -579,25 +603,7 @@ send:
 		rp.close = 1;
 	send_reply(conn, th, &rp, rid);
 
-	secs = (double)(clock_mono_ns() - t0) / 1e9;
-	code[0] = (char)('0' + rp.code / 100 % 10);
-	code[1] = (char)('0' + rp.code / 10 % 10);
-	code[2] = (char)('0' + rp.code % 10);
-	code[3] = '\0';
-	metrics_inc(NULL, M_HTTP_REQUESTS,
-		    metrics_labels(lbl, sizeof(lbl), 2, "route", route_names[route], "code", code),
-		    1);
-	metrics_observe(NULL, M_HTTP_SECONDS,
-			metrics_labels(lbl, sizeof(lbl), 1, "route", route_names[route]), secs);
-	/* the Dev UI polls: its successful GETs stay out of the info log */
-	if (route != R_HEALTHZ && route != R_METRICS && route != R_READYZ &&
-	    !(route == R_UI && rp.code == 200 && !is_post) &&
-	    log_enabled(rp.code >= 500 ? LOG_ERROR : LOG_INFO)) {
-		snprintf(ms, sizeof(ms), "%.3f", secs * 1000);
-		log_kv(rp.code >= 500 ? LOG_ERROR : LOG_INFO, "request", "method",
-		       ri->request_method, "route", route_names[route], "code", code, "ms", ms,
-		       NULL);
-	}
+	account_request(ri, route, rp.code, (double)(clock_mono_ns() - t0) / 1e9);
 	log_ctx_set("request_id", NULL);
 	th->reply = rp.body;
 	if (th->reply.cap > 65536) /* keep no large /metrics page or body per thread */

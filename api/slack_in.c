@@ -154,13 +154,42 @@ static int assistant_event(struct slack_in *in, const struct agents *agents, con
 	return 0;
 }
 
+/*
+ * Why an app_mention / message event is not a question for the bot (another
+ * event type, a channel message that is not a mention, a bot's or our own
+ * message, an edit, a subtype without a question), or NULL when it is one.
+ */
+static const char *skip_reason(const struct jdoc *d, int ev, const char *etype, const char *user,
+			       const char *own)
+{
+	const char *subtype = jdoc_get_str(d, ev, "subtype");
+	const char *channel_type = jdoc_get_str(d, ev, "channel_type");
+
+	if (strcmp(etype, "app_mention") && strcmp(etype, "message"))
+		return "unsupported event type";
+	if (!strcmp(etype, "message") && (!channel_type || strcmp(channel_type, "im")))
+		return "message outside a direct message";
+	if (jdoc_get(d, ev, "bot_id") >= 0 || jdoc_get(d, ev, "bot_profile") >= 0 ||
+	    (subtype && !strcmp(subtype, "bot_message")))
+		return "bot message";
+	if (subtype && (!strcmp(subtype, "message_changed") || !strcmp(subtype, "message_deleted")))
+		return "edited or deleted message";
+	if (subtype && strcmp(subtype, "file_share") && strcmp(subtype, "thread_broadcast"))
+		return "message subtype";
+	if (!user)
+		return "event without user";
+	if (own && !strcmp(own, user))
+		return "own message";
+	return NULL;
+}
+
 int slack_in_event(const char *body, size_t len, const struct agents *agents, struct slack_in *in,
 		   struct err *err)
 {
 	struct jdoc d = JDOC_INIT;
 	const int root = 0;
 	int ev;
-	const char *type, *etype, *subtype, *event_id, *text, *user, *own, *channel_type;
+	const char *type, *etype, *event_id, *text, *user, *own, *channel_type, *why;
 	struct task *t = &in->task;
 	char *clean = NULL;
 	int rc = -1;
@@ -200,7 +229,6 @@ int slack_in_event(const char *body, size_t len, const struct agents *agents, st
 		goto out;
 	}
 	etype = jdoc_get_str(&d, ev, "type");
-	subtype = jdoc_get_str(&d, ev, "subtype");
 	user = jdoc_get_str(&d, ev, "user");
 	own = own_user_id(&d, root);
 	channel_type = jdoc_get_str(&d, ev, "channel_type");
@@ -213,34 +241,8 @@ int slack_in_event(const char *body, size_t len, const struct agents *agents, st
 		rc = assistant_event(in, agents, &d, root, ev, event_id, etype, err);
 		goto out;
 	}
-	if (strcmp(etype, "app_mention") && strcmp(etype, "message")) {
-		rc = ignore(in, "unsupported event type");
-		goto out;
-	}
-	if (!strcmp(etype, "message") && (!channel_type || strcmp(channel_type, "im"))) {
-		rc = ignore(in, "message outside a direct message");
-		goto out;
-	}
-	if (jdoc_get(&d, ev, "bot_id") >= 0 || jdoc_get(&d, ev, "bot_profile") >= 0 ||
-	    (subtype && !strcmp(subtype, "bot_message"))) {
-		rc = ignore(in, "bot message");
-		goto out;
-	}
-	if (subtype &&
-	    (!strcmp(subtype, "message_changed") || !strcmp(subtype, "message_deleted"))) {
-		rc = ignore(in, "edited or deleted message");
-		goto out;
-	}
-	if (subtype && strcmp(subtype, "file_share") && strcmp(subtype, "thread_broadcast")) {
-		rc = ignore(in, "message subtype");
-		goto out;
-	}
-	if (!user) {
-		rc = ignore(in, "event without user");
-		goto out;
-	}
-	if (own && !strcmp(own, user)) {
-		rc = ignore(in, "own message");
+	if ((why = skip_reason(&d, ev, etype, user, own))) {
+		rc = ignore(in, why);
 		goto out;
 	}
 	text = jdoc_get_str(&d, ev, "text");
@@ -276,6 +278,25 @@ out:
 	free(clean);
 	jdoc_release(&d);
 	return rc;
+}
+
+/*
+ * The verdict of a native feedback_buttons value "<verdict>:<answer id>",
+ * moving *value past the prefix to the id; NULL when it is neither form or
+ * names no id.
+ */
+static const char *native_verdict(const char **value)
+{
+	static const char *const verdicts[] = {"helpful", "not_helpful"};
+
+	for (size_t i = 0; i < sizeof(verdicts) / sizeof(verdicts[0]); i++) {
+		size_t n = strlen(verdicts[i]);
+		if (!strncmp(*value, verdicts[i], n) && (*value)[n] == ':' && (*value)[n + 1]) {
+			*value += n + 1;
+			return verdicts[i];
+		}
+	}
+	return NULL;
 }
 
 int slack_in_interactive(const char *body, size_t len, const struct agents *agents,
@@ -323,14 +344,7 @@ int slack_in_interactive(const char *body, size_t len, const struct agents *agen
 		goto out;
 	}
 	if (native) {
-		if (!strncmp(value, "helpful:", 8)) {
-			verdict = "helpful";
-			value += 8;
-		} else if (!strncmp(value, "not_helpful:", 12)) {
-			verdict = "not_helpful";
-			value += 12;
-		}
-		if (!verdict || !*value) {
+		if (!(verdict = native_verdict(&value))) {
 			err_set(err, ERR_INVALID,
 				"feedback_buttons value is not helpful:<id> or not_helpful:<id>");
 			goto out;

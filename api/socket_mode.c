@@ -377,6 +377,12 @@ static void log_slot(enum log_level lvl, const char *msg, struct sm_slot *sl, co
 	log_kv(lvl, msg, "connection", idx, "open", open, error ? "error" : NULL, error, NULL);
 }
 
+/*
+ * Long on purpose: one connection slot's state machine (connect with
+ * backoff, replace on a disconnect request, receive, keep alive, close),
+ * whose locals carry from turn to turn; split, they would become a struct
+ * passed around for no reader's benefit.
+ */
 static void *slot_main(void *arg)
 {
 	struct sm_slot *sl = arg;

@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <hiredis/hiredis.h>
 
+#include "ft_info.h"
+
 struct rds;
 struct err;
 struct buf;
@@ -88,34 +90,6 @@ int ft_drop_index(struct rds *r, struct err *err);
  */
 int ft_search(struct rds *r, const float *q, int dim, int k, const char *filter, int ef_runtime,
 	      struct kb_result *res, struct err *err);
-
-/* Returns 1 when e is the server's "no such index" / "Unknown index name" error. */
-int ft_no_index(const struct err *e);
-
-/* What FT.INFO says about an index (its first VECTOR attribute). */
-struct ft_info {
-	int exists;		/* 0: the index is missing (other fields zero) */
-	int indexing;		/* 1 while the background scan of existing keys runs */
-	double percent_indexed; /* 0..1; 1 when not reported */
-	long long num_docs;
-	long long failures; /* hash_indexing_failures (e.g. a blob of another size) */
-	int dim;	    /* of the VECTOR attribute; 0 when it has none */
-	int algorithm;	    /* enum vector_algorithm; -1 when unknown */
-	int has_attr;	    /* 1 when the attribute ft_parse_info() was asked for exists */
-};
-
-/*
- * Parses an FT.INFO RESP2 reply into info; attr (may be NULL) names an
- * attribute whose presence sets has_attr. Returns 0 or -1 with ERR_PARSE.
- */
-int ft_parse_info(const redisReply *rep, const char *attr, struct ft_info *info, struct err *err);
-
-/*
- * FT.INFO index, parsed as ft_parse_info(); a missing index is not an error
- * (info->exists = 0). Returns 0 or -1 with err.
- */
-int ft_info_get(struct rds *r, const char *index, const char *attr, struct ft_info *info,
-		struct err *err);
 
 /*
  * recall@k of an approximate answer: the share of truth's first k keys

@@ -5,7 +5,7 @@
 #include "memory/backend.h"
 #include "memory/memory_ft.h"
 #include "memory/rank.h"
-#include "kb/ft.h"
+#include "ft_info.h"
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
