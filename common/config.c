@@ -71,7 +71,7 @@ static const struct cfg_var vars[] = {
     CFG_URL("SLACK_API_URL", slack_api_url, "https://slack.com/api", BOTH),
     CFG_SECRET("SLACK_APP_TOKEN", slack_app_token, CONFIG_API),
     CFG_INT("SLACK_SOCKET_CONNECTIONS", slack_socket_connections, "2", 1, 10, CONFIG_API),
-    CFG_ENUM("SLACK_STREAMING", slack_streaming, "auto", "auto|off", CONFIG_WORKER),
+    CFG_ENUM("SLACK_STREAMING", slack_streaming, "auto", "auto|off|on|edits", CONFIG_WORKER),
     CFG_ENUM("SLACK_FEEDBACK", slack_feedback, "native", "native|buttons", CONFIG_WORKER),
     CFG_INT("SLACK_STREAM_INTERVAL_MS", slack_stream_interval_ms, "1000", 200, 60000,
 	    CONFIG_WORKER),

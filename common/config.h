@@ -19,7 +19,17 @@ enum llm_provider { LLM_OPENAI = 0, LLM_OFFLINE };
 enum vector_backend { VECTOR_AUTO = 0, VECTOR_REDIS, VECTOR_LOCAL };
 enum vector_algorithm { VECTOR_HNSW = 0, VECTOR_FLAT };
 enum memory_scope { MEMORY_SCOPE_USER = 0, MEMORY_SCOPE_THREAD };
-enum slack_streaming { SLACK_STREAMING_AUTO = 0, SLACK_STREAMING_OFF };
+/*
+ * auto: Slack's native stream (chat.startStream), chat.update edits where Slack
+ * refuses it; on: the native stream only; edits: chat.update edits only; off:
+ * the answer when it is done.
+ */
+enum slack_streaming {
+	SLACK_STREAMING_AUTO = 0,
+	SLACK_STREAMING_OFF,
+	SLACK_STREAMING_ON,
+	SLACK_STREAMING_EDITS
+};
 enum slack_feedback { SLACK_FEEDBACK_NATIVE = 0, SLACK_FEEDBACK_BUTTONS };
 
 struct config {

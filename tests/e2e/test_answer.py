@@ -131,8 +131,19 @@ def test_mention_is_answered_once_in_its_thread_with_sources_and_buttons():
         assert len(posts) == 1, "one placeholder only, got %d posts" % len(posts)
         assert posts[0]["json"]["thread_ts"] == "1700000001.000100"
         assert posts[0]["headers"]["authorization"] == "Bearer xoxb-test"
-        updates = e.slack.requests("/api/chat.update")
-        assert updates and all(u["json"]["ts"] == msg["ts"] for u in updates)
+        # the answer was typed out in a native stream in the thread, which became the
+        # answer; "Thinking..." (edited with progress meanwhile) was deleted
+        starts = e.slack.requests("/api/chat.startStream")
+        assert len(starts) == 1 and starts[0]["json"]["thread_ts"] == "1700000001.000100"
+        assert starts[0]["json"]["recipient_user_id"] == "U200"
+        assert e.slack.requests("/api/chat.stopStream")
+        placeholder = [u for u in e.slack.requests("/api/chat.update")
+                       if u["json"]["ts"] != msg["ts"]]
+        assert all(u["json"]["ts"] == placeholder[0]["json"]["ts"] for u in placeholder)
+        deleted = [d["json"]["ts"] for d in e.slack.requests("/api/chat.delete")]
+        assert placeholder and deleted == [placeholder[0]["json"]["ts"]], deleted
+        assert [m["ts"] for m in e.messages()] == [msg["ts"]]
+        assert msg["stream"]["state"] == "stopped"
         text = blocks_text(msg)
         assert "rotation" in text, "answer should cite the rotation document: " + text[:500]
         answers = e.answers()
@@ -156,30 +167,96 @@ TYPED = " ".join("word%d" % i for i in range(60))
 
 
 def _typed_prefixes(e):
-    """The texts the placeholder showed that were a growing part of TYPED."""
+    """The texts the placeholder showed that were a growing part of TYPED (edits)."""
     texts = [u["json"].get("text") or "" for u in e.slack.requests("/api/chat.update")]
     return [t for t in texts if t and TYPED.startswith(t) and t != TYPED]
 
 
+def _streamed_prefixes(e):
+    """What the native stream showed after its start and each append, in order."""
+    shown, acc = [], ""
+    for r in e.slack.requests("/api/chat.startStream") + \
+            e.slack.requests("/api/chat.appendStream"):
+        acc += r["json"].get("markdown_text") or ""
+        shown.append(acc)
+    return shown
+
+
 def test_answer_is_typed_out_while_the_model_writes_it():
-    """SLACK_STREAMING=auto (the default): the worker asks the model to stream and edits
-    the placeholder with the answer so far, at most every SLACK_STREAM_INTERVAL_MS; the
-    last edit is the whole answer with sources and buttons, and the model was called once."""
+    """SLACK_STREAMING=auto (the default): the worker asks the model to stream and types
+    the answer out in Slack's native stream (startStream, then only the new text in each
+    appendStream, at most every SLACK_STREAM_INTERVAL_MS); the stream is stopped and
+    edited into the whole answer with sources and buttons; the model was called once."""
     with E2E(SLACK_STREAM_INTERVAL_MS=200) as e:
         e.llm.config(stream_chunk_ms=25)  # ~110 pieces of 4 characters: about 3 s
         e.llm.script([{"content": TYPED}])
         e.worker()
         e.ask("EvTyped1", ts="1700000021.000100")
         msg = e.wait_answers(1)[0]
-        shown = _typed_prefixes(e)
+        shown = _streamed_prefixes(e)
         assert len(shown) >= 3, shown
+        assert all(TYPED.startswith(t) for t in shown), shown
         assert all(len(a) < len(b) for a, b in zip(shown, shown[1:])), shown
+        assert "".join(msg["stream"]["chunks"]) == shown[-1]
+        assert _typed_prefixes(e) == []  # no edits: the stream typed it
         assert TYPED in blocks_text(msg) and has_buttons(msg)
+        assert [m["ts"] for m in e.messages()] == [msg["ts"]]
         chats = e.chat_requests()
         assert len(chats) == 1 and chats[0]["json"]["stream"] is True
         assert chats[0]["json"]["stream_options"] == {"include_usage": True}
         a = list(e.answers().values())[0]
         assert a["answer"] == TYPED and int(a["completion_tokens"]) > 0
+
+
+def test_edits_type_the_answer_where_slack_refuses_streams():
+    """A workspace without chat.startStream (the fake answers unknown_method): auto edits
+    the placeholder with the answer so far instead, once the stream was refused; the
+    same happens with SLACK_STREAMING=edits without asking for a stream."""
+    for mode, refuse in (("auto", True), ("edits", False)):
+        with E2E(SLACK_STREAM_INTERVAL_MS=200, SLACK_STREAMING=mode) as e:
+            e.slack.config(native_streaming=not refuse)
+            e.llm.config(stream_chunk_ms=25)
+            e.llm.script([{"content": TYPED}])
+            e.worker()
+            e.ask("EvTypedE", ts="1700000023.000100")
+            msg = e.wait_answers(1)[0]
+            shown = _typed_prefixes(e)
+            assert len(shown) >= 3, (mode, shown)
+            assert all(len(a) < len(b) for a, b in zip(shown, shown[1:])), shown
+            assert len(e.slack.requests("/api/chat.startStream")) == (1 if refuse else 0)
+            assert e.slack.requests("/api/chat.appendStream") == []
+            assert TYPED in blocks_text(msg) and has_buttons(msg) and "stream" not in msg
+            assert [m["ts"] for m in e.messages()] == [msg["ts"]]
+
+
+def test_a_half_typed_stream_of_a_killed_worker_is_deleted_before_the_answer():
+    """The worker dies while its stream is typing the answer: the next attempt stops and
+    deletes that stream (its text is half an answer), then answers in a stream of its own:
+    one message in the thread, the whole answer, no half-typed stream left."""
+    with E2E(SLACK_STREAM_INTERVAL_MS=200, WORKER_CONCURRENCY=1) as e:
+        e.llm.config(stream_chunk_ms=40)  # ~4.5 s of typing
+        e.llm.script([{"content": TYPED}, {"content": TYPED}])
+        w1 = e.worker()
+        e.ask("EvTypedK", ts="1700000024.000100")
+        wait_until(lambda: len(e.slack.requests("/api/chat.appendStream")) >= 2, 20,
+                   "the first stream typing")
+        state = e.r.hgetall("task:{%s}:EvTypedK" % e.st.docket)
+        first = state.get("stream_ts")
+        assert first and first != state.get("placeholder_ts"), state
+        w1.kill9()
+        e.worker()
+        msg = e.wait_answers(1, timeout=40)[0]
+        assert msg["ts"] != first
+        assert TYPED in blocks_text(msg) and has_buttons(msg)
+        assert [m["ts"] for m in e.messages()] == [msg["ts"]], e.messages()
+        deleted = [d["json"]["ts"] for d in e.slack.requests("/api/chat.delete")]
+        assert first in deleted, (first, deleted)
+        stops = [s["json"]["ts"] for s in e.slack.requests("/api/chat.stopStream")]
+        assert first in stops and msg["ts"] in stops, stops
+        wait_until(lambda: e.r("HGET", "task:{%s}:EvTypedK" % e.st.docket, "state")
+                   == "answered", 10, "the task answered")
+        state = e.r.hgetall("task:{%s}:EvTypedK" % e.st.docket)
+        assert state.get("placeholder_ts") == msg["ts"] and not state.get("stream_ts"), state
 
 
 def test_streaming_off_shows_the_answer_once_done():

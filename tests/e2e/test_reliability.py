@@ -77,9 +77,11 @@ def test_dlq_replay_answers_a_given_up_question_once():
         # the model rejects the first two questions for good (400: dead at once)
         llm.fault(path="/v1/chat/completions", status=400, count=2)
         api = st.api()
+        # edits: the answer must land in the apology's own message (with native streams
+        # it lands in the stream and the apology is deleted; test_answer checks that)
         w = st.worker(**fake_llm_env(slack, llm, 64, ANSWERS_PER_THREAD_HOUR=0,
                                      ANSWERS_PER_USER_HOUR=0, MEMORY_TOP_K=0,
-                                     MEMORY_STORE_TURNS="false"))
+                                     MEMORY_STORE_TURNS="false", SLACK_STREAMING="edits"))
         for k, ev_id in enumerate(("EvRP1", "EvRP2")):
             status, _, _ = st.post_event(api, app_mention(ev_id, channel="CR%d" % k,
                                                           ts="1700000002.00010%d" % k))

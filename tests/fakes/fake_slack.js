@@ -39,6 +39,7 @@ function publicMessage(m) {
   };
   if (m.attachments !== undefined) o.attachments = m.attachments;
   if (m.metadata !== undefined) o.metadata = m.metadata;
+  if (m.stream !== undefined) o.stream = m.stream; // {state, chunks, recipient_user_id, ...}
   return o;
 }
 
@@ -345,11 +346,63 @@ const methods = {
     return page(out, p, (m) => withMetadata(m, withMeta));
   },
 
+  // Streams (chat.startStream / appendStream / stopStream): a message whose
+  // markdown grows chunk by chunk while its stream is open; it cannot be
+  // edited until stopped. Outside a DM (channel ids not starting with D) the
+  // recipient user and team are required, as Slack documents.
+  'chat.startStream': (p, cfg) => {
+    if (!cfg.native_streaming) return { ok: false, error: 'unknown_method' };
+    const channel = str(p.channel);
+    if (!channel) return { ok: false, error: 'channel_not_found' };
+    if (cfg.not_in_channel.includes(channel)) return { ok: false, error: 'not_in_channel' };
+    if (!channel.startsWith('D') && (!str(p.recipient_user_id) || !str(p.recipient_team_id))) {
+      return { ok: false, error: 'missing_recipient_user_id' };
+    }
+    const text = str(p.markdown_text);
+    if (text.length > 12000) return { ok: false, error: 'msg_too_long' };
+    const ts = nextTs();
+    const threadTs = str(p.thread_ts) || null;
+    const m = {
+      channel, ts, thread_ts: threadTs, text, blocks: null, attachments: undefined,
+      metadata: undefined, update_count: 0, history: [text],
+      stream: { state: 'streaming', chunks: text ? [text] : [],
+        recipient_user_id: str(p.recipient_user_id), recipient_team_id: str(p.recipient_team_id) },
+    };
+    storeMessage(m);
+    return { ok: true, channel, ts };
+  },
+
+  'chat.appendStream': (p) => {
+    const m = messages.get(msgKey(str(p.channel), str(p.ts)));
+    if (!m) return { ok: false, error: 'message_not_found' };
+    if (!m.stream || m.stream.state !== 'streaming') return { ok: false, error: 'message_not_in_streaming_state' };
+    const text = str(p.markdown_text);
+    if (!text) return { ok: false, error: 'no_text' };
+    if (text.length > 12000) return { ok: false, error: 'msg_too_long' };
+    m.stream.chunks.push(text);
+    m.text += text;
+    return { ok: true, channel: m.channel, ts: m.ts };
+  },
+
+  'chat.stopStream': (p, cfg) => {
+    const m = messages.get(msgKey(str(p.channel), str(p.ts)));
+    if (!m) return { ok: false, error: 'message_not_found' };
+    if (!m.stream || m.stream.state !== 'streaming') return { ok: false, error: 'message_not_in_streaming_state' };
+    const b = readBlocks(p.blocks, cfg);
+    if (b.error) return b.error;
+    const text = str(p.markdown_text);
+    if (text) { m.stream.chunks.push(text); m.text += text; }
+    if (b.blocks && b.blocks.length) m.blocks = b.blocks;
+    m.stream.state = 'stopped';
+    return { ok: true, channel: m.channel, ts: m.ts, message: slackMessage(m) };
+  },
+
   'chat.update': (p, cfg) => {
     const channel = str(p.channel);
     const ts = str(p.ts);
     const m = channel && ts ? messages.get(msgKey(channel, ts)) : undefined;
     if (!m) return { ok: false, error: 'message_not_found' };
+    if (m.stream && m.stream.state === 'streaming') return { ok: false, error: 'cant_update_message' };
     const b = readBlocks(p.blocks, cfg);
     if (b.error) return b.error;
     const attachments = readAttachments(p.attachments);
@@ -403,6 +456,7 @@ const DEFAULT_CONFIG = {
   ok_false_method: null,
   validate_blocks: true,
   native_feedback: true, // false: context_actions blocks are refused (invalid_blocks)
+  native_streaming: true, // false: chat.startStream answers unknown_method (an older workspace)
   not_in_channel: [], // channels where chat.postMessage answers not_in_channel
 };
 
@@ -426,6 +480,7 @@ function applyConfig(cfg, patch) {
         break;
       case 'validate_blocks':
       case 'native_feedback':
+      case 'native_streaming':
         if (typeof v !== 'boolean') return `${k} must be a boolean`;
         break;
       case 'not_in_channel':

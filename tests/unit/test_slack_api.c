@@ -157,9 +157,12 @@ TEST(slack_api, auth_test_is_cached)
 
 TEST(slack_api, partial_answers_are_throttled_and_stop_when_taken_over)
 {
-	static const char *const vars[] = {"LLM_PROVIDER=offline", "SLACK_BOT_TOKEN=xoxb-unit",
+	static const char *const vars[] = {"LLM_PROVIDER=offline",
+					   "SLACK_BOT_TOKEN=xoxb-unit",
 					   "SLACK_API_URL=http://slack.test/api",
-					   "SLACK_STREAM_INTERVAL_MS=60000", NULL};
+					   "SLACK_STREAM_INTERVAL_MS=60000",
+					   "SLACK_STREAMING=edits",
+					   NULL};
 	struct fake_env fe;
 	struct reply_sink s;
 	struct task t;
@@ -206,6 +209,145 @@ TEST(slack_api, partial_answers_are_throttled_and_stop_when_taken_over)
 	CHECK_INT_EQ(fe.http.nreq, 2);
 	CHECK(!reply_streams(&s));
 	reply_sink_close(&s);
+	task_release(&t);
+	fake_env_release(&fe);
+}
+
+/* The markdown_text of request i (a chat.*Stream call), or "" */
+static const char *req_markdown(struct fake_env *fe, int i, json_t **hold)
+{
+	*hold = json_loads(fe->http.body[i], 0, NULL);
+	return json_string_value(json_object_get(*hold, "markdown_text"))
+		   ? json_string_value(json_object_get(*hold, "markdown_text"))
+		   : "";
+}
+
+TEST(slack_api, native_stream_types_deltas_then_becomes_the_answer)
+{
+	static const char *const vars[] = {"LLM_PROVIDER=offline", "SLACK_BOT_TOKEN=xoxb-unit",
+					   "SLACK_API_URL=http://slack.test/api",
+					   "SLACK_STREAM_INTERVAL_MS=60000", NULL};
+	struct fake_env fe;
+	struct reply_sink s;
+	struct reply_answer a = {"ans1", "q", "Rotate it now, then check.", NULL, 0, NULL, 0};
+	struct task t;
+	struct err e = {0};
+	json_t *j;
+
+	CHECK(fake_env_init(&fe, vars, NULL) == 0);
+	task_init(&t);
+	t.source = xstrdup("slack");
+	t.channel = xstrdup("C1");
+	t.team = xstrdup("T1");
+	t.user = xstrdup("U1");
+	t.thread_ts = xstrdup("1700.000100");
+	reply_sink_open(&s, &fe.w, &t);
+	reply_sink_set_placeholder(&s, "1700.000200");
+	/* the first text starts the stream in the thread, for the asker */
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":true,\"ts\":\"1700.000300\"}");
+	reply_partial(&s, "Rotate");
+	CHECK_INT_EQ(fe.http.nreq, 1);
+	CHECK_STR_EQ(fe.http.url[0], "http://slack.test/api/chat.startStream");
+	CHECK_STR_EQ(req_markdown(&fe, 0, &j), "Rotate");
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "thread_ts")), "1700.000100");
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "recipient_user_id")), "U1");
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "recipient_team_id")), "T1");
+	json_decref(j);
+	/* then only what is new, after the interval */
+	reply_partial(&s, "Rotate it");
+	CHECK_INT_EQ(fe.http.nreq, 1);
+	s.partial_ms = 0;
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":true}");
+	reply_partial(&s, "Rotate it");
+	CHECK_INT_EQ(fe.http.nreq, 2);
+	CHECK_STR_EQ(fe.http.url[1], "http://slack.test/api/chat.appendStream");
+	CHECK_STR_EQ(req_markdown(&fe, 1, &j), " it");
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "ts")), "1700.000300");
+	json_decref(j);
+	/* a 429 skips a turn; the next append carries everything since */
+	s.partial_ms = 0;
+	fake_http_push(&fe.http, 429, 1, "{\"ok\":false,\"error\":\"ratelimited\"}");
+	reply_partial(&s, "Rotate it now");
+	CHECK(reply_streams(&s));
+	s.partial_ms = 0;
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":true}");
+	reply_partial(&s, "Rotate it now, then");
+	CHECK_INT_EQ(fe.http.nreq, 4);
+	CHECK_STR_EQ(req_markdown(&fe, 3, &j), " now, then");
+	json_decref(j);
+	/* final: stop the stream, edit it into the answer, delete "Thinking…" */
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":true}");
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":true}");
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":true}");
+	CHECK_INT_EQ(s.ops->final(&s, &a, &e), 0);
+	CHECK_INT_EQ(fe.http.nreq, 7);
+	CHECK_STR_EQ(fe.http.url[4], "http://slack.test/api/chat.stopStream");
+	CHECK_STR_EQ(fe.http.url[5], "http://slack.test/api/chat.update");
+	CHECK_STR_CONTAINS(fe.http.body[5], "\"ts\":\"1700.000300\"");
+	CHECK_STR_CONTAINS(fe.http.body[5], "feedback");
+	CHECK_STR_EQ(fe.http.url[6], "http://slack.test/api/chat.delete");
+	CHECK_STR_CONTAINS(fe.http.body[6], "\"ts\":\"1700.000200\"");
+	CHECK_STR_EQ(s.placeholder_ts, "1700.000300");
+	reply_sink_close(&s);
+	task_release(&t);
+	fake_env_release(&fe);
+}
+
+TEST(slack_api, native_stream_refused_falls_back_to_edits_and_never_rewinds)
+{
+	static const char *const vars[] = {"LLM_PROVIDER=offline",
+					   "SLACK_BOT_TOKEN=xoxb-unit",
+					   "SLACK_API_URL=http://slack.test/api",
+					   "SLACK_STREAM_INTERVAL_MS=60000",
+					   "SLACK_STREAMING=on",
+					   NULL};
+	struct fake_env fe;
+	struct reply_sink s;
+	struct task t;
+
+	CHECK(fake_env_init(&fe, vars, NULL) == 0);
+	task_init(&t);
+	t.source = xstrdup("slack");
+	t.channel = xstrdup("D1");
+	t.thread_ts = xstrdup("1700.000100");
+	reply_sink_open(&s, &fe.w, &t);
+	reply_sink_set_placeholder(&s, "1700.000200");
+	/* on: a refused stream ends the partial answers (no edits) */
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":false,\"error\":\"unknown_method\"}");
+	reply_partial(&s, "Rotate");
+	CHECK_INT_EQ(fe.http.nreq, 1);
+	CHECK(!reply_streams(&s));
+	reply_sink_close(&s);
+	/* a stream whose text started over (a tool round) shows nothing more */
+	fe.cfg.slack_streaming = SLACK_STREAMING_AUTO;
+	reply_sink_open(&s, &fe.w, &t);
+	reply_sink_set_placeholder(&s, "1700.000200");
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":true,\"ts\":\"1700.000300\"}");
+	reply_partial(&s, "Let me look");
+	CHECK_INT_EQ(fe.http.nreq, 2);
+	s.partial_ms = 0;
+	reply_partial(&s, "Rotate");
+	CHECK_INT_EQ(fe.http.nreq, 2);
+	CHECK(!reply_streams(&s));
+	reply_sink_close(&s);
+	/* auto: Slack refuses streams: this and every later answer use edits */
+	reply_sink_open(&s, &fe.w, &t);
+	reply_sink_set_placeholder(&s, "1700.000200");
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":false,\"error\":\"unknown_method\"}");
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":true}");
+	reply_partial(&s, "Rotate");
+	CHECK_INT_EQ(fe.http.nreq, 4);
+	CHECK_STR_EQ(fe.http.url[2], "http://slack.test/api/chat.startStream");
+	CHECK_STR_EQ(fe.http.url[3], "http://slack.test/api/chat.update");
+	reply_sink_close(&s);
+	reply_sink_open(&s, &fe.w, &t);
+	reply_sink_set_placeholder(&s, "1700.000200");
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":true}");
+	reply_partial(&s, "Rotate");
+	CHECK_INT_EQ(fe.http.nreq, 5);
+	CHECK_STR_EQ(fe.http.url[4], "http://slack.test/api/chat.update");
+	reply_sink_close(&s);
+	reply_slack_forget_refusal();
 	task_release(&t);
 	fake_env_release(&fe);
 }

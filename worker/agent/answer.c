@@ -289,6 +289,10 @@ static int question_run(struct worker_ctx *w, struct task *t, struct err *err)
 		sink.thread_ts = xstrdup(st.thread_ts);
 	}
 	reply_sink_set_placeholder(&sink, st.placeholder_ts);
+	/* an earlier attempt's half-typed stream, or the placeholder its finished one replaced */
+	if (sink.ops == reply_slack_ops() &&
+	    reply_slack_clean_up(w, t, st.stream_ts, st.stale_ts, err) < 0)
+		goto out;
 	if (!sink.placeholder_ts && st.placeholder && sink.ops->find_placeholder) {
 		/* an earlier attempt began posting and did not record the ts: look first */
 		int found = sink.ops->find_placeholder(&sink, &e);
@@ -525,6 +529,10 @@ void handler_give_up(struct worker_ctx *w, const struct task *t, const struct er
 		sink.thread_ts = xstrdup(st.thread_ts);
 	}
 	reply_sink_set_placeholder(&sink, st.placeholder_ts);
+	err_clear(&e);
+	if (sink.ops == reply_slack_ops() &&
+	    reply_slack_clean_up(w, t, st.stream_ts, st.stale_ts, &e) < 0)
+		log_kv(LOG_WARN, "cannot delete a half-typed answer", "error", e.msg, NULL);
 	err_clear(&e);
 	/* an attempt that crashed while posting may have left its placeholder: apologise there */
 	if (!sink.placeholder_ts && st.placeholder && sink.ops->find_placeholder &&

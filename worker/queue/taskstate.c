@@ -38,6 +38,10 @@ int taskstate_load(struct worker_ctx *w, const char *task_id, struct taskstate *
 			dst = &out->state;
 		else if (!strcmp(f, "placeholder"))
 			dst = &out->placeholder;
+		else if (!strcmp(f, "stream_ts"))
+			dst = &out->stream_ts;
+		else if (!strcmp(f, "stale_ts"))
+			dst = &out->stale_ts;
 		if (dst && *v) {
 			free(*dst);
 			*dst = xstrdup(v);
@@ -55,6 +59,8 @@ out:
 void taskstate_release(struct taskstate *s)
 {
 	free(s->placeholder_ts);
+	free(s->stream_ts);
+	free(s->stale_ts);
 	free(s->answer_id);
 	free(s->thread_ts);
 	free(s->state);

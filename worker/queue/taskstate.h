@@ -11,8 +11,12 @@
  * shown). The field placeholder = "posting" is written before the placeholder
  * is posted: a redelivery that finds it without placeholder_ts looks the
  * message up (the previous attempt may have posted it and crashed before
- * recording the ts) instead of posting a second one. Thread-safe with one
- * worker_ctx per thread.
+ * recording the ts) instead of posting a second one. stream_ts names a
+ * native Slack stream (chat.startStream) typing the answer out: a new attempt
+ * finding it deletes it (its text may be half an answer) before answering;
+ * once a stream holds the final answer it becomes placeholder_ts and the
+ * "Thinking…" message it replaced is stale_ts until deleted. Thread-safe with
+ * one worker_ctx per thread.
  */
 #ifndef HAINK_TASKSTATE_H
 #define HAINK_TASKSTATE_H
@@ -34,6 +38,8 @@ struct taskstate {
 	char *thread_ts;
 	char *state;
 	char *placeholder; /* "posting" once a placeholder post was attempted */
+	char *stream_ts;   /* a native Slack stream this task started and has not finished */
+	char *stale_ts;	   /* a placeholder replaced by the finished stream, still to delete */
 	int exists;	   /* 1 when the hash had any field */
 };
 

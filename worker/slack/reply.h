@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stddef.h>
+#include "buf.h"
 #include "slack/source.h"
 
 struct worker_ctx;
@@ -112,6 +113,9 @@ struct reply_sink {
 	int64_t partial_ms;   /* when the answer so far was last shown (monotonic ms) */
 	int assistant;	      /* a Slack assistant thread: progress also sets its status line */
 	int partial_failed;   /* a partial edit failed: show no more until final() */
+	int no_stream;	      /* this answer is typed out with edits, not a native stream */
+	char *stream_ts;      /* owned; the native Slack stream typing the answer, or NULL */
+	struct buf streamed;  /* the markdown the stream has shown so far */
 };
 
 /* Opens the sink for t (see above). Always succeeds; release with reply_sink_close(). */
@@ -128,6 +132,19 @@ void reply_sink_close(struct reply_sink *s);
  * "feedback" entry on ui:<t->channel>). Returns 0, or -1 with err (retryable).
  */
 int reply_ui_feedback(struct worker_ctx *w, const struct task *t, struct err *err);
+
+/*
+ * Before a new attempt of t answers: deletes the native stream an earlier
+ * attempt left (stream_ts: stopped, then deleted: its text may be half an
+ * answer) and a placeholder a finished stream replaced (stale_ts), then clears
+ * both from the task state. Either may be NULL. Returns 0, or -1 with err
+ * when Slack or Redis failed in a way worth retrying the task for.
+ */
+int reply_slack_clean_up(struct worker_ctx *w, const struct task *t, const char *stream_ts,
+			 const char *stale_ts, struct err *err);
+
+/* Forgets that Slack refused native streams (SLACK_STREAMING=auto asks again). For tests. */
+void reply_slack_forget_refusal(void);
 
 /* Sets the placeholder ts (copied) restored from the task state. */
 void reply_sink_set_placeholder(struct reply_sink *s, const char *ts);
