@@ -282,6 +282,8 @@ TEST(slack_api, native_stream_types_deltas_then_becomes_the_answer)
 	CHECK_INT_EQ(s.ops->final(&s, &a, &e), 0);
 	CHECK_INT_EQ(fe.http.nreq, 7);
 	CHECK_STR_EQ(fe.http.url[4], "http://slack.test/api/chat.stopStream");
+	CHECK_STR_EQ(req_markdown(&fe, 4, &j), " check."); /* the rest of the answer */
+	json_decref(j);
 	CHECK_STR_EQ(fe.http.url[5], "http://slack.test/api/chat.update");
 	CHECK_STR_CONTAINS(fe.http.body[5], "\"ts\":\"1700.000300\"");
 	CHECK_STR_CONTAINS(fe.http.body[5], "feedback");

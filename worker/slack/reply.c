@@ -145,11 +145,19 @@ static int stream_append(struct reply_sink *s, const char *markdown, struct err 
 	return 0;
 }
 
-/* chat.stopStream on the main seam; 0 also when Slack says it is not streaming. */
-static int stream_stop(struct worker_ctx *w, const char *channel, const char *ts, struct err *err)
+/*
+ * chat.stopStream on the main seam, with tail (may be NULL) as the last text;
+ * 0 also when Slack says it is not streaming.
+ */
+static int stream_stop(struct worker_ctx *w, const char *channel, const char *ts, const char *tail,
+		       struct err *err)
 {
 	json_t *body = json_pack("{s:s, s:s}", "channel", channel, "ts", ts);
-	int rc = slack_call(w, "chat.stopStream", body, NULL, NULL, err);
+	int rc;
+
+	if (tail && *tail)
+		json_object_set_new(body, "markdown_text", json_string(tail));
+	rc = slack_call(w, "chat.stopStream", body, NULL, NULL, err);
 
 	json_decref(body);
 	if (rc < 0 && !err_retryable(err->code)) {
@@ -184,7 +192,7 @@ int reply_slack_clean_up(struct worker_ctx *w, const struct task *t, const char 
 	if ((!stream_ts || !*stream_ts) && (!stale_ts || !*stale_ts))
 		return 0;
 	if (stream_ts && *stream_ts &&
-	    (stream_stop(w, channel, stream_ts, err) < 0 ||
+	    (stream_stop(w, channel, stream_ts, NULL, err) < 0 ||
 	     delete_message(w, channel, stream_ts, err) < 0))
 		return -1;
 	if (stale_ts && *stale_ts && delete_message(w, channel, stale_ts, err) < 0)
@@ -318,8 +326,16 @@ static int slack_final(struct reply_sink *s, const struct reply_answer *a, struc
 	int rc;
 
 	if (s->stream_ts) {
-		/* the stream becomes the answer: stopped, then edited like a placeholder */
-		if (stream_stop(s->w, task_channel(s), s->stream_ts, err) < 0)
+		/*
+		 * The stream becomes the answer: the text it has not shown yet ends it
+		 * (when the answer continues what it showed), then it is edited like a
+		 * placeholder into blocks, sources and feedback.
+		 */
+		const char *md = a->markdown ? a->markdown : "";
+		const char *tail = !strncmp(md, s->streamed.s ? s->streamed.s : "", s->streamed.len)
+				       ? md + s->streamed.len
+				       : NULL;
+		if (stream_stop(s->w, task_channel(s), s->stream_ts, tail, err) < 0)
 			return -1;
 		thinking = s->placeholder_ts;
 		s->placeholder_ts = xstrdup(s->stream_ts);
