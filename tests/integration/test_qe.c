@@ -105,6 +105,43 @@ TEST(qe, memory_tags_keep_case_and_commas_apart)
 	rds_free(r);
 }
 
+/*
+ * Issue 13 on the Query Engine: a Dev UI user and a Slack user with the same
+ * id (the UI accepts any name) are different people; neither reads the
+ * other's memories, in both directions, through memory_idx.
+ */
+TEST(qe, memory_namespaces_keep_dev_ui_and_slack_users_apart)
+{
+	struct rds *r;
+	struct mem_hits h;
+	struct err e = {0};
+	char *slack_user = mem_scoped_user("T0SLACK", "U042"),
+	     *ui_user = mem_scoped_user("ui", "U042");
+
+	if (!have_qe())
+		goto out;
+	r = qe_connect();
+	CHECK(r != NULL);
+	CHECK_INT_EQ(mem_ft_ready(r, DIM, &e), 1);
+	CHECK_INT_EQ(put(r, slack_user, "", "fact", "the vault code is 4711", 1000), 0);
+	CHECK_INT_EQ(
+	    put(r, ui_user, "", "fact", "the vault code is 1234 planted from the ui", 1001), 0);
+	CHECK_INT_EQ(search(r, MEM_BACKEND_FT, slack_user, NULL, "vault code", 10, &h), 0);
+	CHECK_INT_EQ(h.n, 1);
+	if (h.n == 1)
+		CHECK_STR_CONTAINS(h.v[0].content, "4711");
+	mem_hits_release(&h);
+	CHECK_INT_EQ(search(r, MEM_BACKEND_FT, ui_user, NULL, "vault code", 10, &h), 0);
+	CHECK_INT_EQ(h.n, 1);
+	if (h.n == 1)
+		CHECK_STR_CONTAINS(h.v[0].content, "1234");
+	mem_hits_release(&h);
+	rds_free(r);
+out:
+	free(slack_user);
+	free(ui_user);
+}
+
 static const char *const words[] = {
     "deploy",	"billing", "rust",   "python",	   "french",   "office", "berlin",   "payments",
     "on-call",	"refund",  "docs",   "planning",   "postgres", "redis",	 "dog",	     "holiday",
