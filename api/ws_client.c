@@ -531,15 +531,10 @@ long long ws_client_last_rx_ms(const struct ws_client *c)
 	return c->last_rx_ms;
 }
 
-/*
- * Parses one frame at c->rx from rpos. Returns 1 (fields filled, *used bytes
- * long), 0 when incomplete, -1 with err for a protocol violation.
- */
-static int parse_frame(struct ws_client *c, int *fin, int *op, const char **payload, size_t *plen,
-		       size_t *used, struct err *err)
+int ws_frame_parse(const char *buf, size_t avail, struct ws_frame *f, struct err *err)
 {
-	const unsigned char *p = (const unsigned char *)c->rx.s + c->rpos;
-	size_t avail = c->rx.len - c->rpos, hl = 2;
+	const unsigned char *p = (const unsigned char *)buf;
+	size_t hl = 2;
 	uint64_t len;
 
 	if (avail < 2)
@@ -552,8 +547,8 @@ static int parse_frame(struct ws_client *c, int *fin, int *op, const char **payl
 		err_set(err, ERR_IO, "websocket frame from the server is masked");
 		return -1;
 	}
-	*fin = p[0] >> 7;
-	*op = p[0] & 0x0f;
+	f->fin = p[0] >> 7;
+	f->op = p[0] & 0x0f;
 	len = p[1] & 0x7f;
 	if (len == 126) {
 		if (avail < 4)
@@ -573,15 +568,15 @@ static int parse_frame(struct ws_client *c, int *fin, int *op, const char **payl
 			(unsigned long long)len);
 		return -1;
 	}
-	if (*op >= 8 && (!*fin || len > 125)) {
+	if (f->op >= 8 && (!f->fin || len > 125)) {
 		err_set(err, ERR_IO, "websocket control frame is fragmented or too long");
 		return -1;
 	}
 	if (avail - hl < len)
 		return 0;
-	*payload = (const char *)p + hl;
-	*plen = (size_t)len;
-	*used = hl + (size_t)len;
+	f->payload = buf + hl;
+	f->len = (size_t)len;
+	f->used = hl + (size_t)len;
 	return 1;
 }
 
@@ -644,13 +639,13 @@ int ws_client_recv(struct ws_client *c, int timeout_ms, struct buf *out, struct 
 		return -1;
 	}
 	for (;;) {
-		int fin, op, rc, n;
-		const char *payload;
-		size_t plen, used;
+		struct ws_frame f;
+		int rc, n;
 
-		while ((rc = parse_frame(c, &fin, &op, &payload, &plen, &used, err)) == 1) {
-			rc = take_frame(c, fin, op, payload, plen, err);
-			c->rpos += used;
+		while ((rc = ws_frame_parse(c->rx.s + c->rpos, c->rx.len - c->rpos, &f, err)) ==
+		       1) {
+			rc = take_frame(c, f.fin, f.op, f.payload, f.len, err);
+			c->rpos += f.used;
 			if (rc < 0)
 				goto dead;
 			if (rc == 1) {

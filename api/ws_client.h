@@ -48,6 +48,23 @@ int ws_client_recv(struct ws_client *c, int timeout_ms, struct buf *out, struct 
 int ws_client_send_text(struct ws_client *c, const char *s, size_t n, int timeout_ms,
 			struct err *err);
 
+/* One frame as ws_frame_parse() found it. */
+struct ws_frame {
+	int fin;	     /* 1: the last frame of its message */
+	int op;		     /* the opcode (1 text, 2 binary, 0 continuation, 8-10 control) */
+	const char *payload; /* borrowed: inside the parsed buffer */
+	size_t len;	     /* payload bytes */
+	size_t used;	     /* header and payload bytes */
+};
+
+/*
+ * Parses the server frame at the start of buf (avail bytes): 1 with f filled,
+ * 0 when more bytes are needed, -1 with err for a protocol violation (masked,
+ * reserved bits, a fragmented or long control frame, over
+ * WS_CLIENT_MAX_MESSAGE). Pure; for ws_client_recv() and the fuzzer.
+ */
+int ws_frame_parse(const char *buf, size_t avail, struct ws_frame *f, struct err *err);
+
 /* Sends a ping (the answer is consumed by ws_client_recv()). Returns 0 or -1 as above. */
 int ws_client_ping(struct ws_client *c, int timeout_ms, struct err *err);
 
