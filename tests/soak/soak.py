@@ -167,6 +167,12 @@ def main():
         extra = {c: len(v) for c, v in by_channel.items() if len(v) != 1}
         check("exactly one message per question (no second answer, no orphan placeholder)",
               not extra, json.dumps(dict(list(extra.items())[:5])))
+        for c in list(extra)[:2]:  # what the extra messages are, to tell the causes apart
+            for m in by_channel[c]:
+                print("  %s ts %s buttons %s stream %s metadata %s updates %s text %r" % (
+                    c, m["ts"], has_buttons(m), (m.get("stream") or {}).get("state"),
+                    bool(m.get("metadata")), m.get("update_count"), (m.get("text") or "")[:60]))
+            print("  task state: %s" % st.r.hgetall("task:{%s}:EvSoak%s" % (DOCKET, c[2:])))
         finals = sum(1 for v in by_channel.values() for m in v if has_buttons(m))
         check("exactly %d final answers" % N, finals == N, "got %d" % finals)
         # what Slack was sent, not only what it shows: every request that carried a final

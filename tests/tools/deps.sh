@@ -10,13 +10,15 @@ node-ws python3-yaml"
 
 missing=""
 for p in $PKGS; do
+	# python3 and node may come from elsewhere (pyenv, nvm): accept them on PATH
+	case $p in
+	python3) command -v python3 >/dev/null 2>&1 && continue ;;
+	nodejs) command -v node >/dev/null 2>&1 && continue ;;
+	esac
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
 		missing="$missing $p"
 	fi
 done
-# python3 and node may come from elsewhere (pyenv, nvm): accept them on PATH
-case "$missing" in *python3*) command -v python3 >/dev/null 2>&1 && missing=$(echo "$missing" | sed 's/ python3//');; esac
-case "$missing" in *nodejs*) command -v node >/dev/null 2>&1 && missing=$(echo "$missing" | sed 's/ nodejs//');; esac
 
 [ -z "$missing" ] && exit 0
 

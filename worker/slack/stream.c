@@ -100,8 +100,23 @@ int slack_stream_start(struct reply_sink *s, const char *markdown, struct err *e
 	buf_adds(&s->streamed, markdown);
 	if (s->t && s->t->id) {
 		const char *f[] = {"stream_ts"}, *v[] = {s->stream_ts};
-		if (taskstate_set(s->w, s->t->id, 1, f, v, err) < 0)
-			return -1; /* not recorded: show no more; final() still ends it */
+		if (taskstate_set(s->w, s->t->id, 1, f, v, err) < 0) {
+			/*
+			 * Not recorded (Redis failed): a later attempt could not find it,
+			 * so it goes now, and this answer shows itself when done.
+			 */
+			struct worker_ctx side = side_ctx(s);
+			struct err e = {0};
+			json_t *del =
+			    json_pack("{s:s, s:s}", "channel", channel_of(s), "ts", s->stream_ts);
+			if (slack_call(&side, "chat.delete", del, &once, NULL, &e) < 0)
+				log_kv(LOG_WARN, "cannot delete an unrecorded stream", "ts",
+				       s->stream_ts, "error", e.msg, NULL);
+			json_decref(del);
+			free(s->stream_ts);
+			s->stream_ts = NULL;
+			return -1;
+		}
 	}
 	return 0;
 }
