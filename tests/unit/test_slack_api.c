@@ -353,3 +353,41 @@ TEST(slack_api, native_stream_refused_falls_back_to_edits_and_never_rewinds)
 	task_release(&t);
 	fake_env_release(&fe);
 }
+
+TEST(slack_api, native_stream_stops_without_its_tail_when_slack_refuses_it)
+{
+	static const char *const vars[] = {"LLM_PROVIDER=offline", "SLACK_BOT_TOKEN=xoxb-unit",
+					   "SLACK_API_URL=http://slack.test/api",
+					   "SLACK_STREAM_INTERVAL_MS=60000", NULL};
+	struct fake_env fe;
+	struct reply_sink s;
+	struct reply_answer a = {"ans2", "q", "Rotate it now.", NULL, 0, NULL, 0};
+	struct task t;
+	struct err e = {0};
+
+	CHECK(fake_env_init(&fe, vars, NULL) == 0);
+	task_init(&t);
+	t.source = xstrdup("slack");
+	t.channel = xstrdup("D1");
+	t.thread_ts = xstrdup("1700.000100");
+	reply_sink_open(&s, &fe.w, &t);
+	reply_sink_set_placeholder(&s, "1700.000200");
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":true,\"ts\":\"1700.000300\"}");
+	reply_partial(&s, "Rotate");
+	CHECK_INT_EQ(fe.http.nreq, 1);
+	/* the stop with the last text is refused; it stops without it, then the edit */
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":false,\"error\":\"msg_too_long\"}");
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":true}");
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":true}");
+	fake_http_push(&fe.http, 200, -1, "{\"ok\":true}");
+	CHECK_INT_EQ(s.ops->final(&s, &a, &e), 0);
+	CHECK_INT_EQ(fe.http.nreq, 5);
+	CHECK_STR_CONTAINS(fe.http.body[1], "it now.");
+	CHECK_STR_EQ(fe.http.url[2], "http://slack.test/api/chat.stopStream");
+	CHECK(!strstr(fe.http.body[2], "markdown_text"));
+	CHECK_STR_EQ(fe.http.url[3], "http://slack.test/api/chat.update");
+	CHECK_STR_EQ(fe.http.url[4], "http://slack.test/api/chat.delete");
+	reply_sink_close(&s);
+	task_release(&t);
+	fake_env_release(&fe);
+}

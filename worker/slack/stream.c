@@ -161,10 +161,15 @@ int slack_stream_stop(struct worker_ctx *w, const char *channel, const char *ts,
 	json_t *body = json_pack("{s:s, s:s}", "channel", channel, "ts", ts);
 	int rc;
 
-	if (tail && *tail)
+	if (tail && *tail && strlen(tail) <= SLACK_STREAM_TEXT_MAX)
 		json_object_set_new(body, "markdown_text", json_string(tail));
 	rc = slack_call(w, "chat.stopStream", body, NULL, NULL, err);
-
+	if (rc < 0 && !err_retryable(err->code) && json_object_get(body, "markdown_text")) {
+		/* refused with its last text: stop it without (the edit shows all anyway) */
+		err_clear(err);
+		json_object_del(body, "markdown_text");
+		rc = slack_call(w, "chat.stopStream", body, NULL, NULL, err);
+	}
 	json_decref(body);
 	if (rc < 0 && !err_retryable(err->code)) {
 		err_clear(err); /* stopped already (a retried final), or gone */
@@ -207,9 +212,9 @@ int reply_slack_clean_up(struct worker_ctx *w, const struct task *t, const char 
 }
 
 /*
- * The end of final() for a streamed answer: the stream (stopped and edited into the
- * answer (blocks, sources, feedback, as any final answer), becomes the task's
- * placeholder in the task state, and the "Thinking…" message goes. A crash
+ * The end of final() for a streamed answer: the stream, stopped and edited
+ * into the answer (blocks, sources, feedback, as any final answer), becomes
+ * the task's placeholder in the task state, and the "Thinking…" message goes. A crash
  * before the record leaves stream_ts for the next attempt to delete (it
  * answers in the placeholder); after it, the stale placeholder is deleted.
  */

@@ -13,6 +13,9 @@
 #ifndef HAINK_SLACK_STREAM_H
 #define HAINK_SLACK_STREAM_H
 
+/* The most markdown_text one chat.*Stream call takes (Slack's limit: 12,000 characters). */
+#define SLACK_STREAM_TEXT_MAX 12000
+
 struct reply_sink;
 struct worker_ctx;
 struct err;
