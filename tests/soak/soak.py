@@ -111,6 +111,12 @@ def main():
                 workers[k] = st.worker(wait_healthy=False, **env)
                 with lock:
                     stats["kills"] += 1
+                # fault bursts while questions arrive; once they are all in, only the kills
+                # go on: a burst every 4 s aimed at the last one or two retried questions
+                # alone would fail their every attempt until MAX_ATTEMPTS (a dead letter for
+                # a model that was down for minutes, which is right, but not this test)
+                if not poster.is_alive():
+                    continue
                 burst += 1
                 if burst % 2 == 0:
                     llm.fault(path="/v1/chat/completions", status=500, count=3)
@@ -194,6 +200,8 @@ def main():
         check("exactly %d answer records" % N, answers == N, "got %d" % answers)
         dead = st.r("XLEN", "docket:{%s}:dead" % DOCKET)
         check("nothing dead-lettered", dead == 0, "%s dead" % dead)
+        for _, f in (st.r.xrange("docket:{%s}:dead" % DOCKET) if dead else [])[:3]:
+            print("  dead: %s attempt %s: %s" % (f.get("id"), f.get("attempt"), f.get("error")))
         pend = st.r("XPENDING", st.stream, "workers")[0]
         check("nothing pending", pend == 0, "%s pending" % pend)
         groups = st.r("XINFO", "GROUPS", st.stream)
